@@ -1,0 +1,62 @@
+"""Catalog's composition root: settings, runtime (pool, broker, relay, HTTP), routes, the clock scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import FastAPI
+
+from services.catalog import use_cases
+from services.catalog.handlers import router
+from services.catalog.settings import CatalogSettings
+from shared import topics
+from shared.clock.lag import ConsumerLagProbe
+from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
+from shared.runtime import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: CatalogSettings) -> FastAPI:
+    runtime = ServiceRuntime(
+        settings,
+        title="Catalog",
+        description=(
+            "Tenants, clients, services, plans and assignments; the billing clock. Publishes catalog.events.v1 "
+            "(state-carrying) and billing.clock.v1."
+        ),
+    )
+    runtime.publishes(
+        topic=topics.CATALOG_EVENTS.name,
+        schema=CatalogEvent,
+        description="Every change to a catalog entity, with its full state",
+    )
+    runtime.publishes(
+        topic=topics.CLOCK_TICKS.name,
+        schema=ClockTick,
+        description="Billing-clock ticks: wall clock for live tenants, test clock for sandboxes",
+    )
+
+    async def scheduler(rt: ServiceRuntime) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(settings.clock_tick_seconds)
+                try:
+                    count = await use_cases.tick_live_tenants(rt.pool, now=datetime.now(UTC))
+                    log.debug("wall_clock_ticked", tenants=count)
+                except Exception:
+                    log.exception("wall_clock_tick_failed")
+
+        rt.run_in_background(loop(), name="wall-clock-scheduler")
+
+    runtime.on_start(scheduler)
+    app = runtime.http_app
+    app.state.runtime = runtime
+    app.state.admin_token = settings.admin_token
+    app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers)
+    app.state.advance_timeout_s = settings.clock_advance_timeout_s
+    app.include_router(router)
+    return app

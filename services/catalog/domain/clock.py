@@ -1,0 +1,50 @@
+"""The test clock's rules: only sandbox tenants have one, and it only moves forward."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from shared.contracts.catalog import TenantMode
+from shared.contracts.clock import ClockMode, ClockTick
+
+
+class ClockError(Exception):
+    """Base of the clock's refusals."""
+
+
+class NotASandbox(ClockError):
+    def __init__(self, tenant_id: UUID) -> None:
+        super().__init__(f"tenant {tenant_id} is live: only sandbox tenants run on a test clock")
+
+
+class ClockMustMoveForward(ClockError):
+    def __init__(self, current: datetime, to: datetime) -> None:
+        super().__init__(f"the test clock is at {current.isoformat()}; it cannot move to {to.isoformat()}")
+
+
+def advance(*, tenant_id: UUID, mode: TenantMode, current: datetime | None, to: datetime) -> ClockTick:
+    if mode is not TenantMode.SANDBOX:
+        raise NotASandbox(tenant_id)
+    if current is not None and to <= current:
+        raise ClockMustMoveForward(current, to)
+    return ClockTick(
+        tick_id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        now=to,
+        previous=current,
+        mode=ClockMode.TEST,
+        livemode=False,
+    )
+
+
+def wall_tick(*, tenant_id: UUID, current: datetime | None, now: datetime) -> ClockTick:
+    return ClockTick(
+        tick_id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        now=now,
+        previous=current,
+        mode=ClockMode.WALL,
+        livemode=True,
+    )

@@ -1,0 +1,49 @@
+"""Rating's composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.rating import handlers
+from services.rating.settings import RatingSettings
+from shared import topics
+from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
+from shared.contracts.metering import AcceptedUsage
+from shared.contracts.rating import ChargeCreated, PeriodCompleted
+from shared.runtime import ServiceRuntime
+
+
+def create_app(settings: RatingSettings) -> FastAPI:
+    runtime = ServiceRuntime(
+        settings,
+        title="Rating",
+        description=(
+            "Prices accepted usage and time against each client's plans; closes billing periods on the clock."
+        ),
+    )
+    runtime.subscribe(
+        purpose="accepted",
+        consumer=handlers.ACCEPTED,
+        payload=AcceptedUsage,
+        description="Usage accepted by metering",
+    )
+    runtime.subscribe(
+        purpose="catalog",
+        consumer=handlers.CATALOG,
+        payload=CatalogEvent,
+        description="Catalog changes for rating's read model",
+    )
+    runtime.subscribe(
+        purpose="clock",
+        consumer=handlers.CLOCK,
+        payload=ClockTick,
+        description="Billing-clock ticks: close ended periods",
+    )
+    runtime.publishes(
+        topic=topics.RATING_CHARGES.name,
+        schema=ChargeCreated | PeriodCompleted,
+        description="Charges and period-complete markers, in order per client",
+    )
+    runtime.http_app.state.runtime = runtime
+    return runtime.http_app

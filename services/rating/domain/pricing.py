@@ -1,0 +1,102 @@
+"""Pricing a usage record against a client's plans: pure, no I/O, no clock.
+
+This is the walking skeleton's rule set: a ``delta`` record of a ``Usage`` service on an active plan line,
+priced flat (plan line's custom rate, else the service's default rate) at full precision. Tiers, snapshots,
+buckets, bundles and proration arrive with the rating issue as further strategies beside ``flat``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from shared.contracts.catalog import AssignmentState, CompanyState, PlanLine, PlanState, ServiceState, rate_of
+from shared.contracts.metering import AcceptedUsage
+from shared.contracts.rating import ChargeCreated, PriceRule
+from shared.periods import BillingFrequency, Period, period_containing
+
+
+@dataclass(frozen=True, slots=True)
+class Unrated:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCandidate:
+    assignment: AssignmentState
+    plan: PlanState
+
+
+def _active_on(a: AssignmentState, day: date) -> bool:
+    return a.start_date <= day and (a.end_date is None or day < a.end_date)
+
+
+def _line_for(plan: PlanState, service: ServiceState) -> PlanLine | None:
+    return next((line for line in plan.lines if line.service_id == service.service_id), None)
+
+
+def price_usage(
+    record: AcceptedUsage,
+    *,
+    day: date,
+    company: CompanyState,
+    service: ServiceState | None,
+    candidates: list[PlanCandidate],
+) -> tuple[ChargeCreated, BillingFrequency] | Unrated:
+    """Price one record that occurred on ``day`` (the tenant's local date)."""
+    if service is None:
+        return Unrated(f"service {record.service_ref!r} is not in rating's catalog view yet")
+    if record.kind != "delta":
+        return Unrated("snapshot usage is priced by the rating issue's snapshot aggregation (not yet built)")
+    for candidate in candidates:
+        line = _line_for(candidate.plan, service)
+        if line is None or not _active_on(candidate.assignment, day):
+            continue
+        frequency = BillingFrequency(candidate.plan.billing_frequency)
+        period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
+        rate = rate_of(service, line)
+        rule = PriceRule(
+            plan_id=candidate.plan.plan_id,
+            model="flat",
+            rate=rate,
+            rate_source="plan_line_custom_rate" if line.custom_rate is not None else "service_default_rate",
+        )
+        return _charge(record, company, service, candidate.plan, period, rule), frequency
+    return Unrated(
+        f"no active plan of client {company.company_ref!r} covers service {service.code!r} on {day.isoformat()}"
+    )
+
+
+def _charge(
+    record: AcceptedUsage,
+    company: CompanyState,
+    service: ServiceState,
+    plan: PlanState,
+    period: Period,
+    rule: PriceRule,
+) -> ChargeCreated:
+    return ChargeCreated(
+        charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{record.record_id}:{plan.plan_id}"),
+        tenant_id=record.tenant_id,
+        company_id=company.company_id,
+        company_ref=company.company_ref,
+        period_start=period.start,
+        period_end=period.end,
+        kind="usage",
+        service_id=service.service_id,
+        service_ref=service.code,
+        description=service.name,
+        quantity=record.quantity,
+        unit=service.unit,
+        unit_price=rule.rate,
+        amount=record.quantity * rule.rate,  # full precision; rounded on the invoice line
+        currency=plan.currency,
+        source_records=[record.record_id],
+        price_rule=rule,
+    )
+
+
+def move_to_period(charge: ChargeCreated, period: Period) -> ChargeCreated:
+    """A record for a closed period is charged in the open one, marked late (a final invoice never changes)."""
+    return charge.model_copy(update={"period_start": period.start, "period_end": period.end, "late": True})

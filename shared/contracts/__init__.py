@@ -1,0 +1,87 @@
+"""Message contracts of the platform (pydantic v2 models used as FastStream message types).
+
+Public topics (fixed, see docs): `UsageRecord`, `TimeEntry`, `InvoiceEvent`. Internal: approvals.
+"""
+
+from shared.contracts.approvals import (
+    SYSTEM_TIMEOUT,
+    ApprovalDecision,
+    ApprovalItemType,
+    ApprovalOutcome,
+    ApprovalRequest,
+    ApprovalRule,
+    ApprovalRuleSet,
+    ApprovalStep,
+    TimeoutAction,
+    approval_key,
+)
+from shared.contracts.base import (
+    Contract,
+    CurrencyCode,
+    DecimalStr,
+    MoneyStr,
+    NonEmptyStr,
+    NonNegativeDecimalStr,
+    TenantId,
+    Timestamp,
+    canonical_fingerprint,
+    format_decimal,
+    message_key,
+)
+from shared.contracts.invoices import (
+    CreditNote,
+    CreditNoteReason,
+    Customer,
+    FxConversion,
+    Invoice,
+    InvoiceEvent,
+    InvoiceEventType,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    Refund,
+    TaxLine,
+)
+from shared.contracts.time_entries import TimeEntry
+from shared.contracts.usage import UsageKind, UsageRecord
+
+__all__ = [
+    "SYSTEM_TIMEOUT",
+    "ApprovalDecision",
+    "ApprovalItemType",
+    "ApprovalOutcome",
+    "ApprovalRequest",
+    "ApprovalRule",
+    "ApprovalRuleSet",
+    "ApprovalStep",
+    "Contract",
+    "CreditNote",
+    "CreditNoteReason",
+    "CurrencyCode",
+    "Customer",
+    "DecimalStr",
+    "FxConversion",
+    "Invoice",
+    "InvoiceEvent",
+    "InvoiceEventType",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "LineKind",
+    "MoneyStr",
+    "NonEmptyStr",
+    "NonNegativeDecimalStr",
+    "Payment",
+    "Refund",
+    "TaxLine",
+    "TenantId",
+    "TimeEntry",
+    "TimeoutAction",
+    "Timestamp",
+    "UsageKind",
+    "UsageRecord",
+    "approval_key",
+    "canonical_fingerprint",
+    "format_decimal",
+    "message_key",
+]

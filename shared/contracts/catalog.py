@@ -1,0 +1,136 @@
+"""Catalog change events (``catalog.events.v1``): state-carrying, keyed by entity.
+
+Every message carries the entity's whole current state, so a consumer keeps a local read model by
+upserting ``state`` when ``version`` is newer than what it has (and deleting on ``deleted``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.contracts.base import Contract, CurrencyCode, DecimalStr, Timestamp
+
+TENANT_EXAMPLE = "0b6f3c52-4a8e-4f5e-9a57-1c2d3e4f5a6b"
+ID_EXAMPLE = "8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+
+
+class TenantMode(StrEnum):
+    LIVE = "live"
+    SANDBOX = "sandbox"
+
+
+class ServiceType(StrEnum):
+    FIXED = "Fixed"
+    TIME = "Time"
+    USAGE = "Usage"
+
+
+class TenantState(Contract):
+    entity_type: Literal["tenant"] = Field(default="tenant", description="Discriminator", examples=["tenant"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    name: str = Field(description="The MSP's name", examples=["Northwind IT"])
+    mode: TenantMode = Field(description="live, or sandbox (may run on a test clock)", examples=["sandbox"])
+    timezone: str = Field(description="IANA time zone billing periods are cut in", examples=["Europe/London"])
+    base_currency: CurrencyCode = Field(description="Currency reports convert to", examples=["GBP"])
+
+
+class ExternalRef(Contract):
+    source: str = Field(description="The upstream tool", examples=["ninjaone"])
+    ref: str = Field(description="The client's id in that tool", examples=["acme-001"])
+
+
+class CompanyState(Contract):
+    entity_type: Literal["company"] = Field(default="company", description="Discriminator", examples=["company"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    company_id: UUID = Field(description="The client", examples=[ID_EXAMPLE])
+    company_ref: str = Field(description="The client's primary reference (message keys use it)", examples=["acme"])
+    refs: list[ExternalRef] = Field(
+        default_factory=list,
+        description="References upstream tools use",
+        examples=[[{"source": "ninjaone", "ref": "acme-001"}]],
+    )
+    name: str = Field(description="Client name", examples=["Acme Dental"])
+    billing_email: str | None = Field(default=None, description="Where invoices go", examples=["ap@acme.example"])
+    region: str = Field(description="Country and optional subdivision, ISO 3166", examples=["GB", "US-NY"])
+    tax_id: str | None = Field(default=None, description="Client's tax id", examples=["GB123456789"])
+    currency: CurrencyCode = Field(description="Preferred invoice currency", examples=["GBP"])
+    payment_terms_days: int = Field(default=30, ge=0, description="Days from issue to due", examples=[30])
+    billing_anchor: date = Field(description="Day billing cycles are anchored on", examples=["2026-01-01"])
+
+
+class ServiceState(Contract):
+    entity_type: Literal["service"] = Field(default="service", description="Discriminator", examples=["service"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    service_id: UUID = Field(description="The service", examples=[ID_EXAMPLE])
+    code: str = Field(description="Unique per tenant; the service_ref upstream tools send", examples=["managed-device"])
+    name: str = Field(description="Display name", examples=["Managed device"])
+    service_type: ServiceType = Field(description="Fixed, Time or Usage", examples=["Usage"])
+    default_rate: DecimalStr = Field(description="Default price per unit", examples=["12.50"])
+    currency: CurrencyCode = Field(description="Currency of the default rate", examples=["GBP"])
+    unit: str = Field(description="Unit of measure", examples=["device"])
+    active: bool = Field(default=True, description="False once retired", examples=[True])
+
+
+class PlanLine(Contract):
+    service_id: UUID = Field(description="The service priced by this line", examples=[ID_EXAMPLE])
+    custom_rate: DecimalStr | None = Field(
+        default=None, description="Overrides the service's default rate", examples=["10.00"]
+    )
+
+
+class PlanState(Contract):
+    entity_type: Literal["plan"] = Field(default="plan", description="Discriminator", examples=["plan"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    plan_id: UUID = Field(description="The plan", examples=[ID_EXAMPLE])
+    name: str = Field(description="Plan name", examples=["Managed devices"])
+    plan_type: str = Field(description="fixed, time-based, usage-based, bucket or hybrid", examples=["usage-based"])
+    billing_frequency: str = Field(
+        description="weekly … annually (shared.periods.BillingFrequency)", examples=["monthly"]
+    )
+    currency: CurrencyCode = Field(description="Currency the plan's prices are in", examples=["GBP"])
+    lines: list[PlanLine] = Field(description="Services on the plan", examples=[[{"service_id": ID_EXAMPLE}]])
+
+
+class AssignmentState(Contract):
+    entity_type: Literal["assignment"] = Field(
+        default="assignment", description="Discriminator", examples=["assignment"]
+    )
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    assignment_id: UUID = Field(description="The client-plan assignment", examples=[ID_EXAMPLE])
+    company_id: UUID = Field(description="The client", examples=[ID_EXAMPLE])
+    plan_id: UUID = Field(description="The plan", examples=[ID_EXAMPLE])
+    start_date: date = Field(description="First day billed", examples=["2026-01-01"])
+    end_date: date | None = Field(default=None, description="First day no longer billed (exclusive)", examples=[None])
+
+
+EntityState = Annotated[
+    TenantState | CompanyState | ServiceState | PlanState | AssignmentState,
+    Field(discriminator="entity_type"),
+]
+
+
+class CatalogEvent(Contract):
+    event_id: UUID = Field(description="Unique id of this change", examples=[ID_EXAMPLE])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    entity_type: str = Field(description="tenant, company, service, plan, assignment, …", examples=["service"])
+    entity_id: UUID = Field(description="The entity's id", examples=[ID_EXAMPLE])
+    version: int = Field(ge=1, description="Increases with every change of this entity", examples=[3])
+    deleted: bool = Field(default=False, description="True when the entity was removed", examples=[False])
+    occurred_at: Timestamp = Field(description="When the change was made", examples=["2026-01-05T09:30:00+00:00"])
+    state: EntityState = Field(description="The entity's full state after the change")
+
+    def key(self) -> str:
+        return f"{self.tenant_id}:{self.entity_type}:{self.entity_id}"
+
+
+def rate_of(service: ServiceState, line: PlanLine | None) -> Decimal:
+    """Plan line's custom rate, else the service's default rate."""
+    if line is not None and line.custom_rate is not None:
+        return line.custom_rate
+    return service.default_rate

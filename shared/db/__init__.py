@@ -1,0 +1,1 @@
+"""Postgres plumbing: pools, tenant-scoped units of work, provisioning, migrations."""

@@ -1,0 +1,20 @@
+"""Named fault points, so tests can kill a process exactly where a crash would hurt most.
+
+A process whose ``MSP_FAULT_POINT`` names a point kills itself with SIGKILL when it reaches it. Unset in
+production; the check is one string comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+AFTER_COMMIT_BEFORE_ACK = "after_commit_before_ack"
+RELAY_AFTER_PUBLISH_BEFORE_MARK = "relay_after_publish_before_mark"
+
+_armed: str | None = os.environ.get("MSP_FAULT_POINT") or None
+
+
+def fault_point(name: str) -> None:
+    if _armed is not None and _armed == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,1 @@
+"""Kafka plumbing: broker factory, batch consumption with inbox and dead letters, the outbox relay."""

@@ -1,0 +1,113 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then marks them published.
+
+At least once: a relay that dies after publishing and before marking publishes those rows again, with
+the same ``message-id`` header, and consumers' inboxes absorb the repeat. One relay per service is active
+at a time (a Postgres advisory lock), which keeps rows in commit order per key across replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+
+from shared.faults import RELAY_AFTER_PUBLISH_BEFORE_MARK, fault_point
+from shared.messaging.envelope import MESSAGE_ID_HEADER
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Outbox rows relayed to Kafka", ["topic"])
+PENDING = Gauge("outbox_last_batch_rows", "Rows in the relay's last batch")
+REPLAY_WINDOW = timedelta(days=7)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        schema: str,
+        batch_size: int = 500,
+        idle_ms: int = 20,
+        broker_epoch: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._batch_size = batch_size
+        self._idle = idle_ms / 1000
+        self._epoch = broker_epoch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock_key = f"outbox-relay:{schema}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay_failed_retrying")
+                await asyncio.sleep(1)
+
+    async def _lead(self) -> None:
+        async with self._pool.acquire() as conn:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):
+                await asyncio.sleep(1)  # noqa: ASYNC110 - another replica relays; poll to take over
+            await conn.add_listener(f"{self._schema}_outbox", self._notified)
+            try:
+                if self._epoch:
+                    requeued = await conn.fetchval(
+                        "SELECT relay_switch_epoch($1, now() - $2::interval)", self._epoch, REPLAY_WINDOW
+                    )
+                    if requeued:
+                        log.info("outbox_requeued_for_new_broker", rows=requeued, epoch=self._epoch)
+                while True:
+                    if not await self.relay_once(conn):
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), timeout=self._idle * 10)
+            finally:
+                await conn.remove_listener(f"{self._schema}_outbox", self._notified)
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_key)
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch("SELECT * FROM outbox_pending($1)", self._batch_size)
+        PENDING.set(len(rows))
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
+            headers.append((MESSAGE_ID_HEADER, str(row["message_id"]).encode()))
+            headers.append(("content-type", b"application/json"))
+            futures.append(
+                await self._producer.send(
+                    row["topic"], value=bytes(row["payload"]), key=row["key"].encode(), headers=headers
+                )
+            )
+        await asyncio.gather(*futures)
+        fault_point(RELAY_AFTER_PUBLISH_BEFORE_MARK)
+        await conn.fetchval("SELECT outbox_mark_published($1::bigint[])", [r["seq"] for r in rows])
+        for row in rows:
+            PUBLISHED.labels(row["topic"]).inc()
+        return len(rows)

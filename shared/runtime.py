@@ -1,0 +1,161 @@
+"""What every service process is made of, built once per process by the service's ``app.py``.
+
+``ServiceRuntime`` owns the pool, the broker, the outbox relay and the HTTP app (health, readiness,
+Prometheus metrics, OpenAPI and AsyncAPI documents). A service's composition root creates one, registers
+its subscriptions and routes on it, and hands ``runtime.http_app`` to uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI, get_asyncapi_html
+from prometheus_client import make_asgi_app
+
+from shared.db.pool import create_pool
+from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
+from shared.messaging.consumer import BatchConsumer
+from shared.messaging.relay import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.topology import subscription
+
+log = structlog.get_logger(__name__)
+
+Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, title: str, description: str) -> None:
+        self.settings = settings
+        self.broker: KafkaBroker = create_broker(settings)
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._background: list[asyncio.Task[None]] = []
+        self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
+        self.http_app.include_router(self._ops_router())
+        self.http_app.mount("/metrics", make_asgi_app())
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the pool exists only while the service runs")
+        return self._pool
+
+    def on_start(self, hook: Hook) -> None:
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        self._on_stop.append(hook)
+
+    def run_in_background(self, coro: Awaitable[None], *, name: str) -> None:
+        self._background.append(asyncio.ensure_future(coro))
+        self._background[-1].set_name(name)
+
+    def subscribe(self, *, purpose: str, consumer: BatchConsumer[Any], payload: type[Any], description: str) -> None:
+        subscribe(
+            self.broker,
+            pool=lambda: self.pool,
+            settings=self.settings,
+            purpose=purpose,
+            consumer=consumer,
+            payload=payload,
+            description=description,
+        )
+        dead_letter_docs(self.broker, [subscription(self.settings.service_name, purpose).topic.name])
+
+    def publishes(self, *, topic: str, schema: type[Any], description: str) -> None:
+        """Document a topic this service publishes to (through its outbox) in the AsyncAPI document."""
+        document_publisher(self.broker, topic=topic, schema=schema, description=description)
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(
+            self.broker,
+            title=f"{self.settings.service_name} events",
+            version="1.0.0",
+            description=self.http_app.description,
+            schema_version="3.0.0",
+        )
+        return spec.to_specification().to_jsonable()  # type: ignore[no-any-return]
+
+    def _ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/health/live", summary="Liveness: the process is up")
+        async def live() -> dict[str, str]:
+            return {"status": "ok", "service": self.settings.service_name}
+
+        @router.get("/health/ready", summary="Readiness: broker and database answer")
+        async def ready() -> JSONResponse:
+            checks = {"database": False, "broker": False}
+            try:
+                checks["database"] = self._pool is not None and await self._pool.fetchval("SELECT 1") == 1
+            except Exception:
+                log.warning("readiness_database_failed", exc_info=True)
+            try:
+                checks["broker"] = await self.broker.ping(timeout=2.0)
+            except Exception:
+                log.warning("readiness_broker_failed", exc_info=True)
+            ok = all(checks.values())
+            return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+        @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of this service's topics")
+        async def asyncapi_json() -> dict[str, Any]:
+            return self.asyncapi()
+
+        @router.get("/asyncapi", summary="The AsyncAPI document, rendered", response_class=HTMLResponse)
+        async def asyncapi_html() -> HTMLResponse:
+            spec = AsyncAPI(self.broker, title=f"{self.settings.service_name} events", schema_version="3.0.0")
+            return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+
+        return router
+
+    @asynccontextmanager
+    async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        s = self.settings
+        self._pool = await create_pool(s.database_url, max_size=s.db_pool_max)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            client_id=f"{s.service_name}-relay",
+            acks="all",
+            enable_idempotence=s.kafka_idempotent_producer,
+            linger_ms=2,
+        )
+        await self._producer.start()
+        self._relay = OutboxRelay(
+            pool=self._pool,
+            producer=self._producer,
+            schema=s.service_name,
+            batch_size=s.relay_batch_size,
+            idle_ms=s.relay_idle_ms,
+            broker_epoch=s.broker_epoch,
+        )
+        self._relay.start()
+        for hook in self._on_start:
+            await hook(self)
+        await self.broker.start()
+        log.info("service_started", port=s.http_port)
+        try:
+            yield
+        finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await self.broker.stop()
+            for hook in self._on_stop:
+                await hook(self)
+            await self._relay.stop()
+            await self._producer.stop()
+            await self._pool.close()
+            log.info("service_stopped")

@@ -1,0 +1,42 @@
+"""Settings every service shares; each service extends `ServiceSettings` with its own fields.
+
+Values come from the environment (the local stack and docker-compose set them per process).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    service_name: str = Field(description="The service this process runs (catalog, metering, …)")
+    database_url: str = Field(description="Postgres URL of the service's runtime role (not the owner)")
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    kafka_idempotent_producer: bool = Field(
+        default=False, description="On for Apache Kafka; the local Tansu broker does not support it"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+    batch_max_records: int = Field(default=500, ge=1, le=10_000)
+    batch_timeout_ms: int = Field(default=50, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_idle_ms: int = Field(default=20, ge=1, description="Outbox poll interval when idle")
+    db_pool_max: int = Field(default=10, ge=1)
+    broker_epoch: str | None = Field(
+        default=None,
+        alias="MSP_BROKER_EPOCH",
+        description="Set by the local stack to a fresh id whenever it starts a new (memory-only) broker, "
+        "so outboxes re-relay what the lost broker may not have delivered",
+    )
+    fault_point: str | None = Field(
+        default=None,
+        alias="MSP_FAULT_POINT",
+        description="Test-only: the named point at which this process kills itself with SIGKILL",
+    )

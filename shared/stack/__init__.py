@@ -1,0 +1,1 @@
+"""The local stack: embedded PostgreSQL, the embedded Tansu broker, topics, roles, migrations, services."""

@@ -1,0 +1,195 @@
+"""The whole platform on one machine, as `make run` and the test fixtures start it.
+
+Order: Postgres (persistent) → broker (memory-only, fresh each start, so a new broker epoch) → topics →
+schemas and roles → migrations → the seven services. On restart Postgres keeps its data and the broker
+starts empty: every service's outbox re-relays what it retained (the epoch changed), and inboxes make the
+repeats harmless — nothing committed after metering accepted a record is lost.
+
+With ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` given (an existing Postgres superuser URL and broker),
+the stack starts neither and uses those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from shared.db.migrate import migrate_service
+from shared.db.provision import RoleCredentials, dsn_for, ensure_database, provision_all, role_password
+from shared.services import SERVICES, ServiceSpec
+from shared.stack.broker import EmbeddedBroker, create_topics
+from shared.stack.postgres import EmbeddedPostgres
+from shared.stack.procs import spawn, stop
+
+DATABASE = "billing"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackConfig:
+    home: Path = REPO_ROOT / ".local"
+    pg_port: int = 55432
+    kafka_port: int = 19092
+    port_offset: int = 0
+    database_url: str | None = None  # an existing Postgres (superuser) instead of the embedded one
+    kafka_bootstrap: str | None = None  # an existing broker instead of the embedded one
+    log_format: str = "console"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        env = os.environ
+        return cls(
+            home=Path(env.get("MSP_STACK_HOME", str(REPO_ROOT / ".local"))),
+            pg_port=int(env.get("MSP_PG_PORT", "55432")),
+            kafka_port=int(env.get("MSP_KAFKA_PORT", "19092")),
+            port_offset=int(env.get("MSP_PORT_OFFSET", "0")),
+            database_url=env.get("DATABASE_URL") or None,
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            log_format=env.get("LOG_FORMAT", "console"),
+        )
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.logs = config.home / "logs"
+        self.secret = self._secret()
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.epoch: str | None = None
+        self.processes: dict[str, object] = {}
+
+    # -- addresses -----------------------------------------------------------------------------
+    def _secret(self) -> str:
+        path = self.config.home / "stack-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def admin_dsn(self) -> str:
+        base = self.config.database_url or (self.postgres.admin_dsn if self.postgres else "")
+        parts = urlsplit(base)
+        return urlunsplit((parts.scheme, parts.netloc, f"/{DATABASE}", parts.query, ""))
+
+    @property
+    def bootstrap(self) -> str:
+        return self.config.kafka_bootstrap or (self.broker.bootstrap if self.broker else "")
+
+    @property
+    def admin_token(self) -> str:
+        return role_password("operator-api", secret=self.secret)
+
+    def dsn(self, spec: ServiceSpec, *, owner: bool = False) -> str:
+        role = spec.owner_role if owner else spec.app_role
+        return dsn_for(self.admin_dsn, RoleCredentials(role, role_password(role, secret=self.secret)))
+
+    def port(self, spec: ServiceSpec) -> int:
+        return spec.local_port + self.config.port_offset
+
+    def url(self, spec: ServiceSpec) -> str:
+        return f"http://127.0.0.1:{self.port(spec)}"
+
+    # -- infrastructure ------------------------------------------------------------------------
+    def start_infrastructure(self) -> None:
+        if self.config.database_url is None:
+            self.postgres = EmbeddedPostgres(
+                self.config.home / "pgdata", self.config.pg_port, self.config.home / "pg-superuser-password"
+            )
+            self.postgres.start(log_path=self.logs / "postgres.log")
+        if self.config.kafka_bootstrap is None:
+            self.broker = EmbeddedBroker(port=self.config.kafka_port)
+            self.broker.start(log_path=self.logs / "broker.log")
+            self.epoch = uuid.uuid4().hex  # a memory-only broker: a new one knows nothing of the last
+        asyncio.run(self._prepare())
+
+    async def _prepare(self) -> None:
+        base = self.config.database_url or (self.postgres.admin_dsn if self.postgres else "")
+        await ensure_database(base, DATABASE)
+        await create_topics(self.bootstrap)
+        await provision_all(self.admin_dsn, secret=self.secret)
+        for spec in SERVICES:
+            await migrate_service(self.dsn(spec, owner=True), spec)
+
+    # -- services ------------------------------------------------------------------------------
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MSP_FAULT")}
+        env.pop("DATABASE_URL", None)
+        env.update(
+            SERVICE_NAME=spec.name,
+            DATABASE_URL=self.dsn(spec),
+            KAFKA_BOOTSTRAP_SERVERS=self.bootstrap,
+            HTTP_HOST="127.0.0.1",
+            HTTP_PORT=str(self.port(spec)),
+            LOG_FORMAT=self.config.log_format,
+            ADMIN_TOKEN=self.admin_token,
+            PYTHONPATH=str(REPO_ROOT),
+        )
+        if self.epoch:
+            env["MSP_BROKER_EPOCH"] = self.epoch
+        env.update(self.config.extra_env)
+        return env
+
+    def start_service(self, spec: ServiceSpec, *, extra_env: dict[str, str] | None = None) -> None:
+        env = self.service_env(spec) | (extra_env or {})
+        self.processes[spec.name] = spawn(
+            [sys.executable, "-m", spec.module],
+            env=env,
+            log_path=self.logs / f"{spec.name}.log",
+            cwd=REPO_ROOT,
+        )
+
+    def stop_service(self, name: str, *, kill: bool = False) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is not None:
+            import signal
+
+            stop(proc, sig=signal.SIGKILL if kill else signal.SIGTERM)  # type: ignore[arg-type]
+
+    def wait_ready(self, names: list[str] | None = None, *, timeout_s: float = 60.0) -> None:
+        pending = [s for s in SERVICES if names is None or s.name in names]
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for spec in list(pending):
+                    proc = self.processes.get(spec.name)
+                    if proc is not None and proc.poll() is not None:  # type: ignore[attr-defined]
+                        raise RuntimeError(f"{spec.name} exited; see {self.logs / (spec.name + '.log')}")
+                    try:
+                        if client.get(f"{self.url(spec)}/health/ready").status_code == 200:
+                            pending.remove(spec)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout_s}s: {[s.name for s in pending]}")
+                time.sleep(0.2)
+
+    def start_services(self) -> None:
+        for spec in SERVICES:
+            self.start_service(spec)
+        self.wait_ready()
+
+    def up(self) -> Stack:
+        self.start_infrastructure()
+        self.start_services()
+        return self
+
+    def down(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.broker:
+            self.broker.stop()
+        if self.postgres:
+            self.postgres.stop()

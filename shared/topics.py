@@ -1,0 +1,81 @@
+"""Every Kafka topic of the platform, declared once.
+
+The local stack, the test fixtures, `msp topics create` and the production topic creator all read this
+module; nothing else names a topic's partition count. Each consumed topic gets a dead-letter twin
+(``<name>.dlq``) carrying `shared.contracts.dead_letters.DeadLetter` messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    DEAD_LETTER = "dead-letter"
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    partitions: int
+    visibility: Visibility
+    description: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+USAGE = Topic("billing.usage.v1", 12, Visibility.PUBLIC, "Usage reported by RMM / PSA / licence portals")
+TIME_ENTRIES = Topic("billing.time-entries.v1", 6, Visibility.PUBLIC, "Technicians' time from the PSA")
+INVOICES = Topic("billing.invoices.v1", 6, Visibility.PUBLIC, "Invoice events for downstream accounting")
+
+CATALOG_EVENTS = Topic("catalog.events.v1", 6, Visibility.INTERNAL, "State-carrying catalog changes, keyed by entity")
+METERING_ACCEPTED = Topic(
+    "metering.accepted.v1", 12, Visibility.INTERNAL, "Usage and time records accepted by metering"
+)
+RATING_CHARGES = Topic(
+    "rating.charges.v1",
+    12,
+    Visibility.INTERNAL,
+    "Rated charges and period-complete markers, in order per client (key tenant_id:company_ref)",
+)
+CLOCK_TICKS = Topic("billing.clock.v1", 3, Visibility.INTERNAL, "Billing-clock ticks per tenant")
+APPROVAL_RULES = Topic("approvals.rules.v1", 3, Visibility.INTERNAL, "Approval rules, state-carrying")
+APPROVAL_REQUESTS = Topic("approvals.requests.v1", 3, Visibility.INTERNAL, "Requests for approval")
+APPROVAL_DECISIONS = Topic("approvals.decisions.v1", 3, Visibility.INTERNAL, "Final approval decisions")
+INVOICE_LIFECYCLE = Topic("invoicing.lifecycle.v1", 6, Visibility.INTERNAL, "Invoice lifecycle events for notification")
+
+PRIMARY_TOPICS: tuple[Topic, ...] = (
+    USAGE,
+    TIME_ENTRIES,
+    INVOICES,
+    CATALOG_EVENTS,
+    METERING_ACCEPTED,
+    RATING_CHARGES,
+    CLOCK_TICKS,
+    APPROVAL_RULES,
+    APPROVAL_REQUESTS,
+    APPROVAL_DECISIONS,
+    INVOICE_LIFECYCLE,
+)
+
+DLQ_PARTITIONS = 3
+
+
+def all_topics() -> tuple[Topic, ...]:
+    """Primary topics followed by one dead-letter topic for each."""
+    dead = tuple(
+        Topic(t.dlq, DLQ_PARTITIONS, Visibility.DEAD_LETTER, f"Dead letters of {t.name}") for t in PRIMARY_TOPICS
+    )
+    return PRIMARY_TOPICS + dead
+
+
+def by_name(name: str) -> Topic:
+    for topic in all_topics():
+        if topic.name == name:
+            return topic
+    raise KeyError(name)

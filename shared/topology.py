@@ -1,0 +1,45 @@
+"""Who consumes what, declared once.
+
+Each service builds its consumer groups from here (``<service>.<purpose>``), and the test clock reads it to
+know which groups must have caught up before an advance takes effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import topics
+from shared.topics import Topic
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    service: str
+    purpose: str
+    topic: Topic
+
+    @property
+    def group(self) -> str:
+        return f"{self.service}.{self.purpose}"
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription("metering", "usage", topics.USAGE),
+    Subscription("metering", "catalog", topics.CATALOG_EVENTS),
+    Subscription("rating", "accepted", topics.METERING_ACCEPTED),
+    Subscription("rating", "catalog", topics.CATALOG_EVENTS),
+    Subscription("rating", "clock", topics.CLOCK_TICKS),
+    Subscription("invoicing", "charges", topics.RATING_CHARGES),
+    Subscription("invoicing", "catalog", topics.CATALOG_EVENTS),
+)
+
+
+def subscription(service: str, purpose: str) -> Subscription:
+    for sub in SUBSCRIPTIONS:
+        if sub.service == service and sub.purpose == purpose:
+            return sub
+    raise KeyError(f"{service}.{purpose} is not declared in shared/topology.py")
+
+
+def of_service(service: str) -> tuple[Subscription, ...]:
+    return tuple(s for s in SUBSCRIPTIONS if s.service == service)

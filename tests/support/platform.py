@@ -1,0 +1,247 @@
+"""Test-side clients of the running platform: the catalog API, publishing, reading topics, SQL as a role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.services import service
+from shared.stack.stack import Stack
+from shared.topics import by_name
+
+
+@dataclass
+class Tenant:
+    """A fresh sandbox tenant with one client, one Usage service at a flat rate, one plan, one assignment."""
+
+    tenant_id: UUID
+    company_id: UUID
+    company_ref: str
+    service_ref: str
+    rate: str
+    currency: str = "GBP"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Platform:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.catalog = httpx.AsyncClient(
+            base_url=stack.url(service("catalog")),
+            headers={"Authorization": f"Bearer {stack.admin_token}"},
+            timeout=180.0,
+        )
+        self._producer: AIOKafkaProducer | None = None
+
+    async def close(self) -> None:
+        await self.catalog.aclose()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    # -- catalog ---------------------------------------------------------------------------------
+    async def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.catalog.put(path, json=body)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def sandbox_tenant(
+        self,
+        *,
+        rate: str = "12.50",
+        currency: str = "GBP",
+        anchor: str = "2026-01-01",
+        timezone: str = "Europe/London",
+    ) -> Tenant:
+        t, c, s, p, a = (uuid.uuid4() for _ in range(5))
+        ref = f"acme-{c.hex[:6]}"
+        await self.put(
+            f"/v1/tenants/{t}",
+            {
+                "tenant_id": str(t),
+                "name": "Northwind IT",
+                "mode": "sandbox",
+                "timezone": timezone,
+                "base_currency": currency,
+            },
+        )
+        await self.put(
+            f"/v1/tenants/{t}/companies/{c}",
+            {
+                "tenant_id": str(t),
+                "company_id": str(c),
+                "company_ref": ref,
+                "name": "Acme Dental",
+                "billing_email": "ap@acme.example",
+                "region": "GB",
+                "currency": currency,
+                "payment_terms_days": 30,
+                "billing_anchor": anchor,
+                "refs": [{"source": "ninjaone", "ref": f"ninja-{ref}"}],
+            },
+        )
+        await self.put(
+            f"/v1/tenants/{t}/services/{s}",
+            {
+                "tenant_id": str(t),
+                "service_id": str(s),
+                "code": "managed-device",
+                "name": "Managed device",
+                "service_type": "Usage",
+                "default_rate": rate,
+                "currency": currency,
+                "unit": "device",
+            },
+        )
+        await self.put(
+            f"/v1/tenants/{t}/plans/{p}",
+            {
+                "tenant_id": str(t),
+                "plan_id": str(p),
+                "name": "Managed devices",
+                "plan_type": "usage-based",
+                "billing_frequency": "monthly",
+                "currency": currency,
+                "lines": [{"service_id": str(s)}],
+            },
+        )
+        await self.put(
+            f"/v1/tenants/{t}/assignments/{a}",
+            {
+                "tenant_id": str(t),
+                "assignment_id": str(a),
+                "company_id": str(c),
+                "plan_id": str(p),
+                "start_date": anchor,
+            },
+        )
+        return Tenant(t, c, ref, "managed-device", rate, currency)
+
+    async def advance_clock(self, tenant: Tenant, to: str) -> dict[str, Any]:
+        response = await self.catalog.post(f"/v1/tenants/{tenant.tenant_id}/test-clock/advance", json={"to": to})
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    # -- publishing ------------------------------------------------------------------------------
+    async def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.stack.bootstrap, acks="all")
+            await self._producer.start()
+        return self._producer
+
+    async def publish(self, topic: str, value: dict[str, Any] | bytes, *, key: str) -> None:
+        payload = value if isinstance(value, bytes) else json.dumps(value).encode()
+        await (await self.producer()).send_and_wait(topic, payload, key=key.encode())
+
+    def usage(
+        self,
+        tenant: Tenant,
+        *,
+        quantity: str = "3",
+        occurred_at: str = "2026-01-15T10:00:00+00:00",
+        event_id: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return {
+            "event_id": event_id or f"evt-{uuid.uuid4().hex[:12]}",
+            "source": "ninjaone",
+            "tenant_id": str(tenant.tenant_id),
+            "company_ref": tenant.company_ref,
+            "service_ref": tenant.service_ref,
+            "quantity": quantity,
+            "unit": "device",
+            "occurred_at": occurred_at,
+        } | extra
+
+    async def send_usage(self, tenant: Tenant, record: dict[str, Any] | bytes) -> None:
+        await self.publish("billing.usage.v1", record, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def messages(
+        self,
+        topic: str,
+        *,
+        where: Callable[[dict[str, Any]], bool],
+        count: int = 1,
+        timeout_s: float = 60.0,
+        settle_s: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """Read ``topic`` from the beginning until ``count`` messages match (then ``settle_s`` longer)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        found: list[dict[str, Any]] = []
+        try:
+            tps = [TopicPartition(topic, p) for p in range(by_name(topic).partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            deadline = time.monotonic() + timeout_s
+            settle_until: float | None = None
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        doc = json.loads(r.value)
+                        if where(doc):
+                            found.append(doc)
+                if len(found) >= count:
+                    settle_until = settle_until or time.monotonic() + settle_s
+                    if time.monotonic() >= settle_until:
+                        break
+            return found
+        finally:
+            await consumer.stop()
+
+    async def invoices(
+        self, tenant: Tenant, *, count: int = 1, timeout_s: float = 60.0, settle_s: float = 0.0
+    ) -> list[dict[str, Any]]:
+        return await self.messages(
+            "billing.invoices.v1",
+            where=lambda d: d["tenant_id"] == str(tenant.tenant_id),
+            count=count,
+            timeout_s=timeout_s,
+            settle_s=settle_s,
+        )
+
+    async def dead_letters(
+        self, topic: str, tenant: Tenant | None, *, count: int = 1, timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
+        tid = str(tenant.tenant_id) if tenant else None
+        return await self.messages(
+            f"{topic}.dlq", where=lambda d: d.get("tenant_id") == tid, count=count, timeout_s=timeout_s
+        )
+
+    # -- SQL -----------------------------------------------------------------------------------
+    async def connect(self, service_name: str, *, owner: bool = False, admin: bool = False) -> asyncpg.Connection:
+        if admin:
+            return await asyncpg.connect(self.stack.admin_dsn)
+        return await asyncpg.connect(self.stack.dsn(service(service_name), owner=owner))
+
+    async def wait_for(self, probe: Callable[[], Any], *, timeout_s: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = await probe()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.2)
+
+
+def as_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def as_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -1,0 +1,49 @@
+"""One local stack per test session (the same code as `make run`), on free ports in a temporary home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.services import SERVICES
+from shared.stack.stack import Stack, StackConfig
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _pick_ports() -> tuple[int, int, int]:
+    for offset in range(3000, 30000, 97):
+        pg, kafka = 40000 + offset % 9000, 50000 + offset % 9000
+        ports = [pg, kafka, *(s.local_port + offset for s in SERVICES)]
+        if all(_free(p) for p in ports):
+            return pg, kafka, offset
+    raise RuntimeError("no free ports for the test stack")
+
+
+def start_test_stack() -> Iterator[Stack]:
+    home = Path(tempfile.mkdtemp(prefix="msp-test-stack-"))
+    pg, kafka, offset = _pick_ports()
+    config = StackConfig(
+        home=home,
+        pg_port=pg,
+        kafka_port=kafka,
+        port_offset=offset,
+        database_url=os.environ.get("TEST_DATABASE_URL") or None,
+        kafka_bootstrap=os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or None,
+        extra_env={"CLOCK_TICK_SECONDS": "3600", "BATCH_TIMEOUT_MS": "20"},
+    )
+    stack = Stack(config)
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+        if os.environ.get("MSP_KEEP_TEST_STACK") != "1":
+            shutil.rmtree(home, ignore_errors=True)
