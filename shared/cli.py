@@ -32,7 +32,7 @@ def _run(_: argparse.Namespace) -> int:
         _print_summary(stack)
         while not stop.is_set():
             for name, proc in stack.processes.items():
-                if proc.poll() is not None:  # type: ignore[attr-defined]
+                if proc.poll() is not None:
                     print(f"{name} exited unexpectedly; see {stack.logs / (name + '.log')}", flush=True)
                     stop.set()
             stop.wait(1.0)

@@ -15,40 +15,53 @@ from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.db.uow import UnitOfWork
-from shared.messaging.consumer import Reject, Rejections, Retry
+from shared.messaging.consumer import Rejections, Retry
 from shared.messaging.envelope import Parsed
 from shared.periods import BillingFrequency, local_date, period_containing
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
+    """Keep rating's catalog view, then re-rate records that were waiting for what just arrived."""
     repo = RatingRepository(uow.conn)
     for item in items:
         await repo.save_catalog(item.body)
+    parked = await repo.take_unrated()
+    if parked:
+        await _rate(uow, repo, [AcceptedUsage.model_validate(doc) for doc in parked])
     return []
 
 
 async def rate_usage(uow: UnitOfWork, items: Sequence[Parsed[AcceptedUsage]]) -> Rejections[AcceptedUsage]:
-    """Price accepted usage into charges on the client's open billing period, and publish them."""
+    """Price accepted usage into charges on the client's open billing period, and publish them.
+
+    A record rating cannot price yet (its client, service or plan not in rating's catalog view, which
+    arrives on another topic) is parked with the reason, never dropped, and re-rated when the catalog
+    changes.
+    """
+    await _rate(uow, RatingRepository(uow.conn), [i.body for i in items])
+    return []
+
+
+async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedUsage]) -> None:
     tenant_id = uow.require_tenant()
-    repo = RatingRepository(uow.conn)
     tenant = await repo.tenant(tenant_id)
     if tenant is None:
-        raise Retry(f"tenant {tenant_id} not yet in rating's catalog view")
+        reason = f"tenant {tenant_id} is not in rating's catalog view yet"
+        await repo.save_unrated(tenant_id, [(r.record_id, reason, r.model_dump(mode="json")) for r in records])
+        return
     tz, _ = tenant
-    records = [i.body for i in items]
     companies: dict[UUID, CompanyState] = await repo.entities("company", list({r.company_id for r in records}))
     services: dict[UUID, ServiceState] = await repo.entities("service", list({r.service_id for r in records}))
     assignments = await repo.assignments_of(list(companies))
     plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
 
-    refused: Rejections[AcceptedUsage] = []
     priced: list[tuple[ChargeCreated, BillingFrequency]] = []
     unrated: list[tuple[UUID, str, dict[str, object]]] = []
-    for item in items:
-        record = item.body
+    for record in records:
         company = companies.get(record.company_id)
         if company is None:
-            refused.append((item, Reject(f"client {record.company_id} unknown to rating", error_class="unmapped")))
+            reason = f"client {record.company_ref!r} is not in rating's catalog view yet"
+            unrated.append((record.record_id, reason, record.model_dump(mode="json")))
             continue
         candidates = [
             PlanCandidate(a, plans[a.plan_id])
@@ -67,7 +80,6 @@ async def rate_usage(uow: UnitOfWork, items: Sequence[Parsed[AcceptedUsage]]) ->
         await repo.save_unrated(tenant_id, unrated)
     if priced:
         await _book(uow, repo, tenant_id, tz, priced, companies)
-    return refused
 
 
 async def _book(

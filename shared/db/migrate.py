@@ -46,6 +46,18 @@ def apply_migrations(owner_dsn: str, spec: ServiceSpec) -> int:
     return len(pending)
 
 
+async def pin_definer_search_paths(conn: asyncpg.Connection, spec: ServiceSpec) -> None:
+    """Every SECURITY DEFINER function resolves names in its own schema, with pg_temp searched last, so a
+    caller's temporary table can never stand in for one of the schema's tables."""
+    rows = await conn.fetch(
+        """SELECT p.oid::regprocedure::text AS signature FROM pg_proc p
+           WHERE p.prosecdef AND p.pronamespace = $1::regnamespace""",
+        spec.schema,
+    )
+    for row in rows:
+        await conn.execute(f"ALTER FUNCTION {row['signature']} SET search_path = {spec.schema}, pg_temp")
+
+
 async def grant_runtime_privileges(conn: asyncpg.Connection, spec: ServiceSpec) -> None:
     """Run as the owner: grant the app role what each table's declaration allows."""
     s, app = spec.schema, spec.app_role
@@ -111,6 +123,7 @@ async def migrate_service(owner_dsn: str, spec: ServiceSpec) -> int:
     conn = await asyncpg.connect(owner_dsn, server_settings={"search_path": spec.schema})
     try:
         await check_tenant_safety(conn, spec)
+        await pin_definer_search_paths(conn, spec)
         await grant_runtime_privileges(conn, spec)
     finally:
         await conn.close()

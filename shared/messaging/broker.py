@@ -50,18 +50,24 @@ class LogContextMiddleware(BaseMiddleware):
 
 def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Resolve local ``$defs`` references in place (contracts are not recursive), so the schema can be
-    embedded in another document whole."""
+    embedded in another document whole. Keywords beside a ``$ref`` (a field's description) are kept, and
+    discriminator mappings (which pointed into ``$defs``) are reduced to the property name, as AsyncAPI
+    expects."""
     defs = schema.get("$defs", {})
 
     def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
         if isinstance(node, list):
             return [resolve(v) for v in node]
-        return node
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            siblings = {k: resolve(v) for k, v in node.items() if k != "$ref"}
+            return {**resolve(defs[ref.removeprefix("#/$defs/")]), **siblings}
+        out = {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(out.get("discriminator"), dict):
+            out["discriminator"] = out["discriminator"]["propertyName"]
+        return out
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved

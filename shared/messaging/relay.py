@@ -72,7 +72,7 @@ class OutboxRelay:
     async def _lead(self) -> None:
         async with self._pool.acquire() as conn:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):
-                await asyncio.sleep(1)  # noqa: ASYNC110 - another replica relays; poll to take over
+                await asyncio.sleep(1)
             await conn.add_listener(f"{self._schema}_outbox", self._notified)
             try:
                 if self._epoch:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -67,7 +69,7 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
         self.epoch: str | None = None
-        self.processes: dict[str, object] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- addresses -----------------------------------------------------------------------------
     def _secret(self) -> str:
@@ -154,9 +156,7 @@ class Stack:
     def stop_service(self, name: str, *, kill: bool = False) -> None:
         proc = self.processes.pop(name, None)
         if proc is not None:
-            import signal
-
-            stop(proc, sig=signal.SIGKILL if kill else signal.SIGTERM)  # type: ignore[arg-type]
+            stop(proc, sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def wait_ready(self, names: list[str] | None = None, *, timeout_s: float = 60.0) -> None:
         pending = [s for s in SERVICES if names is None or s.name in names]
@@ -165,7 +165,7 @@ class Stack:
             while pending:
                 for spec in list(pending):
                     proc = self.processes.get(spec.name)
-                    if proc is not None and proc.poll() is not None:  # type: ignore[attr-defined]
+                    if proc is not None and proc.poll() is not None:
                         raise RuntimeError(f"{spec.name} exited; see {self.logs / (spec.name + '.log')}")
                     try:
                         if client.get(f"{self.url(spec)}/health/ready").status_code == 200:
@@ -186,9 +186,30 @@ class Stack:
         self.start_services()
         return self
 
+    def stop_services(self) -> None:
+        """SIGTERM every service at once, then wait for each (each drains its batch and relay)."""
+        procs = list(self.processes.values())
+        self.processes.clear()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            stop(proc)
+
+    def restart_broker(self) -> None:
+        """Services down, a new empty broker (new epoch), topics, services up: what a restart of the local
+        stack does to everything but Postgres."""
+        if self.broker is None:
+            raise RuntimeError("an external broker is in use; the stack does not restart it")
+        self.stop_services()
+        self.broker.stop()
+        self.broker.start(log_path=self.logs / "broker.log")
+        self.epoch = uuid.uuid4().hex
+        asyncio.run(create_topics(self.bootstrap))
+        self.start_services()
+
     def down(self) -> None:
-        for name in list(self.processes):
-            self.stop_service(name)
+        self.stop_services()
         if self.broker:
             self.broker.stop()
         if self.postgres:

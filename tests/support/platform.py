@@ -44,6 +44,12 @@ class Platform:
         )
         self._producer: AIOKafkaProducer | None = None
 
+    async def reconnect(self) -> None:
+        """After the broker restarted: drop the producer (its connections point at the old broker)."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
     async def close(self) -> None:
         await self.catalog.aclose()
         if self._producer is not None:

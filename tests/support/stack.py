@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -19,7 +20,10 @@ def _free(port: int) -> bool:
 
 
 def _pick_ports() -> tuple[int, int, int]:
-    for offset in range(3000, 30000, 97):
+    # Random, so concurrent test sessions (CI, a developer's second terminal) do not race for the same ports.
+    rng = random.SystemRandom()
+    for _ in range(200):
+        offset = rng.randrange(1000, 20000)
         pg, kafka = 40000 + offset % 9000, 50000 + offset % 9000
         ports = [pg, kafka, *(s.local_port + offset for s in SERVICES)]
         if all(_free(p) for p in ports):

@@ -25,7 +25,7 @@ class ClockMustMoveForward(ClockError):
 
 
 def advance(*, tenant_id: UUID, mode: TenantMode, current: datetime | None, to: datetime) -> ClockTick:
-    if mode is not TenantMode.SANDBOX:
+    if mode != TenantMode.SANDBOX:
         raise NotASandbox(tenant_id)
     if current is not None and to <= current:
         raise ClockMustMoveForward(current, to)

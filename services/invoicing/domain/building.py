@@ -7,6 +7,7 @@ tax-currency issues, in the order of docs/architecture.md; until then each line'
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ def invoice_id_for(tenant_id: UUID, company_id: UUID, period_start: date, period
 
 def invoice_number(issue_date: date, sequence: int) -> str:
     """``INV-{YYMM}-{NNNNN}``: at least five digits, more if a month needs them."""
+    if sequence < 1:
+        raise ValueError(f"invoice sequence numbers start at 1, got {sequence}")
     return f"INV-{issue_date:%y%m}-{sequence:05d}"
 
 
@@ -92,8 +95,13 @@ def build(draft: Draft, *, number: str) -> Invoice:
 def _groups(charges: list[ChargeCreated]) -> list[list[ChargeCreated]]:
     grouped: dict[tuple[str, str, Decimal, str, str], list[ChargeCreated]] = defaultdict(list)
     for c in sorted(charges, key=lambda c: (c.service_ref, str(c.charge_id))):
-        grouped[(c.kind, c.service_ref, c.unit_price, c.unit, c.description)].append(c)
+        grouped[_group_key(c)].append(c)
     return list(grouped.values())
+
+
+def _group_key(c: ChargeCreated) -> tuple[str, str, Decimal, str, str]:
+    """Charges on one line share all of this; the line's id is derived from it."""
+    return (c.kind, c.service_ref, c.unit_price, c.unit, c.description)
 
 
 def _line(draft: Draft, group: list[ChargeCreated], currency: str) -> InvoiceLine:
@@ -101,7 +109,7 @@ def _line(draft: Draft, group: list[ChargeCreated], currency: str) -> InvoiceLin
     amount = round_half_up(sum((c.amount for c in group), Decimal(0)), currency=currency)  # ROUND_HALF_UP
     zero = round_half_up(Decimal(0), currency=currency)
     return InvoiceLine(
-        line_id=uuid.uuid5(draft.invoice_id, f"{first.kind}:{first.service_ref}:{first.unit_price}"),
+        line_id=uuid.uuid5(draft.invoice_id, json.dumps(_group_key(first), default=str)),
         kind=first.kind,
         service_ref=first.service_ref,
         description=first.description + (" (late usage)" if any(c.late for c in group) else ""),

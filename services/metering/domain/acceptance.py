@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,7 +40,8 @@ class Decision:
 
 def record_id(tenant_id: UUID, source: str, event_id: str) -> UUID:
     """Stable per idempotency key, so every service can name the record the same way."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"usage:{tenant_id}:{source}:{event_id}")
+    # JSON, not a joined string: ("psa:eu", "e-1") and ("psa", "eu:e-1") must not collide.
+    return uuid.uuid5(uuid.NAMESPACE_URL, "usage:" + json.dumps([str(tenant_id), source, event_id]))
 
 
 def decide(record: UsageRecord, company: CompanyRef | None, service: ServiceRef | None) -> Decision:

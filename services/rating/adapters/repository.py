@@ -179,8 +179,19 @@ class RatingRepository:
             [c.model_dump(mode="json") for c in charges],
         )
 
+    async def take_unrated(self, limit: int = 5000) -> list[dict[str, Any]]:
+        """Remove and return parked records (they are parked again if still unpriceable)."""
+        rows = await self._conn.fetch(
+            """DELETE FROM unrated_records WHERE record_id IN (
+                   SELECT record_id FROM unrated_records ORDER BY record_id LIMIT $1 FOR UPDATE)
+               RETURNING document""",
+            limit,
+        )
+        return [r["document"] for r in rows]
+
     async def save_unrated(self, tenant_id: UUID, items: Sequence[tuple[UUID, str, dict[str, Any]]]) -> None:
         await self._conn.executemany(
-            "INSERT INTO unrated_records VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            """INSERT INTO unrated_records VALUES ($1, $2, $3, $4)
+               ON CONFLICT (tenant_id, record_id) DO UPDATE SET reason = EXCLUDED.reason""",
             [(tenant_id, rid, reason, doc) for rid, reason, doc in items],
         )

@@ -10,7 +10,8 @@ from shared.periods import BillingFrequency, Period, periods_between
 def periods_to_close(
     *, start: date, last_closed_end: date | None, today: date, frequency: BillingFrequency, anchor: date
 ) -> list[Period]:
-    """Periods that began on or after the assignment start (or last close) and ended by ``today``."""
+    """Periods overlapping [first billable day, today) that ended by ``today``; the first may begin before a
+    mid-cycle start (proration of that partial period belongs to pricing, not to closing)."""
     begin = max(start, last_closed_end) if last_closed_end else start
     if begin >= today:
         return []

@@ -53,6 +53,11 @@ def price_usage(
         line = _line_for(candidate.plan, service)
         if line is None or not _active_on(candidate.assignment, day):
             continue
+        if line.custom_rate is None and service.currency != candidate.plan.currency:
+            return Unrated(
+                f"service {service.code!r} has its default rate in {service.currency} but plan "
+                f"{candidate.plan.name!r} is in {candidate.plan.currency}: set a custom rate"
+            )
         frequency = BillingFrequency(candidate.plan.billing_frequency)
         period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
         rate = rate_of(service, line)

@@ -96,11 +96,23 @@ CREATE FUNCTION audit_verify(tenant uuid)
             expected_seq := expected_seq + 1;
         END LOOP;
         SELECT * INTO head FROM audit_head WHERE tenant_id = tenant;
-        IF head.tenant_id IS NOT NULL AND (head.seq <> expected_seq - 1 OR head.hash <> expected_prev) THEN
-            RETURN QUERY SELECT false, expected_seq - 1, expected_seq,
-                format('chain ends at row %s but its anchored head is row %s: the newest rows were removed',
-                       expected_seq - 1, head.seq);
-            RETURN;
+        IF head.tenant_id IS NOT NULL THEN
+            IF head.seq > expected_seq - 1 THEN
+                RETURN QUERY SELECT false, expected_seq - 1, expected_seq,
+                    format('chain ends at row %s but its anchored head is row %s: the newest rows were removed',
+                           expected_seq - 1, head.seq);
+                RETURN;
+            ELSIF head.seq < expected_seq - 1 THEN
+                RETURN QUERY SELECT false, expected_seq - 1, head.seq + 1,
+                    format('rows after %s were written around the chain (the anchored head is row %s)',
+                           head.seq, head.seq);
+                RETURN;
+            ELSIF head.hash <> expected_prev THEN
+                RETURN QUERY SELECT false, expected_seq - 1, head.seq,
+                    format('row %s was rewritten after it was written (it no longer matches the anchored head)',
+                           head.seq);
+                RETURN;
+            END IF;
         END IF;
         RETURN QUERY SELECT true, expected_seq - 1, NULL::bigint, NULL::text;
     END $$;
