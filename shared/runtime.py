@@ -63,7 +63,7 @@ class ServiceRuntime:
         self._background.append(asyncio.ensure_future(coro))
         self._background[-1].set_name(name)
 
-    def subscribe(self, *, purpose: str, consumer: BatchConsumer[Any], payload: type[Any], description: str) -> None:
+    def subscribe(self, *, purpose: str, consumer: BatchConsumer[Any], payload: Any, description: str) -> None:
         subscribe(
             self.broker,
             pool=lambda: self.pool,
@@ -75,7 +75,7 @@ class ServiceRuntime:
         )
         dead_letter_docs(self.broker, [subscription(self.settings.service_name, purpose).topic.name])
 
-    def publishes(self, *, topic: str, schema: type[Any], description: str) -> None:
+    def publishes(self, *, topic: str, schema: Any, description: str) -> None:
         """Document a topic this service publishes to (through its outbox) in the AsyncAPI document."""
         document_publisher(self.broker, topic=topic, schema=schema, description=description)
 

@@ -27,7 +27,11 @@ class ServiceSettings(BaseSettings):
     batch_max_records: int = Field(default=500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(default=50, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
-    relay_idle_ms: int = Field(default=20, ge=1, description="Outbox poll interval when idle")
+    relay_idle_ms: int = Field(
+        default=20,
+        ge=1,
+        description="Relay back-off unit: an idle relay re-checks after 10x this unless NOTIFY wakes it",
+    )
     db_pool_max: int = Field(default=10, ge=1)
     broker_epoch: str | None = Field(
         default=None,

@@ -1,7 +1,7 @@
 """Every Kafka topic of the platform, declared once.
 
 The local stack, the test fixtures, `msp topics create` and the production topic creator all read this
-module; nothing else names a topic's partition count. Each consumed topic gets a dead-letter twin
+module; nothing else names a topic's partition count. Every primary topic gets a dead-letter twin
 (``<name>.dlq``) carrying `shared.contracts.dead_letters.DeadLetter` messages.
 """
 

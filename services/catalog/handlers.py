@@ -58,12 +58,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _same_tenant(path_tenant: UUID, state: Any) -> None:
+def _same_tenant(path_tenant: UUID, state: Any, *, id_field: str | None = None, path_id: UUID | None = None) -> None:
+    """The path names the entity; a body naming another tenant or entity is refused, field by field."""
+    problems = []
     if state.tenant_id != path_tenant:
-        raise HTTPException(
-            status_code=422,
-            detail=[{"loc": ["body", "tenant_id"], "msg": "must match the tenant in the path"}],
-        )
+        problems.append({"loc": ["body", "tenant_id"], "msg": "must match the tenant in the path"})
+    if id_field is not None and getattr(state, id_field) != path_id:
+        problems.append({"loc": ["body", id_field], "msg": f"must match the {id_field} in the path"})
+    if problems:
+        raise HTTPException(status_code=422, detail=problems)
 
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -79,7 +82,7 @@ async def put_tenant(tenant_id: UUID, body: TenantState, request: Request, actor
 async def put_company(
     tenant_id: UUID, company_id: UUID, body: CompanyState, request: Request, actor: Operator
 ) -> CatalogEvent:
-    _same_tenant(tenant_id, body)
+    _same_tenant(tenant_id, body, id_field="company_id", path_id=company_id)
     return await use_cases.save_entity(_pool(request), state=body, actor=actor, at=_now())
 
 
@@ -87,13 +90,13 @@ async def put_company(
 async def put_service(
     tenant_id: UUID, service_id: UUID, body: ServiceState, request: Request, actor: Operator
 ) -> CatalogEvent:
-    _same_tenant(tenant_id, body)
+    _same_tenant(tenant_id, body, id_field="service_id", path_id=service_id)
     return await use_cases.save_entity(_pool(request), state=body, actor=actor, at=_now())
 
 
 @router.put("/tenants/{tenant_id}/plans/{plan_id}", summary="Create or update a plan")
 async def put_plan(tenant_id: UUID, plan_id: UUID, body: PlanState, request: Request, actor: Operator) -> CatalogEvent:
-    _same_tenant(tenant_id, body)
+    _same_tenant(tenant_id, body, id_field="plan_id", path_id=plan_id)
     return await use_cases.save_entity(_pool(request), state=body, actor=actor, at=_now())
 
 
@@ -101,7 +104,7 @@ async def put_plan(tenant_id: UUID, plan_id: UUID, body: PlanState, request: Req
 async def put_assignment(
     tenant_id: UUID, assignment_id: UUID, body: AssignmentState, request: Request, actor: Operator
 ) -> CatalogEvent:
-    _same_tenant(tenant_id, body)
+    _same_tenant(tenant_id, body, id_field="assignment_id", path_id=assignment_id)
     return await use_cases.save_entity(_pool(request), state=body, actor=actor, at=_now())
 
 

@@ -23,6 +23,7 @@ from shared.contracts.rating import ChargeCreated, PeriodCompleted, RatingEvent
 from shared.db.uow import UnitOfWork
 from shared.messaging.consumer import Rejections, Retry
 from shared.messaging.envelope import Parsed
+from shared.periods import local_date
 
 log = structlog.get_logger(__name__)
 
@@ -56,15 +57,22 @@ async def invoice_period(uow: UnitOfWork, repo: InvoicingRepository, done: Perio
     charges = await repo.charges_of(done.company_id, done.period_start, done.period_end)
     if not charges and done.charge_count == 0:
         return  # nothing was used or due: no invoice
-    if len(charges) < done.charge_count:
-        raise Retry(f"{done.charge_count} charges announced for the period, {len(charges)} received")
     company = await repo.company(done.company_id)
-    if company is None:
+    timezone = await repo.timezone(done.tenant_id)
+    if company is None or timezone is None:
+        # Catalog events travel on another topic; they are on their way (the client was billed by rating).
         raise Retry(f"client {done.company_id} not yet in invoicing's catalog view")
     invoice_id = invoice_id_for(done.tenant_id, done.company_id, done.period_start, done.period_end)
     if not await repo.claim_invoice(invoice_id, done.company_id, done.period_start, done.period_end):
         return  # already invoiced: a repeated or concurrent run changes nothing
-    issue_date = done.closed_at.date()
+    if len(charges) < done.charge_count:
+        # Charges precede their period's completion on the same partition, so this means a charge was
+        # dead-lettered here: hold the invoice visibly rather than issue it short or stall the partition.
+        reason = f"{done.charge_count} charges were rated for the period but {len(charges)} arrived"
+        await repo.hold(invoice_id, reason)
+        log.warning("invoice_held", invoice_id=str(invoice_id), reason=reason)
+        return
+    issue_date = local_date(done.closed_at, tz=timezone)  # the tenant's calendar, not UTC
     draft = Draft(
         invoice_id=invoice_id,
         company=company,

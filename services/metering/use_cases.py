@@ -18,22 +18,13 @@ async def accept_usage(uow: UnitOfWork, items: Sequence[Parsed[UsageRecord]]) ->
     """Store each new record once; forward the mapped ones to rating; refuse conflicts and bad units.
 
     The same (source, event_id) with the same content is a no-op; with different content it is a conflict.
-    Records whose client or service is not in the catalog yet are kept as unmapped, never dropped.
+    Records whose tenant, client or service is not in the catalog yet are kept as unmapped, never dropped.
     """
     tenant = uow.require_tenant()
     repo = MeteringRepository(uow.conn)
-    if not await repo.tenant_known(tenant):
-        return [
-            (
-                i,
-                Reject(
-                    f"tenant {tenant} is not known to the catalog",
-                    error_class="unknown_tenant",
-                    field="tenant_id",
-                ),
-            )
-            for i in items
-        ]
+    # A tenant, client or service whose catalog event is still on its way (another topic) is not an
+    # error: the record is kept as unmapped and mapped when the catalog event arrives.
+    tenant_known = await repo.tenant_known(tenant)
     companies = await repo.companies_by_ref(tenant, {(i.body.source, i.body.company_ref) for i in items})
     services = await repo.services_by_code(tenant, {i.body.service_ref for i in items})
 
@@ -46,7 +37,9 @@ async def accept_usage(uow: UnitOfWork, items: Sequence[Parsed[UsageRecord]]) ->
         if key in first_of_key:
             repeats.append(item)  # the same id twice in one batch: judged against the stored one below
             continue
-        decision = decide(r, companies.get((r.source, r.company_ref)), services.get(r.service_ref))
+        decision = decide(
+            r, companies.get((r.source, r.company_ref)), services.get(r.service_ref), tenant_known=tenant_known
+        )
         if decision.verdict is Verdict.REJECTED:
             refused.append(
                 (
@@ -103,7 +96,8 @@ def _stored(r: UsageRecord, decision: Decision | None) -> StoredRecord:
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
-    """Keep the read model of tenants, clients and services that metering maps records with."""
+    """Keep the read model of tenants, clients and services that metering maps records with, then map the
+    records that were waiting for it."""
     repo = MeteringRepository(uow.conn)
     for item in items:
         event, state = item.body, item.body.state
@@ -113,4 +107,29 @@ async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]
             await repo.save_company(state, event.version)
         elif isinstance(state, ServiceState):
             await repo.save_service(state, event.version)
+    await remap_unmapped(uow, repo)
     return []
+
+
+async def remap_unmapped(uow: UnitOfWork, repo: MeteringRepository) -> None:
+    tenant = uow.require_tenant()
+    waiting = [UsageRecord.model_validate(doc) for doc in await repo.unmapped(tenant)]
+    if not waiting:
+        return
+    tenant_known = await repo.tenant_known(tenant)
+    companies = await repo.companies_by_ref(tenant, {(r.source, r.company_ref) for r in waiting})
+    services = await repo.services_by_code(tenant, {r.service_ref for r in waiting})
+    for r in waiting:
+        decision = decide(
+            r, companies.get((r.source, r.company_ref)), services.get(r.service_ref), tenant_known=tenant_known
+        )
+        if decision.verdict is Verdict.UNMAPPED:
+            continue
+        await repo.set_status(tenant, r.source, r.event_id, decision.verdict.value, decision.reason)
+        if decision.accepted is not None:
+            uow.publish(
+                topic=topics.METERING_ACCEPTED.name,
+                key=decision.accepted.key(),
+                message=decision.accepted,
+                message_id=decision.accepted.record_id,
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 from uuid import UUID
 
 from services.rating.adapters.repository import RatingRepository
@@ -123,8 +124,8 @@ async def _book(
 
 def _counts(
     priced: list[tuple[ChargeCreated, BillingFrequency]],
-) -> list[tuple[UUID, str, object, object, int]]:
-    counts: dict[tuple[UUID, str, object, object], int] = defaultdict(int)
+) -> list[tuple[UUID, str, date, date, int]]:
+    counts: dict[tuple[UUID, str, date, date], int] = defaultdict(int)
     for c, f in priced:
         counts[(c.company_id, f.value, c.period_start, c.period_end)] += 1
     return [(*k, n) for k, n in counts.items()]

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 from yoyo import get_backend, read_migrations
 
+from shared.db.pool import DbConnection
 from shared.services import ServiceSpec
 
 KERNEL_MIGRATIONS = Path(__file__).with_name("kernel_migrations")
@@ -46,7 +47,7 @@ def apply_migrations(owner_dsn: str, spec: ServiceSpec) -> int:
     return len(pending)
 
 
-async def pin_definer_search_paths(conn: asyncpg.Connection, spec: ServiceSpec) -> None:
+async def pin_definer_search_paths(conn: DbConnection, spec: ServiceSpec) -> None:
     """Every SECURITY DEFINER function resolves names in its own schema, with pg_temp searched last, so a
     caller's temporary table can never stand in for one of the schema's tables."""
     rows = await conn.fetch(
@@ -58,7 +59,7 @@ async def pin_definer_search_paths(conn: asyncpg.Connection, spec: ServiceSpec) 
         await conn.execute(f"ALTER FUNCTION {row['signature']} SET search_path = {spec.schema}, pg_temp")
 
 
-async def grant_runtime_privileges(conn: asyncpg.Connection, spec: ServiceSpec) -> None:
+async def grant_runtime_privileges(conn: DbConnection, spec: ServiceSpec) -> None:
     """Run as the owner: grant the app role what each table's declaration allows."""
     s, app = spec.schema, spec.app_role
     await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {app}")
@@ -80,7 +81,7 @@ async def grant_runtime_privileges(conn: asyncpg.Connection, spec: ServiceSpec) 
             await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {s}.{name} FROM {app}")
 
 
-async def check_tenant_safety(conn: asyncpg.Connection, spec: ServiceSpec) -> None:
+async def check_tenant_safety(conn: DbConnection, spec: ServiceSpec) -> None:
     rows = await conn.fetch(
         """
         SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,

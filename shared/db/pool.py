@@ -7,6 +7,9 @@ from typing import Any
 
 import asyncpg
 
+DbConnection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+"""A connection, whether held directly or borrowed from a pool."""
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

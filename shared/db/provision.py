@@ -71,7 +71,7 @@ async def provision_all(admin_dsn: str, *, secret: str) -> None:
     try:
         # Nobody but owners creates objects in public.
         await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-        # No temporary tables for anyone but owners: a temp table shadows a schema's table for functions
+        # No temporary tables for service roles: a temp table shadows a schema's table for functions
         # whose search_path reaches pg_temp (ours put it last, see migrate.pin_definer_search_paths).
         await conn.execute(
             "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); END $$"

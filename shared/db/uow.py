@@ -15,6 +15,8 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from shared.db.pool import DbConnection
+
 NIL_TENANT = UUID(int=0)
 """Owner of records that belong to no tenant (e.g. a dead letter whose tenant_id could not be read)."""
 
@@ -35,7 +37,7 @@ class OutboxMessage:
 
 @dataclass(slots=True)
 class UnitOfWork:
-    conn: asyncpg.Connection
+    conn: DbConnection
     tenant_id: UUID | None = None
     _pending: list[OutboxMessage] = field(default_factory=list)
 
@@ -83,7 +85,7 @@ class UnitOfWork:
         await insert_outbox(self.conn, rows)
 
 
-async def insert_outbox(conn: asyncpg.Connection, rows: Sequence[OutboxMessage]) -> None:
+async def insert_outbox(conn: DbConnection, rows: Sequence[OutboxMessage]) -> None:
     # One multi-row statement. COPY would be faster but Postgres refuses COPY FROM into tables under
     # row-level security, and the outbox is one.
     await conn.execute(

@@ -92,7 +92,7 @@ def subscribe(
     settings: ServiceSettings,
     purpose: str,
     consumer: BatchConsumer[T],
-    payload: type[Any],
+    payload: Any,
     description: str,
 ) -> None:
     """Register ``consumer`` for the subscription declared in shared/topology.py as (service, purpose).
@@ -111,7 +111,7 @@ def subscribe(
     handle.__name__ = f"on_{purpose}"
     # Documented as the contract, validated by the kernel: FastStream accepts any body here.
     documented = Annotated[Any, WithJsonSchema(inline_schema(TypeAdapter(payload).json_schema()))]
-    handle.__annotations__ = {"body": list[documented], "msg": KafkaMessage, "return": None}  # type: ignore[valid-type]
+    handle.__annotations__ = {"body": list[documented], "msg": KafkaMessage, "return": None}
     broker.subscriber(
         sub.topic.name,
         group_id=sub.group,

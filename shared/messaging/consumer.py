@@ -25,6 +25,7 @@ import asyncpg
 import structlog
 
 from shared.contracts.dead_letters import DeadLetter
+from shared.db.pool import DbConnection
 from shared.db.uow import NIL_TENANT, UnitOfWork, unit_of_work
 from shared.faults import AFTER_COMMIT_BEFORE_ACK, fault_point
 from shared.messaging.envelope import Envelope, Parsed
@@ -63,6 +64,9 @@ Rejections = list[tuple[Parsed[T], Reject]]
 
 class Retry(Exception):
     """The batch cannot be applied yet (e.g. a dependency not yet consumed); redeliver it."""
+
+
+RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, Retry)
 
 
 @dataclass(slots=True)
@@ -120,7 +124,7 @@ def write_dead_letter(uow: UnitOfWork, service: str, consumer: str, env: Envelop
     )
 
 
-async def claim_inbox(conn: asyncpg.Connection, consumer: str, tenant: UUID, ids: Sequence[str]) -> set[str]:
+async def claim_inbox(conn: DbConnection, consumer: str, tenant: UUID, ids: Sequence[str]) -> set[str]:
     """Record ids in the inbox; returns the ones not seen before (one round trip)."""
     rows = await conn.fetch(
         """
@@ -144,8 +148,8 @@ def _group(spec: BatchConsumer[T], envelopes: Sequence[Envelope]) -> dict[UUID, 
         except Reject as rej:
             groups.setdefault(rej.tenant_id or NIL_TENANT, _TenantGroup()).rejected.append((env, rej))
         except Exception as exc:  # a parser bug must not stall the partition either
-            rej = Reject(f"{type(exc).__name__}: {exc}", error_class="unexpected_error")
-            groups.setdefault(NIL_TENANT, _TenantGroup()).rejected.append((env, rej))
+            bug = Reject(f"{type(exc).__name__}: {exc}", error_class="unexpected_error")
+            groups.setdefault(NIL_TENANT, _TenantGroup()).rejected.append((env, bug))
         else:
             groups.setdefault(tenant, _TenantGroup()).parsed.append(Parsed(env, tenant, body))
     return groups
@@ -171,7 +175,7 @@ async def _apply_isolating_poison(uow: UnitOfWork, spec: BatchConsumer[T], items
             _dead_letter_refused(uow, spec, refused)
             await uow.flush()
         return len(refused)
-    except (*TRANSIENT_ERRORS, Retry):
+    except RETRYABLE:
         raise
     except Exception as exc:
         uow.discard_pending()
@@ -186,7 +190,7 @@ async def _apply_isolating_poison(uow: UnitOfWork, spec: BatchConsumer[T], items
                 _dead_letter_refused(uow, spec, refused)
                 await uow.flush()
             failed += len(refused)
-        except (*TRANSIENT_ERRORS, Retry):
+        except RETRYABLE:
             raise
         except Exception as exc:
             uow.discard_pending()

@@ -16,6 +16,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
+from shared.db.pool import DbConnection
 from shared.faults import RELAY_AFTER_PUBLISH_BEFORE_MARK, fault_point
 from shared.messaging.envelope import MESSAGE_ID_HEADER
 
@@ -71,7 +72,8 @@ class OutboxRelay:
 
     async def _lead(self) -> None:
         async with self._pool.acquire() as conn:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):
+            # Another replica relays while it holds the lock; poll to take over when it goes away.
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):  # noqa: ASYNC110
                 await asyncio.sleep(1)
             await conn.add_listener(f"{self._schema}_outbox", self._notified)
             try:
@@ -90,7 +92,7 @@ class OutboxRelay:
                 await conn.remove_listener(f"{self._schema}_outbox", self._notified)
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_key)
 
-    async def relay_once(self, conn: asyncpg.Connection) -> int:
+    async def relay_once(self, conn: DbConnection) -> int:
         rows = await conn.fetch("SELECT * FROM outbox_pending($1)", self._batch_size)
         PENDING.set(len(rows))
         if not rows:

@@ -286,11 +286,12 @@ class TestTheChainCannotBeRedirectedByTheAppRole:
         try:
             async with as_tenant(conn, tenant_id):
                 try:
-                    await conn.execute(
-                        "CREATE TEMP TABLE audit_head (tenant_id uuid PRIMARY KEY, seq bigint, hash text);"
-                        "GRANT ALL ON pg_temp.audit_head TO catalog_owner"
-                    )
-                    await conn.execute("INSERT INTO pg_temp.audit_head VALUES ($1, 41, 'forged')", tenant_id)
+                    async with conn.transaction():  # a savepoint: the refusal must not abort the test's write
+                        await conn.execute(
+                            "CREATE TEMP TABLE audit_head (tenant_id uuid PRIMARY KEY, seq bigint, hash text);"
+                            "GRANT ALL ON pg_temp.audit_head TO catalog_owner"
+                        )
+                        await conn.execute("INSERT INTO pg_temp.audit_head VALUES ($1, 41, 'forged')", tenant_id)
                 except asyncpg.exceptions.InsufficientPrivilegeError:
                     pass  # no temporary tables for app roles: nothing to steer with
                 await audit.record(

@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from shared.contracts.catalog import (
     AssignmentState,
     CompanyState,
@@ -15,12 +13,13 @@ from shared.contracts.catalog import (
     ServiceState,
     TenantState,
 )
+from shared.db.pool import DbConnection
 
 State = TenantState | CompanyState | ServiceState | PlanState | AssignmentState
 
 
 class CatalogRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
     async def upsert(self, state: State) -> tuple[int, dict[str, Any] | None]:

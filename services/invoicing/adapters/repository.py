@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
-import asyncpg
-
 from shared.contracts.catalog import CatalogEvent, CompanyState, TenantState
 from shared.contracts.invoices import Invoice
 from shared.contracts.rating import ChargeCreated
+from shared.db.pool import DbConnection
 
 
 class InvoicingRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
     async def save_catalog(self, event: CatalogEvent) -> None:
@@ -42,6 +41,10 @@ class InvoicingRepository:
 
     async def livemode(self, tenant_id: UUID) -> bool | None:
         value: bool | None = await self._conn.fetchval("SELECT livemode FROM tenants WHERE tenant_id = $1", tenant_id)
+        return value
+
+    async def timezone(self, tenant_id: UUID) -> str | None:
+        value: str | None = await self._conn.fetchval("SELECT timezone FROM tenants WHERE tenant_id = $1", tenant_id)
         return value
 
     async def company(self, company_id: UUID) -> CompanyState | None:

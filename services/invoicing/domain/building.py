@@ -54,8 +54,13 @@ def check(draft: Draft) -> None:
         raise CannotInvoice(
             f"charges in {', '.join(sorted(foreign))} need conversion to {currency}; no exchange rate is available yet"
         )
+    _billing_email(draft)
+
+
+def _billing_email(draft: Draft) -> str:
     if not draft.company.billing_email:
         raise CannotInvoice(f"client {draft.company.company_ref!r} has no billing email")
+    return draft.company.billing_email
 
 
 def build(draft: Draft, *, number: str) -> Invoice:
@@ -76,7 +81,7 @@ def build(draft: Draft, *, number: str) -> Invoice:
         period_end=draft.period_end,
         customer=Customer(
             name=draft.company.name,
-            billing_email=draft.company.billing_email,
+            billing_email=_billing_email(draft),
             region=draft.company.region,
             tax_id=draft.company.tax_id,
         ),

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
 from services.metering.domain.acceptance import CompanyRef, ServiceRef
 from shared.contracts.catalog import CompanyState, ServiceState
+from shared.db.pool import DbConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class StoredRecord:
 
 
 class MeteringRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
     # -- catalog read model -------------------------------------------------------------------
@@ -133,6 +132,26 @@ class MeteringRepository:
             [r.payload for r in rows],
         )
         return {(r["source"], r["event_id"]) for r in inserted}
+
+    async def unmapped(self, tenant_id: UUID, limit: int = 5000) -> list[dict[str, object]]:
+        rows = await self._conn.fetch(
+            """SELECT payload FROM usage_records WHERE tenant_id = $1 AND status = 'unmapped'
+               ORDER BY occurred_at LIMIT $2 FOR UPDATE""",
+            tenant_id,
+            limit,
+        )
+        return [r["payload"] for r in rows]
+
+    async def set_status(self, tenant_id: UUID, source: str, event_id: str, status: str, reason: str | None) -> None:
+        await self._conn.execute(
+            """UPDATE usage_records SET status = $4, reason = $5
+               WHERE tenant_id = $1 AND source = $2 AND event_id = $3""",
+            tenant_id,
+            source,
+            event_id,
+            status,
+            reason,
+        )
 
     async def fingerprints(self, tenant_id: UUID, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         rows = await self._conn.fetch(

@@ -44,7 +44,11 @@ def record_id(tenant_id: UUID, source: str, event_id: str) -> UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, "usage:" + json.dumps([str(tenant_id), source, event_id]))
 
 
-def decide(record: UsageRecord, company: CompanyRef | None, service: ServiceRef | None) -> Decision:
+def decide(
+    record: UsageRecord, company: CompanyRef | None, service: ServiceRef | None, *, tenant_known: bool = True
+) -> Decision:
+    if not tenant_known:
+        return Decision(Verdict.UNMAPPED, f"tenant {record.tenant_id} is not in the catalog yet")
     if service is not None and record.unit is not None and record.unit != service.unit:
         return Decision(
             Verdict.REJECTED,

@@ -39,7 +39,7 @@ CREATE TABLE usage_records (
     event_id    text        NOT NULL,
     record_id   uuid        NOT NULL,
     fingerprint text        NOT NULL,
-    status      text        NOT NULL CHECK (status IN ('accepted', 'unmapped')),
+    status      text        NOT NULL CHECK (status IN ('accepted', 'unmapped', 'rejected')),
     reason      text,
     company_ref text        NOT NULL,
     service_ref text        NOT NULL,

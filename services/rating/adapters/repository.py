@@ -7,8 +7,6 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from shared.contracts.catalog import (
     AssignmentState,
     CatalogEvent,
@@ -18,6 +16,7 @@ from shared.contracts.catalog import (
     TenantState,
 )
 from shared.contracts.rating import ChargeCreated
+from shared.db.pool import DbConnection
 
 _STATE_TYPES: dict[str, Any] = {
     "company": CompanyState,
@@ -28,7 +27,7 @@ _STATE_TYPES: dict[str, Any] = {
 
 
 class RatingRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
     # -- catalog read model -------------------------------------------------------------------

@@ -1,0 +1,66 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a tier of those.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help install run test lint test-unit test-service test-contract test-integration test-e2e test-fast bench lock clean-stack
+
+help:
+	@echo "make run     start PostgreSQL, the broker and all seven services (Ctrl-C stops everything)"
+	@echo "make test    lint, type-check and run every test tier against the real embedded stack"
+	@echo "make bench   end-to-end throughput / latency against a raw aiokafka + COPY baseline"
+	@echo "tiers: test-unit test-service test-contract test-integration test-e2e; lint"
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/msp run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services
+
+test-unit: $(STAMP)
+	$(PYTEST) tests/unit -q
+
+test-service: $(STAMP)
+	$(PYTEST) tests/service -q
+
+test-contract: $(STAMP)
+	$(PYTEST) tests/contract -q
+
+test-integration: $(STAMP)
+	$(PYTEST) tests/integration -q
+
+test-e2e: $(STAMP)
+	$(PYTEST) tests/e2e -q
+
+test-fast: $(STAMP)
+	$(PYTEST) tests/unit tests/service tests/contract -q
+
+# One pytest session for every tier, so the embedded stack starts once.
+test: lint
+	$(PYTEST) tests -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.pipeline
+
+lock:
+	rm -rf .lock-venv && $(PY) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet ".[local,dev]"
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^msp-billing' > requirements.lock
+	rm -rf .lock-venv
+
+clean-stack:
+	rm -rf .local

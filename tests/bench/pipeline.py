@@ -1,0 +1,255 @@
+"""`make bench`: usage records through the real pipeline, beside a raw baseline on the same stack.
+
+The pipeline figure runs the same processes and settings as `make run` (metering → rating, with inboxes,
+outboxes and relays): N usage records are published on billing.usage.v1 and timed until each one's charge
+appears on rating.charges.v1. The baseline, measured in the same run on the same broker and Postgres, is
+what the hardware does with no platform at all: a raw aiokafka produce + consume of the same records and an
+asyncpg COPY of the same rows. Figures are printed, never asserted.
+
+    BENCH_RECORDS=20000 make bench
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.metering.domain.acceptance import record_id
+from shared.services import SERVICES, service
+from shared.stack.stack import Stack, StackConfig
+from tests.support.stack import _pick_ports
+
+N = int(os.environ.get("BENCH_RECORDS", "20000"))
+TENANTS_CLIENTS = 20  # records spread over this many clients, so partitions share the work
+
+
+def records(tenant: uuid.UUID, refs: list[str]) -> list[tuple[str, bytes, uuid.UUID]]:
+    out = []
+    for i in range(N):
+        ref = refs[i % len(refs)]
+        doc = {
+            "event_id": f"bench-{i}",
+            "source": "bench",
+            "tenant_id": str(tenant),
+            "company_ref": ref,
+            "service_ref": "managed-device",
+            "quantity": "1",
+            "unit": "device",
+            "occurred_at": "2026-01-15T10:00:00+00:00",
+        }
+        out.append((f"{tenant}:{ref}", json.dumps(doc).encode(), record_id(tenant, "bench", f"bench-{i}")))
+    return out
+
+
+async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
+    tenant = uuid.uuid4()
+    service_id, plan_id = uuid.uuid4(), uuid.uuid4()
+    async with httpx.AsyncClient(
+        base_url=stack.url(service("catalog")), timeout=60, headers={"Authorization": f"Bearer {stack.admin_token}"}
+    ) as api:
+
+        async def put(path: str, body: dict[str, Any]) -> None:
+            r = await api.put(path, json=body)
+            r.raise_for_status()
+
+        await put(
+            f"/v1/tenants/{tenant}",
+            {
+                "tenant_id": str(tenant),
+                "name": "Bench MSP",
+                "mode": "sandbox",
+                "timezone": "UTC",
+                "base_currency": "USD",
+            },
+        )
+        await put(
+            f"/v1/tenants/{tenant}/services/{service_id}",
+            {
+                "tenant_id": str(tenant),
+                "service_id": str(service_id),
+                "code": "managed-device",
+                "name": "Managed device",
+                "service_type": "Usage",
+                "default_rate": "2.50",
+                "currency": "USD",
+                "unit": "device",
+            },
+        )
+        await put(
+            f"/v1/tenants/{tenant}/plans/{plan_id}",
+            {
+                "tenant_id": str(tenant),
+                "plan_id": str(plan_id),
+                "name": "Devices",
+                "plan_type": "usage-based",
+                "billing_frequency": "monthly",
+                "currency": "USD",
+                "lines": [{"service_id": str(service_id)}],
+            },
+        )
+        refs = []
+        for i in range(TENANTS_CLIENTS):
+            company_id, ref = uuid.uuid4(), f"client-{i}"
+            refs.append(ref)
+            await put(
+                f"/v1/tenants/{tenant}/companies/{company_id}",
+                {
+                    "tenant_id": str(tenant),
+                    "company_id": str(company_id),
+                    "company_ref": ref,
+                    "name": ref,
+                    "billing_email": f"{ref}@example.com",
+                    "region": "US",
+                    "currency": "USD",
+                    "billing_anchor": "2026-01-01",
+                },
+            )
+            await put(
+                f"/v1/tenants/{tenant}/assignments/{uuid.uuid4()}",
+                {
+                    "tenant_id": str(tenant),
+                    "assignment_id": str(uuid.uuid4()),
+                    "company_id": str(company_id),
+                    "plan_id": str(plan_id),
+                    "start_date": "2026-01-01",
+                },
+            )
+    await asyncio.sleep(3)  # let every read model take the catalog in before timing starts
+    return tenant, refs
+
+
+async def pipeline(stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]]) -> tuple[float, list[float]]:
+    wanted = {rid for _, _, rid in batch}
+    seen: dict[uuid.UUID, float] = {}
+    sent_at: dict[uuid.UUID, float] = {}
+    consumer = AIOKafkaConsumer(
+        "rating.charges.v1",
+        bootstrap_servers=stack.bootstrap,
+        auto_offset_reset="latest",
+        group_id=f"bench-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    await asyncio.sleep(2)  # joined and positioned at the end before anything is sent
+
+    async def watch() -> None:
+        while len(seen) < len(wanted):
+            for msgs in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                now = time.perf_counter()
+                for m in msgs:
+                    doc = json.loads(m.value)
+                    for rid in doc.get("source_records", []):
+                        rid = uuid.UUID(rid)
+                        if rid in wanted and rid not in seen:
+                            seen[rid] = now
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    watcher = asyncio.create_task(watch())
+    started = time.perf_counter()
+    for key, value, rid in batch:
+        sent_at[rid] = time.perf_counter()
+        await producer.send("billing.usage.v1", value, key=key.encode())
+    await producer.flush()
+    await asyncio.wait_for(watcher, timeout=600)
+    elapsed = time.perf_counter() - started
+    await producer.stop()
+    await consumer.stop()
+    return elapsed, [seen[r] - sent_at[r] for r in wanted]
+
+
+async def baseline(stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]]) -> tuple[float, float]:
+    topic = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 12, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bench-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+    )
+    await producer.start()
+    await consumer.start()
+    started = time.perf_counter()
+    for key, value, _ in batch:
+        await producer.send(topic, value, key=key.encode())
+    await producer.flush()
+    got = 0
+    while got < len(batch):
+        for msgs in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+            got += len(msgs)
+        await consumer.commit()
+    kafka_s = time.perf_counter() - started
+    await producer.stop()
+    await consumer.stop()
+
+    conn = await asyncpg.connect(stack.admin_dsn)
+    try:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench; DROP TABLE IF EXISTS bench.baseline")
+        await conn.execute(
+            "CREATE TABLE bench.baseline (tenant_id uuid, event_id text, payload jsonb, "
+            "PRIMARY KEY (tenant_id, event_id))"
+        )
+        rows = [(uuid.UUID(int=1), f"bench-{i}", value.decode()) for i, (_, value, _) in enumerate(batch)]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("baseline", schema_name="bench", records=rows)
+        copy_s = time.perf_counter() - started
+        await conn.execute("DROP SCHEMA bench CASCADE")
+    finally:
+        await conn.close()
+    return kafka_s, copy_s
+
+
+def rss_mb(stack: Stack) -> dict[str, float]:
+    return {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.processes.items()}
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="msp-bench-"))
+    pg, kafka, offset = _pick_ports()
+    stack = Stack(StackConfig(home=home, pg_port=pg, kafka_port=kafka, port_offset=offset))
+    try:
+        print(f"starting the stack (same processes and settings as `make run`) in {home} …", flush=True)
+        stack.up()
+        tenant, refs = asyncio.run(seed(stack))
+        batch = records(tenant, refs)
+        print(f"driving {N} usage records through metering → rating …", flush=True)
+        elapsed, latencies = asyncio.run(pipeline(stack, batch))
+        kafka_s, copy_s = asyncio.run(baseline(stack, batch))
+        memory = rss_mb(stack)
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+    base_s = kafka_s + copy_s
+    q = statistics.quantiles(latencies, n=100)
+    print()
+    print(f"records                          {N}")
+    print(f"pipeline  publish → charge       {N / elapsed:10.0f} records/s   ({elapsed:.2f} s)")
+    print(f"          latency p50 / p99      {q[49] * 1000:10.0f} ms / {q[98] * 1000:.0f} ms")
+    print(f"baseline  aiokafka produce+consume {N / kafka_s:8.0f} records/s   ({kafka_s:.2f} s)")
+    print(f"          asyncpg COPY           {N / copy_s:10.0f} rows/s      ({copy_s:.2f} s)")
+    print(f"          both, in sequence      {N / base_s:10.0f} records/s   ({base_s:.2f} s)")
+    print(f"ratio     pipeline / baseline    {base_s / elapsed:10.2f}")
+    print("memory    RSS after the run      " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(memory.items())))
+    _ = SERVICES
+
+
+if __name__ == "__main__":
+    main()
