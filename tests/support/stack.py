@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shared.services import SERVICES
 from shared.stack.stack import Stack, StackConfig
+from tests.support.containers import container_backends, use_containers
 
 
 def _free(port: int) -> bool:
@@ -32,6 +33,18 @@ def _pick_ports() -> tuple[int, int, int]:
 
 
 def start_test_stack() -> Iterator[Stack]:
+    """The embedded stack by default; Postgres and Kafka in containers where Docker answers (or when
+    MSP_TEST_BACKEND=containers); an existing pair with TEST_DATABASE_URL / TEST_KAFKA_BOOTSTRAP_SERVERS."""
+    database_url = os.environ.get("TEST_DATABASE_URL") or None
+    kafka_bootstrap = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or None
+    if database_url is None and kafka_bootstrap is None and use_containers():
+        with container_backends() as (database_url, kafka_bootstrap):
+            yield from _run(database_url, kafka_bootstrap)
+    else:
+        yield from _run(database_url, kafka_bootstrap)
+
+
+def _run(database_url: str | None, kafka_bootstrap: str | None) -> Iterator[Stack]:
     home = Path(tempfile.mkdtemp(prefix="msp-test-stack-"))
     pg, kafka, offset = _pick_ports()
     config = StackConfig(
@@ -39,8 +52,8 @@ def start_test_stack() -> Iterator[Stack]:
         pg_port=pg,
         kafka_port=kafka,
         port_offset=offset,
-        database_url=os.environ.get("TEST_DATABASE_URL") or None,
-        kafka_bootstrap=os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or None,
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
         extra_env={"CLOCK_TICK_SECONDS": "3600", "BATCH_TIMEOUT_MS": "20"},
     )
     stack = Stack(config)
