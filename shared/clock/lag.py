@@ -16,6 +16,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.topology import SUBSCRIPTIONS, Subscription
 
+# Lag is used only as "zero or not". That matters on the local Tansu broker, whose reported end offset of a
+# partition is the base offset of its last record batch plus one (not the last record's offset plus one):
+# the magnitude is then too small, but an unconsumed batch still has base >= committed, so lag stays > 0
+# until it is consumed, and a consumed partition has committed >= end. On Apache Kafka both are exact.
+
 
 class LagNotSettled(TimeoutError):
     """Consumers did not catch up within the allowed time; the advance was not applied."""

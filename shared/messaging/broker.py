@@ -80,7 +80,6 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         middlewares=(LogContextMiddleware, KafkaPrometheusMiddleware(registry=REGISTRY)),
         enable_idempotence=settings.kafka_idempotent_producer,
         acks="all",
-        logger=None,
         description=f"The {settings.service_name} service's topics",
     )
 

@@ -84,8 +84,9 @@ class OutboxRelay:
                     if requeued:
                         log.info("outbox_requeued_for_new_broker", rows=requeued, epoch=self._epoch)
                 while True:
+                    # Clear before looking, so a NOTIFY that lands while we look is not lost.
+                    self._wake.clear()
                     if not await self.relay_once(conn):
-                        self._wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), timeout=self._idle * 10)
             finally:

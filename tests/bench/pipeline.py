@@ -49,7 +49,7 @@ def records(
     for i in range(n):
         ref = refs[i % len(refs)]
         doc = {
-            "event_id": f"bench-{i}",
+            "event_id": f"{prefix}-{i}",
             "source": "bench",
             "tenant_id": str(tenant),
             "company_ref": ref,

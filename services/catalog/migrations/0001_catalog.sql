@@ -57,16 +57,7 @@ CREATE TABLE tenant_clocks (
     mode      text NOT NULL CHECK (mode IN ('wall', 'test'))
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tenants', 'companies', 'services', 'plans', 'assignments', 'tenant_clocks'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant()) '
-                       'WITH CHECK (tenant_id = app_tenant())', t);
-    END LOOP;
-END $$;
+CALL enable_tenant_isolation('tenants', 'companies', 'services', 'plans', 'assignments', 'tenant_clocks');
 
 -- The wall-clock scheduler ticks every live tenant: the one cross-tenant read, through the owner.
 DO $$ BEGIN

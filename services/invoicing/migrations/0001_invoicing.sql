@@ -51,13 +51,4 @@ CREATE TABLE invoice_numbers (
     PRIMARY KEY (tenant_id, yymm)
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tenants', 'companies', 'charges', 'invoices', 'invoice_numbers'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant()) '
-                       'WITH CHECK (tenant_id = app_tenant())', t);
-    END LOOP;
-END $$;
+CALL enable_tenant_isolation('tenants', 'companies', 'charges', 'invoices', 'invoice_numbers');

@@ -50,13 +50,4 @@ CREATE TABLE usage_records (
 );
 CREATE INDEX usage_records_unmapped ON usage_records (tenant_id) WHERE status = 'unmapped';
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['known_tenants', 'companies', 'company_refs', 'services', 'usage_records'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant()) '
-                       'WITH CHECK (tenant_id = app_tenant())', t);
-    END LOOP;
-END $$;
+CALL enable_tenant_isolation('known_tenants', 'companies', 'company_refs', 'services', 'usage_records');

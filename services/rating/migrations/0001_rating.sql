@@ -59,14 +59,4 @@ CREATE TABLE unrated_records (
     PRIMARY KEY (tenant_id, record_id)
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tenants', 'catalog_entities', 'tenant_clock', 'billing_periods', 'charges',
-                             'unrated_records'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant()) '
-                       'WITH CHECK (tenant_id = app_tenant())', t);
-    END LOOP;
-END $$;
+CALL enable_tenant_isolation('tenants', 'catalog_entities', 'tenant_clock', 'billing_periods', 'charges', 'unrated_records');

@@ -9,10 +9,7 @@ CREATE TABLE inbox (
     received_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, consumer, message_id)
 );
-ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE inbox FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON inbox
-    USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+CALL enable_tenant_isolation('inbox');
 
 -- Outbox: everything the service publishes, written in the effect's transaction and relayed in seq
 -- order, at least once. Payloads are the exact bytes to publish.
@@ -30,10 +27,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
-ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
-ALTER TABLE outbox FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON outbox
-    USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+CALL enable_tenant_isolation('outbox');
 
 -- The relay is the one reader across tenants. It never runs as the service role directly: it calls these
 -- SECURITY DEFINER functions, which run as the schema owner under a policy granted to the owner only.
@@ -78,10 +72,7 @@ CREATE TABLE relay_state (
     broker_epoch text NOT NULL,
     PRIMARY KEY (tenant_id)
 );
-ALTER TABLE relay_state ENABLE ROW LEVEL SECURITY;
-ALTER TABLE relay_state FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON relay_state
-    USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+CALL enable_tenant_isolation('relay_state');
 COMMENT ON TABLE relay_state IS '@no-app-access: changed by relay_switch_epoch() only';
 DO $$ BEGIN
     EXECUTE format('CREATE POLICY relay_owner ON relay_state TO %I USING (true)', current_schema() || '_owner');

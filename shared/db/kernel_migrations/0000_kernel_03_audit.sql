@@ -19,20 +19,14 @@ CREATE TABLE audit_log (
     PRIMARY KEY (tenant_id, seq)
 );
 CREATE INDEX audit_log_entity ON audit_log (tenant_id, entity_type, entity_id);
-ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audit_log
-    USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+CALL enable_tenant_isolation('audit_log');
 
 CREATE TABLE audit_head (
     tenant_id uuid   NOT NULL PRIMARY KEY,
     seq       bigint NOT NULL,
     hash      text   NOT NULL
 );
-ALTER TABLE audit_head ENABLE ROW LEVEL SECURITY;
-ALTER TABLE audit_head FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audit_head
-    USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+CALL enable_tenant_isolation('audit_head');
 
 CREATE FUNCTION audit_row_hash(r audit_log) RETURNS text
     LANGUAGE sql IMMUTABLE
