@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     batch_max_records: int = Field(default=500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(default=50, ge=1)
+    fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        description="Longest a fetch waits at the broker for data. Apache Kafka answers as soon as data "
+        "arrives; the local Tansu broker waits it out, so the local stack sets it low",
+    )
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_ms: int = Field(
         default=20,

@@ -141,6 +141,8 @@ class Stack:
         )
         if self.epoch:
             env["MSP_BROKER_EPOCH"] = self.epoch
+            # Tansu holds a fetch for its full max wait even when data arrives; keep hops short locally.
+            env["FETCH_MAX_WAIT_MS"] = "25"
         env.update(self.config.extra_env)
         return env
 
