@@ -57,7 +57,8 @@ def _print_summary(stack: object) -> None:
         f"  Postgres          {stack.admin_dsn.split('@')[-1]} (superuser password in "
         f"{stack.config.home}/pg-superuser-password)"
     )
-    print(f"  Operator token    {stack.admin_token}  (Authorization: Bearer …)")
+    print(f"  Operator token    {stack.admin_token}  (platform operator: creates tenants)")
+    print("  First tenant      msp bootstrap --name 'My MSP' --admin-email you@example.com")
     print(f"  Logs              {stack.logs}/")
     print("\nPress Ctrl-C to stop everything.\n", flush=True)
 
@@ -80,6 +81,38 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap(args: argparse.Namespace) -> int:
+    import uuid
+
+    import httpx
+
+    from shared.stack.stack import Stack, StackConfig
+
+    stack = Stack(StackConfig.from_env())
+    url = args.catalog_url or stack.url(service("catalog"))
+    token = args.operator_token or os.environ.get("ADMIN_TOKEN") or stack.admin_token
+    tenant_id = uuid.UUID(args.tenant_id) if args.tenant_id else uuid.uuid4()
+    headers = {"Authorization": f"Bearer {token}"}
+    tenant = {
+        "tenant_id": str(tenant_id),
+        "name": args.name,
+        "mode": args.mode,
+        "timezone": args.timezone,
+        "base_currency": args.currency,
+    }
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
+        api.put(f"/v1/tenants/{tenant_id}", json=tenant).raise_for_status()
+        issued = api.post(
+            f"/v1/tenants/{tenant_id}/admin-keys", json={"email": args.admin_email, "name": args.admin_name}
+        )
+        issued.raise_for_status()
+    print(f"tenant    {tenant_id} ({args.mode})")
+    print(f"admin     {args.admin_email} ({issued.json()['user_id']})")
+    print(f"API key   {issued.json()['api_key']}")
+    print("           shown once: exchange it for a token at POST /v1/auth/token")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msp", description="MSP billing platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     mig.add_argument("service", choices=[s.name for s in SERVICES])
     mig.add_argument("--url", help="owner-role URL (default: MIGRATION_DATABASE_URL)")
     mig.set_defaults(func=_migrate)
+    boot = sub.add_parser("bootstrap", help="create a tenant and its first admin credential")
+    boot.add_argument("--name", required=True, help="the MSP's name")
+    boot.add_argument("--admin-email", required=True)
+    boot.add_argument("--admin-name", default="Administrator")
+    boot.add_argument("--mode", choices=["live", "sandbox"], default="sandbox")
+    boot.add_argument("--timezone", default="UTC", help="IANA time zone billing periods are cut in")
+    boot.add_argument("--currency", default="USD", help="base currency (ISO 4217)")
+    boot.add_argument("--tenant-id", help="a chosen tenant UUID (default: a new one)")
+    boot.add_argument("--catalog-url", help="default: the local stack's catalog")
+    boot.add_argument("--operator-token", help="default: ADMIN_TOKEN, else the local stack's")
+    boot.set_defaults(func=_bootstrap)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import make_asgi_app
 
+from shared.auth import TokenVerifier
 from shared.db.pool import create_pool
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
@@ -44,6 +45,7 @@ class ServiceRuntime:
         self._on_stop: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
+        self.http_app.state.token_verifier = TokenVerifier.from_setting(settings.auth_public_keys)
         self.http_app.include_router(self._ops_router())
         self.http_app.mount("/metrics", make_asgi_app())
 

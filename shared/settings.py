@@ -39,6 +39,11 @@ class ServiceSettings(BaseSettings):
         description="Relay back-off unit: an idle relay re-checks after 10x this unless NOTIFY wakes it",
     )
     db_pool_max: int = Field(default=10, ge=1)
+    auth_public_keys: str = Field(
+        default="",
+        description="JSON object of key id to Ed25519 public PEM that bearer tokens may be signed with, "
+        'e.g. {"2026-11": "-----BEGIN PUBLIC KEY-----…"}; several during a key rotation',
+    )
     broker_epoch: str | None = Field(
         default=None,
         alias="MSP_BROKER_EPOCH",

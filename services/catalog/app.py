@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from fastapi import FastAPI
@@ -12,6 +12,7 @@ from services.catalog import use_cases
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
+from shared.auth import TokenIssuer
 from shared.clock.lag import ConsumerLagProbe
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
@@ -56,6 +57,8 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     app = runtime.http_app
     app.state.runtime = runtime
     app.state.admin_token = settings.admin_token
+    app.state.token_issuer = TokenIssuer(private_key_pem=settings.auth_private_key, key_id=settings.auth_key_id)
+    app.state.token_ttl = timedelta(minutes=settings.token_ttl_minutes)
     app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers)
     app.state.advance_timeout_s = settings.clock_advance_timeout_s
     app.include_router(router)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.catalog.adapters.repository import CatalogRepository, State, entity_id_of
 from services.catalog.domain import clock
+from services.catalog.domain.credentials import (
+    ApiKey,
+    MalformedApiKey,
+    hash_secret,
+    new_api_key,
+    parse_api_key,
+    secret_matches,
+)
 from shared import audit, topics
+from shared.auth import Principal
 from shared.clock.lag import ConsumerLagProbe
-from shared.contracts.catalog import CatalogEvent, TenantState
+from shared.contracts.catalog import CatalogEvent, Role, TenantState, UserKind, UserState
 from shared.contracts.clock import ClockTick
 from shared.db.uow import UnitOfWork, unit_of_work
 
@@ -125,3 +135,81 @@ async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
             await repo.set_clock(tenant_id, now, "wall")
             uow.publish(topic=topics.CLOCK_TICKS.name, key=tick.key(), message=tick, message_id=tick.tick_id)
     return len(tenants)
+
+
+class UnknownUser(LookupError):
+    def __init__(self, user_id: UUID) -> None:
+        super().__init__(f"user {user_id} does not exist")
+
+
+class InvalidCredential(Exception):
+    """The API key is unknown, revoked, wrong, or its user is inactive (deliberately not saying which)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid API key")
+
+
+async def mint_api_key(pool: asyncpg.Pool, *, tenant_id: UUID, user_id: UUID, actor: str, at: datetime) -> ApiKey:
+    """A new API key for a user; its secret is returned once and stored only as a hash."""
+    key = new_api_key(tenant_id=tenant_id, key_id=uuid.uuid4())
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.get("users", "user_id", user_id) is None:
+            raise UnknownUser(user_id)
+        await repo.add_api_key(key_id=key.key_id, user_id=user_id, secret_hash=hash_secret(key.secret), at=at)
+        await audit.record(
+            uow,
+            actor=actor,
+            action="api_key_created",
+            entity_type="user",
+            entity_id=user_id,
+            at=at,
+            after={"key_id": str(key.key_id)},
+        )
+    return key
+
+
+async def bootstrap_admin(
+    pool: asyncpg.Pool, *, tenant_id: UUID, email: str, name: str, actor: str, at: datetime
+) -> tuple[UserState, ApiKey]:
+    """The platform operator's way in to a tenant: its admin user (created if new) and an API key."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.tenant(tenant_id) is None:
+            raise UnknownTenant(tenant_id)
+        existing = await repo.user_by_email(email)
+    user = existing or UserState(
+        tenant_id=tenant_id, user_id=uuid.uuid4(), email=email, name=name, role=Role.ADMIN, kind=UserKind.STAFF
+    )
+    if existing is None:
+        await save_entity(pool, state=user, actor=actor, at=at)
+    return user, await mint_api_key(pool, tenant_id=tenant_id, user_id=user.user_id, actor=actor, at=at)
+
+
+async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
+    """Who an API key belongs to, checked inside that key's tenant (raises `InvalidCredential`)."""
+    try:
+        key = parse_api_key(api_key)
+    except MalformedApiKey as exc:
+        raise InvalidCredential from exc
+    async with unit_of_work(pool, tenant_id=key.tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        found = await repo.api_key(key.key_id)
+        if found is None or not secret_matches(key.secret, found[1]):
+            raise InvalidCredential
+        user: UserState | None = await repo.get("users", "user_id", found[0])
+    if user is None or not user.active:
+        raise InvalidCredential
+    return Principal(user_id=user.user_id, tenant_id=key.tenant_id, role=user.role, company_id=user.company_id)
+
+
+async def read_entity(pool: asyncpg.Pool, *, tenant_id: UUID, table: str, id_col: str, entity_id: UUID) -> Any | None:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        return await CatalogRepository(uow.conn).get(table, id_col, entity_id)
+
+
+async def list_entities(
+    pool: asyncpg.Pool, *, tenant_id: UUID, table: str, id_col: str, after: UUID | None, limit: int
+) -> list[Any]:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        return await CatalogRepository(uow.conn).page(table, id_col, after=after, limit=limit)

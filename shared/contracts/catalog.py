@@ -109,8 +109,49 @@ class AssignmentState(Contract):
     end_date: date | None = Field(default=None, description="First day no longer billed (exclusive)", examples=[None])
 
 
+class Role(StrEnum):
+    """What a user may do is decided by their role (shared/auth.py grants permissions per role)."""
+
+    ADMIN = "admin"
+    BILLING_MANAGER = "billing_manager"
+    APPROVER = "approver"
+    TECHNICIAN = "technician"
+    CLIENT_CONTACT = "client_contact"
+    VIEWER = "viewer"
+
+
+class UserKind(StrEnum):
+    STAFF = "staff"
+    CONTACT = "contact"
+
+
+class UserState(Contract):
+    entity_type: Literal["user"] = Field(default="user", description="Discriminator", examples=["user"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    user_id: UUID = Field(description="The user", examples=[ID_EXAMPLE])
+    email: str = Field(
+        min_length=3,
+        description="Sign-in and notification address, unique per tenant",
+        examples=["sam@northwind.example"],
+    )
+    name: str = Field(min_length=1, description="Display name", examples=["Sam Tech"])
+    role: Role = Field(
+        description="admin, billing_manager, approver, technician, client_contact or viewer", examples=["technician"]
+    )
+    kind: UserKind = Field(description="staff (the MSP's people) or contact (a client's)", examples=["staff"])
+    company_id: UUID | None = Field(default=None, description="For client contacts: their client", examples=[None])
+    user_ref: str | None = Field(
+        default=None, description="The technician's id in the PSA (user_ref of time entries)", examples=["tech-17"]
+    )
+    hourly_rate: DecimalStr | None = Field(
+        default=None, description="Technician's billable hourly rate", examples=["95.00"]
+    )
+    currency: CurrencyCode | None = Field(default=None, description="Currency of hourly_rate", examples=["GBP"])
+    active: bool = Field(default=True, description="False once the user is deactivated", examples=[True])
+
+
 EntityState = Annotated[
-    TenantState | CompanyState | ServiceState | PlanState | AssignmentState,
+    TenantState | CompanyState | ServiceState | PlanState | AssignmentState | UserState,
     Field(discriminator="entity_type"),
 ]
 

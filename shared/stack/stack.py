@@ -12,6 +12,7 @@ the stack starts neither and uses those.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -33,6 +34,7 @@ from shared.stack.postgres import EmbeddedPostgres
 from shared.stack.procs import spawn, stop
 
 DATABASE = "billing"
+LOCAL_KEY_ID = "local-1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -90,6 +92,18 @@ class Stack:
     def bootstrap(self) -> str:
         return self.config.kafka_bootstrap or (self.broker.bootstrap if self.broker else "")
 
+    def _signing_keys(self) -> tuple[str, str]:
+        """The local stack's token-signing key pair, made once and kept beside the data (git-ignored)."""
+        private, public = self.config.home / "auth-signing-key.pem", self.config.home / "auth-signing-key.pub"
+        if not private.exists():
+            from shared.auth import generate_key_pair
+
+            private_pem, public_pem = generate_key_pair()
+            private.write_text(private_pem)
+            private.chmod(0o600)
+            public.write_text(public_pem)
+        return private.read_text(), public.read_text()
+
     @property
     def admin_token(self) -> str:
         return role_password("operator-api", secret=self.secret)
@@ -129,6 +143,7 @@ class Stack:
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MSP_FAULT")}
         env.pop("DATABASE_URL", None)
+        private_pem, public_pem = self._signing_keys()
         env.update(
             SERVICE_NAME=spec.name,
             DATABASE_URL=self.dsn(spec),
@@ -136,9 +151,11 @@ class Stack:
             HTTP_HOST="127.0.0.1",
             HTTP_PORT=str(self.port(spec)),
             LOG_FORMAT=self.config.log_format,
-            ADMIN_TOKEN=self.admin_token,
+            AUTH_PUBLIC_KEYS=json.dumps({LOCAL_KEY_ID: public_pem}),
             PYTHONPATH=str(REPO_ROOT),
         )
+        if spec.name == "catalog":  # the only holder of the signing key and the operator token
+            env.update(AUTH_PRIVATE_KEY=private_pem, AUTH_KEY_ID=LOCAL_KEY_ID, ADMIN_TOKEN=self.admin_token)
         if self.epoch:
             env["MSP_BROKER_EPOCH"] = self.epoch
             # Tansu holds a fetch for its full max wait even when data arrives; keep hops short locally.

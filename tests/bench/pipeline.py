@@ -83,10 +83,13 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
                 "base_currency": "USD",
             },
         )
+        issued = await api.post(f"/v1/tenants/{tenant}/admin-keys", json={"email": "b@bench.example", "name": "B"})
+        issued.raise_for_status()
+        token = (await api.post("/v1/auth/token", json={"api_key": issued.json()["api_key"]})).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
         await put(
-            f"/v1/tenants/{tenant}/services/{service_id}",
+            f"/v1/services/{service_id}",
             {
-                "tenant_id": str(tenant),
                 "service_id": str(service_id),
                 "code": "managed-device",
                 "name": "Managed device",
@@ -97,9 +100,8 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
             },
         )
         await put(
-            f"/v1/tenants/{tenant}/plans/{plan_id}",
+            f"/v1/plans/{plan_id}",
             {
-                "tenant_id": str(tenant),
                 "plan_id": str(plan_id),
                 "name": "Devices",
                 "plan_type": "usage-based",
@@ -113,9 +115,8 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
             company_id, assignment_id, ref = uuid.uuid4(), uuid.uuid4(), f"client-{i}"
             refs.append(ref)
             await put(
-                f"/v1/tenants/{tenant}/companies/{company_id}",
+                f"/v1/companies/{company_id}",
                 {
-                    "tenant_id": str(tenant),
                     "company_id": str(company_id),
                     "company_ref": ref,
                     "name": ref,
@@ -126,9 +127,8 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
                 },
             )
             await put(
-                f"/v1/tenants/{tenant}/assignments/{assignment_id}",
+                f"/v1/assignments/{assignment_id}",
                 {
-                    "tenant_id": str(tenant),
                     "assignment_id": str(assignment_id),
                     "company_id": str(company_id),
                     "plan_id": str(plan_id),

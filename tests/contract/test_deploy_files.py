@@ -12,16 +12,22 @@ run only where those tools are installed.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_key_pair
+from shared.contracts.catalog import Role
 from shared.services import SERVICES, ServiceSpec
 from shared.settings import ServiceSettings
 from shared.topics import PRIMARY_TOPICS
@@ -46,7 +52,10 @@ PROCESS_ENV = {
     "HTTP_HOST",
     "HTTP_PORT",
     "LOG_FORMAT",
+    "AUTH_PUBLIC_KEYS",  # optional to the settings class, but without it no token verifies
 }
+# Token signing: only catalog holds the private key; every service verifies with the public keys.
+SIGNING_SETTINGS = {"AUTH_PRIVATE_KEY", "AUTH_KEY_ID"}
 ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB"
 # Inside a container the HTTP server must listen beyond loopback.
 CONTAINER_HTTP = ("0.0.0.0", 8000, "json")  # noqa: S104
@@ -76,9 +85,25 @@ def yaml_module() -> Any:
     return pytest.importorskip("yaml", reason="PyYAML is not installed, so the YAML files cannot be read")
 
 
-def interpolate(value: str) -> str:
-    """What compose makes of `${VAR:-default}` / `${VAR}` with nothing set in the environment."""
-    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+class MissingVariable(Exception):
+    """A `${VAR:?message}` / `${VAR?message}` whose variable is not set: compose refuses the file."""
+
+
+def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
+    """What compose makes of `${VAR}`, `${VAR:-default}` and `${VAR:?message}` (and the colon-less forms)
+    given `env`, by default nothing set in the environment. A required variable that is missing raises."""
+    given = env or {}
+
+    def resolve(match: re.Match[str]) -> str:
+        name, colon, operator, argument = match.groups()
+        found = given.get(name)
+        if found is not None and not (colon and found == ""):
+            return found
+        if operator == "?":
+            raise MissingVariable(f"{name}: {argument}")
+        return argument if operator == "-" else ""
+
+    return re.sub(r"\$\{(\w+)(?:(:?)([-?])([^}]*))?\}", resolve, value)
 
 
 def settings_class(spec: ServiceSpec) -> type[ServiceSettings]:
@@ -229,6 +254,17 @@ def compose() -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(scope="module")
+def dotenv() -> dict[str, str]:
+    """What deploy/README.md has you put in `.env` beside docker-compose.yml: a fresh signing key pair."""
+    private_pem, public_pem = generate_key_pair()
+    return {
+        "AUTH_PRIVATE_KEY": private_pem,
+        "AUTH_KEY_ID": "test-2026-11",
+        "AUTH_PUBLIC_KEYS": json.dumps({"test-2026-11": public_pem}),
+    }
+
+
 def service_env(compose: dict[str, Any], name: str) -> dict[str, str]:
     env = compose["services"][name].get("environment", {})
     assert isinstance(env, dict), f"{name}: write environment as a mapping"
@@ -289,9 +325,9 @@ class TestCompose:
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
     def test_each_service_gets_the_environment_its_settings_need(
-        self, compose: dict[str, Any], spec: ServiceSpec, monkeypatch: pytest.MonkeyPatch
+        self, compose: dict[str, Any], spec: ServiceSpec, dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        env = {k: interpolate(v) for k, v in service_env(compose, k8s_name(spec)).items()}
+        env = {k: interpolate(v, dotenv) for k, v in service_env(compose, k8s_name(spec)).items()}
         cls = settings_class(spec)
         names = env_names(cls)
         required = {name for name, is_required in names.items() if is_required}
@@ -304,6 +340,32 @@ class TestCompose:
         assert (settings.http_host, settings.http_port, settings.log_format) == CONTAINER_HTTP
         url = urlsplit(settings.database_url)
         assert (url.username, url.hostname, url.path) == (spec.app_role, "postgres", f"/{DATABASE}")
+
+    @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
+    def test_the_signing_keys_have_no_default(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
+        env = service_env(compose, k8s_name(spec))
+        wanted = {"AUTH_PUBLIC_KEYS"} | (SIGNING_SETTINGS if spec.name == "catalog" else set())
+        assert wanted <= env.keys()
+        assert not SIGNING_SETTINGS & env.keys() - wanted, f"only catalog holds the signing key, not {spec.name}"
+        for name in wanted:
+            with pytest.raises(MissingVariable, match=r"deploy/README\.md"):
+                interpolate(env[name])
+
+    @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
+    def test_tokens_catalog_signs_verify_in_each_service(
+        self, compose: dict[str, Any], spec: ServiceSpec, dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def settings_of(name: str) -> Any:
+            spec_ = next(s for s in SERVICES if s.name == name)
+            env = {k: interpolate(v, dotenv) for k, v in service_env(compose, k8s_name(spec_)).items()}
+            return load_settings(settings_class(spec_), env, monkeypatch)
+
+        catalog = settings_of("catalog")
+        issuer = TokenIssuer(private_key_pem=catalog.auth_private_key, key_id=catalog.auth_key_id)
+        principal = Principal(user_id=uuid.uuid4(), tenant_id=uuid.uuid4(), role=Role.ADMIN)
+        token = issuer.issue(principal, now=datetime.now(UTC), ttl=timedelta(minutes=catalog.token_ttl_minutes))
+        verifier = TokenVerifier.from_setting(settings_of(spec.name).auth_public_keys)
+        assert verifier.verify(token) == principal
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
     def test_each_service_uses_the_password_postgres_gave_its_roles(
@@ -353,15 +415,24 @@ def compose_plugin_available() -> bool:
 
 @pytest.mark.needs_docker
 @pytest.mark.skipif(not compose_plugin_available(), reason="the docker compose plugin is not installed")
-def test_docker_compose_accepts_the_file() -> None:
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_docker_compose_accepts_the_file(dotenv: dict[str, str]) -> None:
+    def config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        # An empty --env-file so that a developer's own .env cannot stand in for what the test gives.
+        return subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE), "--env-file", os.devnull, "config", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    bare = {k: v for k, v in os.environ.items() if k not in dotenv}
+    result = config({**bare, **dotenv})
     assert result.returncode == 0, result.stderr
+    refused = config(bare)
+    assert refused.returncode != 0
+    assert "deploy/README.md" in refused.stderr
 
 
 # --- Kubernetes ----------------------------------------------------------------------------------------
@@ -418,6 +489,15 @@ def container_env(k8s: Manifests, workload: dict[str, Any]) -> dict[str, str]:
         else:
             env[var["name"]] = f"secret:{var['valueFrom']['secretKeyRef']['key']}"
     return env
+
+
+def secret_ref(workload: dict[str, Any], name: str) -> dict[str, str] | None:
+    """The Secret and key the container's `name` comes from, if it comes from one."""
+    for var in container(workload).get("env", []):
+        if var["name"] == name and "secretKeyRef" in var.get("valueFrom", {}):
+            ref: dict[str, str] = var["valueFrom"]["secretKeyRef"]
+            return ref
+    return None
 
 
 def consumed_partitions(groups: set[str]) -> int:
@@ -480,6 +560,29 @@ class TestKubernetesServices:
         assert url.username == spec.app_role
         assert url.password == f"secret:{password_var(spec, 'APP')}"
         assert url.path == f"/{DATABASE}"
+
+    @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
+    def test_each_service_verifies_tokens_with_the_shared_public_keys(self, k8s: Manifests, spec: ServiceSpec) -> None:
+        env = container_env(k8s, k8s.get("Deployment", k8s_name(spec)))
+        config = k8s.get("ConfigMap", "msp-billing-config")["data"]
+        assert env["AUTH_PUBLIC_KEYS"] == config["AUTH_PUBLIC_KEYS"], "public keys come from the ConfigMap"
+        keys = json.loads(env["AUTH_PUBLIC_KEYS"])
+        assert isinstance(keys, dict)
+        assert keys
+        assert all(isinstance(pem, str) and "PUBLIC KEY" in pem for pem in keys.values())
+        if spec.name != "catalog":
+            assert "AUTH_PRIVATE_KEY" not in env, "only catalog holds the signing key"
+
+    def test_catalog_signs_with_the_private_key_from_a_secret(self, k8s: Manifests) -> None:
+        deployment = k8s.get("Deployment", "catalog")
+        env = container_env(k8s, deployment)
+        assert secret_ref(deployment, "AUTH_PRIVATE_KEY") == {
+            "name": "msp-billing-signing-key",
+            "key": "AUTH_PRIVATE_KEY",
+        }
+        assert "AUTH_PRIVATE_KEY" in k8s.get("Secret", "msp-billing-signing-key")["stringData"]
+        assert "AUTH_PRIVATE_KEY" not in k8s.get("ConfigMap", "msp-billing-config")["data"]
+        assert env["AUTH_KEY_ID"] in json.loads(env["AUTH_PUBLIC_KEYS"]), "AUTH_KEY_ID must name a public key"
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
     def test_each_service_is_migrated_by_a_job_as_its_owner(self, k8s: Manifests, spec: ServiceSpec) -> None:

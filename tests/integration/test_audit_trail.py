@@ -23,7 +23,9 @@ from shared.services import service
 from tests.integration.conftest import SERVICE_NAMES, AppPool, as_tenant, rows_as_tenant
 from tests.support.platform import Platform, Tenant
 
-SANDBOX_TENANT_ROWS = 5  # tenant, client, service, plan, assignment: each saved once through the catalog API
+# The platform operator creates the tenant, its admin and the admin's API key; the admin then saves the client,
+# service, plan and assignment: one audit row each.
+SANDBOX_TENANT_ROWS = 7
 AT = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 
 
@@ -467,7 +469,6 @@ class TestVerifyingATamperedChainNamesTheFirstBrokenLink:
 def company_body(tenant: Tenant, **changes: Any) -> dict[str, Any]:
     """The client `Platform.sandbox_tenant` created, with ``changes``."""
     return {
-        "tenant_id": str(tenant.tenant_id),
         "company_id": str(tenant.company_id),
         "company_ref": tenant.company_ref,
         "name": "Acme Dental",
@@ -490,14 +491,29 @@ class TestEachAuditRowRecordsWhoWhatWhenAndTheChange:
 
         finished = datetime.now(UTC)
         rows = await trail(app_pool, tenant.tenant_id)
-        assert [(r["actor"], r["action"]) for r in rows] == [("operator", "created")] * SANDBOX_TENANT_ROWS
-        assert [r["entity_type"] for r in rows] == ["tenant", "company", "service", "plan", "assignment"]
+        admin = f"user:{rows[1]['entity_id']}"
+        assert [(r["actor"], r["action"]) for r in rows] == [
+            ("platform-operator", "created"),
+            ("platform-operator", "created"),
+            ("platform-operator", "api_key_created"),
+        ] + [(admin, "created")] * 4
+        assert [r["entity_type"] for r in rows] == [
+            "tenant",
+            "user",
+            "user",
+            "company",
+            "service",
+            "plan",
+            "assignment",
+        ]
         assert rows[0]["entity_id"] == str(tenant.tenant_id)
-        assert rows[1]["entity_id"] == str(tenant.company_id)
+        assert rows[3]["entity_id"] == str(tenant.company_id)
         assert all(r["before"] is None for r in rows)
         assert rows[0]["after"]["name"] == "Northwind IT"
         assert rows[0]["after"]["mode"] == "sandbox"
-        assert rows[1]["after"]["company_ref"] == tenant.company_ref
+        assert rows[1]["after"]["role"] == "admin"
+        assert "secret" not in str(rows[2]["after"])
+        assert rows[3]["after"]["company_ref"] == tenant.company_ref
         times = [r["occurred_at"] for r in rows]
         assert times == sorted(times)
         assert started - timedelta(seconds=1) <= times[0] <= times[-1] <= finished + timedelta(seconds=1)
@@ -509,13 +525,13 @@ class TestEachAuditRowRecordsWhoWhatWhenAndTheChange:
         tenant = audited_tenant
 
         await platform.put(
-            f"/v1/tenants/{tenant.tenant_id}/companies/{tenant.company_id}",
-            company_body(tenant, name="Acme Dental Group"),
+            f"/v1/companies/{tenant.company_id}", company_body(tenant, name="Acme Dental Group"), token=tenant.token
         )
 
         newest = (await trail(app_pool, tenant.tenant_id))[-1]
         assert newest["seq"] == SANDBOX_TENANT_ROWS + 1
-        assert (newest["actor"], newest["action"]) == ("operator", "updated")
+        assert newest["actor"].startswith("user:")
+        assert newest["action"] == "updated"
         assert (newest["entity_type"], newest["entity_id"]) == ("company", str(tenant.company_id))
         assert newest["before"]["name"] == "Acme Dental"
         assert newest["after"]["name"] == "Acme Dental Group"

@@ -29,6 +29,7 @@ from services.metering.settings import MeteringSettings
 from services.rating.app import create_app as create_rating
 from services.rating.settings import RatingSettings
 from shared import topics
+from shared.auth import generate_key_pair
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
@@ -43,7 +44,12 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
     "metering": (create_metering, lambda: MeteringSettings(**UNREACHABLE)),
     "rating": (create_rating, lambda: RatingSettings(**UNREACHABLE)),
     "invoicing": (create_invoicing, lambda: InvoicingSettings(**UNREACHABLE)),
-    "catalog": (create_catalog, lambda: CatalogSettings(**UNREACHABLE, admin_token="t")),
+    "catalog": (
+        create_catalog,
+        lambda: CatalogSettings(
+            **UNREACHABLE, admin_token="t", auth_private_key=generate_key_pair()[0], auth_key_id="k"
+        ),
+    ),
 }
 PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED],

@@ -31,7 +31,13 @@ class Tenant:
     service_ref: str
     rate: str
     currency: str = "GBP"
+    token: str = ""
+    api_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 class Platform:
@@ -56,11 +62,40 @@ class Platform:
             await self._producer.stop()
 
     # -- catalog ---------------------------------------------------------------------------------
-    async def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.catalog.put(path, json=body)
+    async def put(self, path: str, body: dict[str, Any], *, token: str | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = await self.catalog.put(path, json=body, headers=headers)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    async def token_for(self, api_key: str) -> str:
+        response = await self.catalog.post("/v1/auth/token", json={"api_key": api_key})
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def new_tenant(
+        self, *, mode: str = "sandbox", timezone: str = "Europe/London", currency: str = "GBP"
+    ) -> tuple[UUID, str, str]:
+        """A tenant and its admin, through the platform operator; returns (tenant_id, api key, token)."""
+        t = uuid.uuid4()
+        await self.put(
+            f"/v1/tenants/{t}",
+            {
+                "tenant_id": str(t),
+                "name": "Northwind IT",
+                "mode": mode,
+                "timezone": timezone,
+                "base_currency": currency,
+            },
+        )
+        issued = await self.catalog.post(
+            f"/v1/tenants/{t}/admin-keys", json={"email": "it@northwind.example", "name": "Pat Admin"}
+        )
+        assert issued.status_code == 200, issued.text
+        api_key: str = issued.json()["api_key"]
+        return t, api_key, await self.token_for(api_key)
 
     async def sandbox_tenant(
         self,
@@ -70,72 +105,46 @@ class Platform:
         anchor: str = "2026-01-01",
         timezone: str = "Europe/London",
     ) -> Tenant:
-        t, c, s, p, a = (uuid.uuid4() for _ in range(5))
+        t, api_key, token = await self.new_tenant(timezone=timezone, currency=currency)
+        c, s, p, a = (uuid.uuid4() for _ in range(4))
         ref = f"acme-{c.hex[:6]}"
-        await self.put(
-            f"/v1/tenants/{t}",
-            {
-                "tenant_id": str(t),
-                "name": "Northwind IT",
-                "mode": "sandbox",
-                "timezone": timezone,
-                "base_currency": currency,
-            },
-        )
-        await self.put(
-            f"/v1/tenants/{t}/companies/{c}",
-            {
-                "tenant_id": str(t),
-                "company_id": str(c),
-                "company_ref": ref,
-                "name": "Acme Dental",
-                "billing_email": "ap@acme.example",
-                "region": "GB",
-                "currency": currency,
-                "payment_terms_days": 30,
-                "billing_anchor": anchor,
-                "refs": [{"source": "ninjaone", "ref": f"ninja-{ref}"}],
-            },
-        )
-        await self.put(
-            f"/v1/tenants/{t}/services/{s}",
-            {
-                "tenant_id": str(t),
-                "service_id": str(s),
-                "code": "managed-device",
-                "name": "Managed device",
-                "service_type": "Usage",
-                "default_rate": rate,
-                "currency": currency,
-                "unit": "device",
-            },
-        )
-        await self.put(
-            f"/v1/tenants/{t}/plans/{p}",
-            {
-                "tenant_id": str(t),
-                "plan_id": str(p),
-                "name": "Managed devices",
-                "plan_type": "usage-based",
-                "billing_frequency": "monthly",
-                "currency": currency,
-                "lines": [{"service_id": str(s)}],
-            },
-        )
-        await self.put(
-            f"/v1/tenants/{t}/assignments/{a}",
-            {
-                "tenant_id": str(t),
-                "assignment_id": str(a),
-                "company_id": str(c),
-                "plan_id": str(p),
-                "start_date": anchor,
-            },
-        )
-        return Tenant(t, c, ref, "managed-device", rate, currency)
+        company = {
+            "company_id": str(c),
+            "company_ref": ref,
+            "name": "Acme Dental",
+            "billing_email": "ap@acme.example",
+            "region": "GB",
+            "currency": currency,
+            "payment_terms_days": 30,
+            "billing_anchor": anchor,
+            "refs": [{"source": "ninjaone", "ref": f"ninja-{ref}"}],
+        }
+        service = {
+            "service_id": str(s),
+            "code": "managed-device",
+            "name": "Managed device",
+            "service_type": "Usage",
+            "default_rate": rate,
+            "currency": currency,
+            "unit": "device",
+        }
+        plan = {
+            "plan_id": str(p),
+            "name": "Managed devices",
+            "plan_type": "usage-based",
+            "billing_frequency": "monthly",
+            "currency": currency,
+            "lines": [{"service_id": str(s)}],
+        }
+        assignment = {"assignment_id": str(a), "company_id": str(c), "plan_id": str(p), "start_date": anchor}
+        await self.put(f"/v1/companies/{c}", company, token=token)
+        await self.put(f"/v1/services/{s}", service, token=token)
+        await self.put(f"/v1/plans/{p}", plan, token=token)
+        await self.put(f"/v1/assignments/{a}", assignment, token=token)
+        return Tenant(t, c, ref, "managed-device", rate, currency, token=token, api_key=api_key)
 
     async def advance_clock(self, tenant: Tenant, to: str) -> dict[str, Any]:
-        response = await self.catalog.post(f"/v1/tenants/{tenant.tenant_id}/test-clock/advance", json={"to": to})
+        response = await self.catalog.post("/v1/test-clock/advance", json={"to": to}, headers=tenant.auth)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result

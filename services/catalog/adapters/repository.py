@@ -12,10 +12,18 @@ from shared.contracts.catalog import (
     PlanState,
     ServiceState,
     TenantState,
+    UserState,
 )
 from shared.db.pool import DbConnection
 
-State = TenantState | CompanyState | ServiceState | PlanState | AssignmentState
+State = TenantState | CompanyState | ServiceState | PlanState | AssignmentState | UserState
+_MODELS: dict[str, Any] = {
+    "companies": CompanyState,
+    "services": ServiceState,
+    "plans": PlanState,
+    "assignments": AssignmentState,
+    "users": UserState,
+}
 
 
 class CatalogRepository:
@@ -93,6 +101,35 @@ class CatalogRepository:
             mode,
         )
 
+    async def get(self, table: str, id_col: str, entity_id: UUID) -> Any | None:
+        """One entity's state (``table`` and ``id_col`` come from the fixed routes, never from input)."""
+        doc = await self._conn.fetchval(f"SELECT state FROM {table} WHERE {id_col} = $1", entity_id)
+        return _MODELS[table].model_validate(doc) if doc is not None else None
+
+    async def page(self, table: str, id_col: str, *, after: UUID | None, limit: int) -> list[Any]:
+        """Entities in id order after a cursor (keyset pagination: stable under concurrent inserts)."""
+        rows = await self._conn.fetch(
+            f"SELECT state FROM {table} WHERE $1::uuid IS NULL OR {id_col} > $1 ORDER BY {id_col} LIMIT $2",
+            after,
+            limit,
+        )
+        return [_MODELS[table].model_validate(r["state"]) for r in rows]
+
+    async def user_by_email(self, email: str) -> UserState | None:
+        doc = await self._conn.fetchval("SELECT state FROM users WHERE lower(email) = lower($1)", email)
+        return UserState.model_validate(doc) if doc is not None else None
+
+    async def add_api_key(self, *, key_id: UUID, user_id: UUID, secret_hash: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO api_keys VALUES (app_tenant(), $1, $2, $3, $4, NULL)", key_id, user_id, secret_hash, at
+        )
+
+    async def api_key(self, key_id: UUID) -> tuple[UUID, str] | None:
+        row = await self._conn.fetchrow(
+            "SELECT user_id, secret_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", key_id
+        )
+        return (row["user_id"], row["secret_hash"]) if row else None
+
     async def live_tenants(self) -> list[UUID]:
         return [r["tenant_id"] for r in await self._conn.fetch("SELECT tenant_id FROM live_tenants()")]
 
@@ -104,6 +141,8 @@ def _placement(state: State) -> tuple[str, str, UUID, dict[str, Any]]:
         return "services", "service_id", state.service_id, {"code": state.code}
     if isinstance(state, PlanState):
         return "plans", "plan_id", state.plan_id, {}
+    if isinstance(state, UserState):
+        return "users", "user_id", state.user_id, {"email": state.email}
     if isinstance(state, AssignmentState):
         return (
             "assignments",

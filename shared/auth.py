@@ -1,0 +1,176 @@
+"""Who is calling: signed bearer tokens that every service verifies locally, and what each role may do.
+
+Catalog owns users, roles and credentials and is the only holder of the signing key (Ed25519). Every
+service holds the public keys (settings ``AUTH_PUBLIC_KEYS``) and checks a token without calling catalog.
+The tenant always comes from the token, never from a request body. Token lifetimes are wall-clock
+(authentication is edge infrastructure, not billing time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Depends, HTTPException, Request
+
+from shared.contracts.catalog import Role
+
+ISSUER = "msp-billing/catalog"
+AUDIENCE = "msp-billing"
+
+
+class Permission(StrEnum):
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    USERS_MANAGE = "users:manage"
+    CLOCK_ADVANCE = "clock:advance"
+    APPROVALS_DECIDE = "approvals:decide"
+    TIME_REPORT = "time:report"
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.BILLING_MANAGER: frozenset(
+        {Permission.CATALOG_READ, Permission.CATALOG_WRITE, Permission.CLOCK_ADVANCE, Permission.APPROVALS_DECIDE}
+    ),
+    Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE}),
+    Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT}),
+    Role.CLIENT_CONTACT: frozenset(),
+    Role.VIEWER: frozenset({Permission.CATALOG_READ}),
+}
+
+
+class AuthError(Exception):
+    """A credential that cannot be trusted; the message says why (without echoing secrets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: UUID
+    tenant_id: UUID
+    role: Role
+    company_id: UUID | None = None  # set for client contacts: the client they belong to
+
+    @property
+    def actor(self) -> str:
+        """How audit rows name this caller."""
+        return f"user:{self.user_id}"
+
+    def may(self, permission: Permission) -> bool:
+        return permission in GRANTS[self.role]
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A new Ed25519 key pair as (private PEM, public PEM)."""
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+class TokenIssuer:
+    def __init__(self, *, private_key_pem: str, key_id: str) -> None:
+        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise AuthError("the signing key must be an Ed25519 private key")
+        self._key = key
+        self._kid = key_id
+
+    def issue(self, principal: Principal, *, now: datetime, ttl: timedelta) -> str:
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(principal.user_id),
+            "tenant_id": str(principal.tenant_id),
+            "role": principal.role.value,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+        }
+        if principal.company_id is not None:
+            claims["company_id"] = str(principal.company_id)
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
+
+
+class TokenVerifier:
+    def __init__(self, public_keys: dict[str, str]) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for kid, pem in public_keys.items():
+            key = serialization.load_pem_public_key(pem.encode())
+            if not isinstance(key, Ed25519PublicKey):
+                raise AuthError(f"public key {kid!r} is not an Ed25519 key")
+            self._keys[kid] = key
+
+    @classmethod
+    def from_setting(cls, value: str) -> TokenVerifier:
+        """``AUTH_PUBLIC_KEYS`` is a JSON object of key id to public PEM (several during a rotation)."""
+        return cls(json.loads(value) if value else {})
+
+    def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(str(kid))
+            if key is None:
+                raise AuthError("the token was signed by an unknown key")
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "tenant_id", "role"]},
+            )
+            return Principal(
+                user_id=UUID(claims["sub"]),
+                tenant_id=UUID(claims["tenant_id"]),
+                role=Role(claims["role"]),
+                company_id=UUID(claims["company_id"]) if claims.get("company_id") else None,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("the token has expired") from exc
+        except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
+            raise AuthError(f"the token is not valid: {exc}") from exc
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(
+            status_code=401,
+            detail="missing bearer token (Authorization: Bearer …)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token
+
+
+def current_principal(request: Request) -> Principal:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.verify(_bearer(request))
+    except AuthError as exc:
+        raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+def requires(permission: Permission) -> Callable[..., Principal]:
+    """A FastAPI dependency: the verified caller, if their role grants ``permission`` (else 403)."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.may(permission):
+            raise HTTPException(status_code=403, detail=f"role {principal.role.value!r} may not {permission.value}")
+        return principal
+
+    return dependency
