@@ -113,6 +113,53 @@ def _bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog_client(args: argparse.Namespace) -> object:
+    import httpx
+
+    from shared.stack.stack import Stack, StackConfig
+
+    url = args.catalog_url or Stack(StackConfig.from_env()).url(service("catalog"))
+    api_key = args.api_key or os.environ.get("MSP_API_KEY")
+    if not api_key:
+        raise SystemExit("an API key is needed: --api-key or MSP_API_KEY")
+    client = httpx.Client(base_url=url, timeout=120)
+    issued = client.post("/v1/auth/token", json={"api_key": api_key})
+    issued.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {issued.json()['access_token']}"
+    return client
+
+
+def _catalog_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import httpx
+
+    path = Path(args.file)
+    client = _catalog_client(args)
+    assert isinstance(client, httpx.Client)
+    kind = "application/yaml" if path.suffix in (".yaml", ".yml") else "application/json"
+    response = client.post("/v1/catalog/import", content=path.read_bytes(), headers={"content-type": kind})
+    if response.status_code != 200:
+        print(f"refused ({response.status_code}):")
+        for problem in response.json().get("detail", []):
+            print(f"  {'.'.join(str(p) for p in problem.get('loc', []))}: {problem.get('msg')}")
+        return 1
+    result = response.json()
+    print(f"{result['changed']} changed, {result['unchanged']} unchanged")
+    return 0
+
+
+def _catalog_republish(args: argparse.Namespace) -> int:
+    import httpx
+
+    client = _catalog_client(args)
+    assert isinstance(client, httpx.Client)
+    response = client.post("/v1/catalog/republish")
+    response.raise_for_status()
+    print(f"republished {response.json()['entities']} entities")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msp", description="MSP billing platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     boot.add_argument("--catalog-url", help="default: the local stack's catalog")
     boot.add_argument("--operator-token", help="default: ADMIN_TOKEN, else the local stack's")
     boot.set_defaults(func=_bootstrap)
+    catalog = sub.add_parser("catalog", help="catalog administration through the catalog API")
+    catalog_sub = catalog.add_subparsers(dest="action", required=True)
+    load = catalog_sub.add_parser("load", help="load a catalog document (JSON or YAML); idempotent")
+    load.add_argument("file")
+    load.set_defaults(func=_catalog_load)
+    again = catalog_sub.add_parser("republish", help="publish every entity again")
+    again.set_defaults(func=_catalog_republish)
+    for p in (load, again):
+        p.add_argument("--api-key", help="default: MSP_API_KEY")
+        p.add_argument("--catalog-url", help="default: the local stack's catalog")
     args = parser.parse_args(argv)
     return int(args.func(args))
 

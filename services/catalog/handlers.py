@@ -1,7 +1,8 @@
 """Catalog HTTP API: translate requests into use-case calls; no SQL, no arithmetic.
 
 Tenant-scoped routes take the tenant from the caller's bearer token, never from the path or body. Only the
-platform operator (``ADMIN_TOKEN``) creates tenants and their first admin credential.
+platform operator (``ADMIN_TOKEN``) creates tenants and their first admin credential. The entity routes
+(PUT / GET / list / DELETE) are generated for every kind in ``domain/kinds.py``.
 """
 
 from __future__ import annotations
@@ -16,32 +17,14 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field, create_model
 
 from services.catalog import use_cases
+from services.catalog.adapters.repository import DuplicateValue
 from services.catalog.domain.clock import ClockError
+from services.catalog.domain.documents import InvalidDocument, catalog_states, parse_document
+from services.catalog.domain.kinds import KINDS, Kind
 from shared.auth import Permission, Principal, TokenIssuer, requires
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
 from shared.contracts.base import Timestamp
-from shared.contracts.catalog import (
-    AssignmentState,
-    CatalogEvent,
-    CompanyState,
-    PlanState,
-    ServiceState,
-    TenantState,
-    UserState,
-)
-
-
-def _input(model: type[BaseModel]) -> Any:
-    """The request body of an entity: its state without ``tenant_id`` (that comes from the credential)."""
-    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in model.model_fields.items() if n != "tenant_id"}
-    return create_model(f"{model.__name__.removesuffix('State')}Input", **fields)
-
-
-CompanyInput = _input(CompanyState)
-ServiceInput = _input(ServiceState)
-PlanInput = _input(PlanState)
-AssignmentInput = _input(AssignmentState)
-UserInput = _input(UserState)
+from shared.contracts.catalog import CatalogEvent, TenantState
 
 
 class AdvanceClock(BaseModel):
@@ -77,6 +60,20 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
+class Saved(BaseModel):
+    changed: bool = Field(description="False when the entity already had exactly this state")
+    event: CatalogEvent | None = Field(description="The published catalog event, when something changed")
+
+
+class Republished(BaseModel):
+    entities: int
+
+
+class ImportResult(BaseModel):
+    changed: int = Field(description="Entities created or updated")
+    unchanged: int = Field(description="Entities already in exactly that state")
+
+
 def _operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
     expected = f"Bearer {request.app.state.admin_token}"
     if authorization is None or not hmac.compare_digest(authorization, expected):
@@ -86,9 +83,9 @@ def _operator(request: Request, authorization: Annotated[str | None, Header()] =
 
 Operator = Annotated[str, Depends(_operator)]
 Reader = Annotated[Principal, Depends(requires(Permission.CATALOG_READ))]
-Writer = Annotated[Principal, Depends(requires(Permission.CATALOG_WRITE))]
 UserAdmin = Annotated[Principal, Depends(requires(Permission.USERS_MANAGE))]
 ClockAdvancer = Annotated[Principal, Depends(requires(Permission.CLOCK_ADVANCE))]
+Writer = Annotated[Principal, Depends(requires(Permission.CATALOG_WRITE))]
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -101,32 +98,140 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _path_matches(body: BaseModel, id_field: str, path_id: UUID) -> None:
-    if getattr(body, id_field) != path_id:
-        raise HTTPException(
-            status_code=422, detail=[{"loc": ["body", id_field], "msg": f"must match the {id_field} in the path"}]
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["body", *field.split(".")], "msg": message}])
+
+
+def refusal(exc: use_cases.Refused) -> HTTPException:
+    status = 409 if any(p.conflict for p in exc.problems) else 422
+    return HTTPException(
+        status_code=status, detail=[{"loc": ["body", *p.field.split(".")], "msg": p.message} for p in exc.problems]
+    )
+
+
+async def save(request: Request, principal: Principal, state: Any) -> Saved:
+    try:
+        event = await use_cases.save_entity(_pool(request), state=state, actor=principal.actor, at=_now())
+    except use_cases.Refused as exc:
+        raise refusal(exc) from exc
+    except DuplicateValue as exc:
+        raise HTTPException(status_code=409, detail=[{"loc": ["body", exc.field], "msg": str(exc)}]) from exc
+    return Saved(changed=event is not None, event=event)
+
+
+def _filters(request: Request, kind: Kind) -> dict[str, Any]:
+    """Equality filters from the query string, on the kind's top-level fields (typed as JSON would be)."""
+    equals: dict[str, Any] = {}
+    for name, value in request.query_params.items():
+        if name in ("after", "limit"):
+            continue
+        if name not in kind.model.model_fields:
+            raise HTTPException(
+                status_code=422,
+                detail=[{"loc": ["query", name], "msg": f"{kind.collection} cannot be filtered by {name}"}],
+            )
+        equals[name] = {"true": True, "false": False}.get(value, value)
+    return equals
+
+
+def _entity_routes(router: APIRouter, kind: Kind) -> None:
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in kind.model.model_fields.items() if n != "tenant_id"}
+    body_model: Any = create_model(f"{kind.model.__name__.removesuffix('State')}Input", **fields)
+    writer = Annotated[Principal, Depends(requires(kind.write))]
+    noun = kind.entity_type
+
+    async def put(entity_id: UUID, body: body_model, request: Request, principal: writer) -> Saved:
+        if getattr(body, kind.id_field) != entity_id:
+            raise _unprocessable(kind.id_field, f"must match the {kind.id_field} in the path")
+        return await save(request, principal, kind.model(tenant_id=principal.tenant_id, **body.model_dump()))
+
+    async def get(entity_id: UUID, request: Request, principal: Reader) -> dict[str, Any]:
+        try:
+            found = await use_cases.read_entity(
+                _pool(request), tenant_id=principal.tenant_id, kind=kind, entity_id=entity_id
+            )
+        except use_cases.NotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        result: dict[str, Any] = found.model_dump(mode="json")
+        return result
+
+    async def listing(
+        request: Request,
+        principal: Reader,
+        after: Annotated[UUID | None, Query(description="Cursor: the last id of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        items = await use_cases.list_entities(
+            _pool(request),
+            tenant_id=principal.tenant_id,
+            kind=kind,
+            after=after,
+            limit=limit,
+            equals=_filters(request, kind),
         )
+        docs = [i.model_dump(mode="json") for i in items]
+        return {"items": docs, "next_after": docs[-1][kind.id_field] if len(docs) == limit else None}
+
+    async def delete(entity_id: UUID, request: Request, principal: writer) -> CatalogEvent:
+        try:
+            return await use_cases.delete_entity(
+                _pool(request),
+                tenant_id=principal.tenant_id,
+                kind=kind,
+                entity_id=entity_id,
+                actor=principal.actor,
+                at=_now(),
+            )
+        except use_cases.NotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        except use_cases.Refused as exc:
+            raise refusal(exc) from exc
+
+    # These handlers are closures over this kind; with postponed annotations FastAPI would look their
+    # types up in the module, so the kind-specific ones are set as objects.
+    put.__annotations__ |= {"body": body_model, "principal": writer}
+    delete.__annotations__ |= {"principal": writer}
+    path = f"/{kind.collection}/{{entity_id}}"
+    router.add_api_route(
+        path, put, methods=["PUT"], summary=f"Create or update a {noun}", name=f"put_{noun}", tags=[kind.collection]
+    )
+    router.add_api_route(
+        path, get, methods=["GET"], summary=f"Read a {noun}", name=f"get_{noun}", tags=[kind.collection]
+    )
+    router.add_api_route(
+        f"/{kind.collection}",
+        listing,
+        methods=["GET"],
+        name=f"list_{kind.collection}",
+        summary=f"List {kind.collection}: keyset pages, equality filters on top-level fields",
+        tags=[kind.collection],
+    )
+    router.add_api_route(
+        path,
+        delete,
+        methods=["DELETE"],
+        summary=f"Delete a {noun} where that is safe",
+        name=f"delete_{noun}",
+        tags=[kind.collection],
+    )
 
 
-async def _save(request: Request, principal: Principal, state_type: type[Any], body: BaseModel) -> CatalogEvent:
-    state = state_type(tenant_id=principal.tenant_id, **body.model_dump())
-    return await use_cases.save_entity(_pool(request), state=state, actor=principal.actor, at=_now())
-
-
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1")
+for _kind in KINDS:
+    _entity_routes(router, _kind)
 
 
 # -- platform operator ------------------------------------------------------------------------------------
-@router.put("/tenants/{tenant_id}", summary="Create or update a tenant (platform operator)")
+@router.put("/tenants/{tenant_id}", summary="Create or update a tenant (platform operator)", tags=["tenants"])
 async def put_tenant(tenant_id: UUID, body: TenantState, request: Request, actor: Operator) -> CatalogEvent:
     if body.tenant_id != tenant_id:
-        raise HTTPException(
-            status_code=422, detail=[{"loc": ["body", "tenant_id"], "msg": "must match the tenant in the path"}]
-        )
-    return await use_cases.save_entity(_pool(request), state=body, actor=actor, at=_now())
+        raise _unprocessable("tenant_id", "must match the tenant in the path")
+    return await use_cases.save_tenant(_pool(request), state=body, actor=actor, at=_now())
 
 
-@router.post("/tenants/{tenant_id}/admin-keys", summary="Create the tenant's admin and an API key (operator)")
+@router.post(
+    "/tenants/{tenant_id}/admin-keys", summary="Create the tenant's admin and an API key (operator)", tags=["tenants"]
+)
 async def admin_key(tenant_id: UUID, body: AdminRequest, request: Request, actor: Operator) -> IssuedKey:
     try:
         user, key = await use_cases.bootstrap_admin(
@@ -138,7 +243,7 @@ async def admin_key(tenant_id: UUID, body: AdminRequest, request: Request, actor
 
 
 # -- credentials ------------------------------------------------------------------------------------------
-@router.post("/auth/token", summary="Exchange an API key for a short-lived bearer token")
+@router.post("/auth/token", summary="Exchange an API key for a short-lived bearer token", tags=["auth"])
 async def token(body: TokenRequest, request: Request) -> TokenResponse:
     try:
         principal = await use_cases.authenticate(_pool(request), api_key=body.api_key)
@@ -149,13 +254,7 @@ async def token(body: TokenRequest, request: Request) -> TokenResponse:
     return TokenResponse(access_token=issuer.issue(principal, now=_now(), ttl=ttl), expires_in=int(ttl.total_seconds()))
 
 
-@router.put("/users/{user_id}", summary="Create or update a user (staff or client contact)")
-async def put_user(user_id: UUID, body: UserInput, request: Request, principal: UserAdmin) -> CatalogEvent:  # type: ignore[valid-type]
-    _path_matches(body, "user_id", user_id)
-    return await _save(request, principal, UserState, body)
-
-
-@router.post("/users/{user_id}/api-keys", summary="Issue an API key for a user (shown once)")
+@router.post("/users/{user_id}/api-keys", summary="Issue an API key for a user (shown once)", tags=["users"])
 async def user_key(user_id: UUID, request: Request, principal: UserAdmin) -> IssuedKey:
     try:
         key = await use_cases.mint_api_key(
@@ -166,88 +265,53 @@ async def user_key(user_id: UUID, request: Request, principal: UserAdmin) -> Iss
     return IssuedKey(user_id=user_id, api_key=str(key))
 
 
-# -- catalog entities -------------------------------------------------------------------------------------
-@router.put("/companies/{company_id}", summary="Create or update a client")
-async def put_company(company_id: UUID, body: CompanyInput, request: Request, principal: Writer) -> CatalogEvent:  # type: ignore[valid-type]
-    _path_matches(body, "company_id", company_id)
-    return await _save(request, principal, CompanyState, body)
+# -- the whole catalog ------------------------------------------------------------------------------------
+@router.post("/catalog/republish", summary="Publish every entity again so read models can be rebuilt", tags=["catalog"])
+async def republish(request: Request, principal: UserAdmin) -> Republished:
+    count = await use_cases.republish(_pool(request), tenant_id=principal.tenant_id, actor=principal.actor, at=_now())
+    return Republished(entities=count)
 
 
-@router.put("/services/{service_id}", summary="Create or update a service")
-async def put_service(service_id: UUID, body: ServiceInput, request: Request, principal: Writer) -> CatalogEvent:  # type: ignore[valid-type]
-    _path_matches(body, "service_id", service_id)
-    return await _save(request, principal, ServiceState, body)
-
-
-@router.put("/plans/{plan_id}", summary="Create or update a plan")
-async def put_plan(plan_id: UUID, body: PlanInput, request: Request, principal: Writer) -> CatalogEvent:  # type: ignore[valid-type]
-    _path_matches(body, "plan_id", plan_id)
-    return await _save(request, principal, PlanState, body)
-
-
-@router.put("/assignments/{assignment_id}", summary="Assign a plan to a client")
-async def put_assignment(
-    assignment_id: UUID,
-    body: AssignmentInput,  # type: ignore[valid-type]
-    request: Request,
-    principal: Writer,
-) -> CatalogEvent:
-    _path_matches(body, "assignment_id", assignment_id)
-    return await _save(request, principal, AssignmentState, body)
-
-
-_READABLE = {
-    "companies": "company_id",
-    "services": "service_id",
-    "plans": "plan_id",
-    "assignments": "assignment_id",
-    "users": "user_id",
-}
-
-
-@router.get("/{collection}/{entity_id}", summary="Read one client, service, plan, assignment or user")
-async def get_entity(collection: str, entity_id: UUID, request: Request, principal: Reader) -> dict[str, Any]:
-    if collection not in _READABLE:
-        raise HTTPException(status_code=404, detail=f"no collection {collection!r}")
-    found = await use_cases.read_entity(
-        _pool(request),
-        tenant_id=principal.tenant_id,
-        table=collection,
-        id_col=_READABLE[collection],
-        entity_id=entity_id,
-    )
-    if found is None:
-        raise HTTPException(status_code=404, detail=f"{collection} {entity_id} not found")
-    result: dict[str, Any] = found.model_dump(mode="json")
-    return result
-
-
-@router.get("/{collection}", summary="List clients, services, plans, assignments or users (keyset pages)")
-async def list_entities(
-    collection: str,
-    request: Request,
-    principal: Reader,
-    after: Annotated[UUID | None, Query(description="Cursor: the last id of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
-    if collection not in _READABLE:
-        raise HTTPException(status_code=404, detail=f"no collection {collection!r}")
-    items = await use_cases.list_entities(
-        _pool(request),
-        tenant_id=principal.tenant_id,
-        table=collection,
-        id_col=_READABLE[collection],
-        after=after,
-        limit=limit,
-    )
-    docs = [i.model_dump(mode="json") for i in items]
-    return {"items": docs, "next_after": docs[-1][_READABLE[collection]] if len(docs) == limit else None}
+@router.post(
+    "/catalog/import",
+    summary="Load a whole catalog from a JSON or YAML document (idempotent)",
+    tags=["catalog"],
+    description="The document maps collections (users, companies, services, plans, assignments) to lists of "
+    'entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
+    "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
+    "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/yaml": {"schema": {"type": "object"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def import_catalog(request: Request, principal: Writer) -> ImportResult:
+    try:
+        document = parse_document(await request.body(), request.headers.get("content-type", ""))
+        states = catalog_states(document, tenant_id=principal.tenant_id)
+    except InvalidDocument as exc:
+        raise HTTPException(status_code=422, detail=exc.errors) from exc
+    try:
+        counts = await use_cases.load_catalog(
+            _pool(request), tenant_id=principal.tenant_id, states=states, actor=principal.actor, at=_now()
+        )
+    except use_cases.Refused as exc:
+        raise refusal(exc) from exc
+    except DuplicateValue as exc:
+        raise HTTPException(status_code=409, detail=[{"loc": ["body", exc.field], "msg": str(exc)}]) from exc
+    return ImportResult(**counts)
 
 
 # -- the billing clock ------------------------------------------------------------------------------------
 @router.post(
     "/test-clock/advance",
     summary="Advance the caller's sandbox tenant's test clock",
+    tags=["clock"],
     description="Waits until every consumer group has caught up with everything published before, "
     "then publishes the tick. 409 if the tenant is live or the time is not later than the clock.",
 )

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.catalog.adapters.repository import CatalogRepository, State, entity_id_of
+from services.catalog.adapters.repository import CatalogRepository
 from services.catalog.domain import clock
 from services.catalog.domain.credentials import (
     ApiKey,
@@ -19,6 +19,8 @@ from services.catalog.domain.credentials import (
     parse_api_key,
     secret_matches,
 )
+from services.catalog.domain.kinds import BY_TYPE, Kind, kind_of
+from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
 from shared.clock.lag import ConsumerLagProbe
@@ -32,51 +34,245 @@ class UnknownTenant(LookupError):
         super().__init__(f"tenant {tenant_id} does not exist")
 
 
-async def save_entity(pool: asyncpg.Pool, *, state: State, actor: str, at: datetime) -> CatalogEvent:
-    """Create or change a catalog entity, audit it and publish its new state."""
+class NotFound(LookupError):
+    def __init__(self, kind: Kind, entity_id: UUID) -> None:
+        super().__init__(f"{kind.entity_type} {entity_id} not found")
+
+
+class Refused(Exception):
+    """The catalog's rules refuse the change; each problem names its field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def _publish(
+    uow: UnitOfWork, *, state: Any, entity_type: str, entity_id: UUID, version: int, at: datetime, deleted: bool = False
+) -> CatalogEvent:
+    event = CatalogEvent(
+        event_id=uuid.uuid4(),
+        tenant_id=state.tenant_id,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        version=version,
+        deleted=deleted,
+        occurred_at=at,
+        state=state,
+    )
+    uow.publish(topic=topics.CATALOG_EVENTS.name, key=event.key(), message=event, message_id=event.event_id)
+    return event
+
+
+async def save_tenant(pool: asyncpg.Pool, *, state: TenantState, actor: str, at: datetime) -> CatalogEvent:
+    """Create or change a tenant (platform operator), audit it and publish it."""
     async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
-        version, before = await repo.upsert(state)
-        entity_id = entity_id_of(state)
-        event = CatalogEvent(
-            event_id=uuid.uuid4(),
-            tenant_id=state.tenant_id,
-            entity_type=state.entity_type,
-            entity_id=entity_id,
-            version=version,
-            occurred_at=at,
-            state=state,
-        )
-        uow.publish(topic=topics.CATALOG_EVENTS.name, key=event.key(), message=event, message_id=event.event_id)
+        version, before = await repo.upsert_tenant(state)
+        event = _publish(uow, state=state, entity_type="tenant", entity_id=state.tenant_id, version=version, at=at)
         await audit.record(
             uow,
             actor=actor,
             action="created" if before is None else "updated",
-            entity_type=state.entity_type,
-            entity_id=entity_id,
+            entity_type="tenant",
+            entity_id=state.tenant_id,
             at=at,
-            before=_jsonable(before),
+            before=before,
             after=state,
         )
-        if isinstance(state, TenantState) and before is None:
-            await _start_clock(uow, repo, state, at)
+        if before is None and state.mode == "live":
+            # Live tenants follow the wall clock from now; a sandbox's test clock has no time until its
+            # first advance, so an operator can rehearse any month, past or future.
+            await repo.set_clock(state.tenant_id, at, "wall")
         return event
 
 
-async def _start_clock(uow: UnitOfWork, repo: CatalogRepository, tenant: TenantState, at: datetime) -> None:
-    # Live tenants follow the wall clock from now. A sandbox's test clock has no time until its first
-    # advance, so an operator can rehearse any month, past or future.
-    if tenant.mode == "live":
-        await repo.set_clock(tenant.tenant_id, at, "wall")
+async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetime) -> CatalogEvent | None:
+    """Create or change a catalog entity once its rules pass; audit and publish it.
+
+    Saving exactly the state it already has changes nothing and publishes nothing (returns None), which
+    is what makes loading the same catalog file twice a no-op.
+    """
+    kind = kind_of(state)
+    async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        before, version = await repo.locked(kind, kind.entity_id(state))
+        if before == state:
+            return None
+        problems = await problems_saving(state, before, repo)
+        if problems:
+            raise Refused(problems)
+        await repo.store(kind, state, version=version + 1)
+        event = _publish(
+            uow, state=state, entity_type=kind.entity_type, entity_id=kind.entity_id(state), version=version + 1, at=at
+        )
+        await audit.record(
+            uow,
+            actor=actor,
+            action="created" if before is None else "updated",
+            entity_type=kind.entity_type,
+            entity_id=kind.entity_id(state),
+            at=at,
+            before=before,
+            after=state,
+        )
+        return event
 
 
-def _jsonable(before: dict[str, object] | None) -> dict[str, object] | None:
-    if before is None:
-        return None
-    return {
-        k: (str(v) if not isinstance(v, (str, int, float, bool, dict, list, type(None))) else v)
-        for k, v in before.items()
-    }
+async def delete_entity(
+    pool: asyncpg.Pool, *, tenant_id: UUID, kind: Kind, entity_id: UUID, actor: str, at: datetime
+) -> CatalogEvent:
+    """Delete an entity where that is safe (its rules say when it is not), audit and publish it."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        before, version = await repo.locked(kind, entity_id)
+        if before is None:
+            raise NotFound(kind, entity_id)
+        problems = await problems_deleting(before, repo)
+        if problems:
+            raise Refused(problems)
+        await repo.store(kind, before, version=version + 1, deleted=True)
+        if kind.entity_type == "user":
+            await repo.revoke_api_keys(entity_id, at)
+        event = _publish(
+            uow,
+            state=before,
+            entity_type=kind.entity_type,
+            entity_id=entity_id,
+            version=version + 1,
+            at=at,
+            deleted=True,
+        )
+        await audit.record(
+            uow, actor=actor, action="deleted", entity_type=kind.entity_type, entity_id=entity_id, at=at, before=before
+        )
+        return event
+
+
+async def read_entity(pool: asyncpg.Pool, *, tenant_id: UUID, kind: Kind, entity_id: UUID) -> Any:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        found = await CatalogRepository(uow.conn).get(kind.entity_type, entity_id)
+    if found is None:
+        raise NotFound(kind, entity_id)
+    return found
+
+
+async def list_entities(
+    pool: asyncpg.Pool, *, tenant_id: UUID, kind: Kind, after: UUID | None, limit: int, equals: dict[str, Any]
+) -> list[Any]:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        return await CatalogRepository(uow.conn).page(kind, after=after, limit=limit, equals=equals)
+
+
+async def republish(pool: asyncpg.Pool, *, tenant_id: UUID, actor: str, at: datetime) -> int:
+    """Publish every entity of the tenant again, as it stands (deleted ones as deletions), so a consumer
+    can rebuild its read model from scratch. Versions are unchanged: a current read model ignores them."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        tenant = await repo.tenant(tenant_id)
+        if tenant is None:
+            raise UnknownTenant(tenant_id)
+        _publish(
+            uow,
+            state=tenant,
+            entity_type="tenant",
+            entity_id=tenant_id,
+            version=await repo.tenant_version(tenant_id),
+            at=at,
+        )
+        everything = await repo.everything()
+        for entity_type, state, version, deleted in everything:
+            _publish(
+                uow,
+                state=state,
+                entity_type=entity_type,
+                entity_id=BY_TYPE[entity_type].entity_id(state),
+                version=version,
+                at=at,
+                deleted=deleted,
+            )
+        await audit.record(
+            uow,
+            actor=actor,
+            action="republished",
+            entity_type="catalog",
+            entity_id=tenant_id,
+            at=at,
+            after={"entities": len(everything) + 1},
+        )
+        return len(everything) + 1
+
+
+# -- credentials ----------------------------------------------------------------------------------------
+
+
+class UnknownUser(LookupError):
+    def __init__(self, user_id: UUID) -> None:
+        super().__init__(f"user {user_id} does not exist")
+
+
+class InvalidCredential(Exception):
+    """The API key is unknown, revoked, wrong, or its user is inactive (deliberately not saying which)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid API key")
+
+
+async def mint_api_key(pool: asyncpg.Pool, *, tenant_id: UUID, user_id: UUID, actor: str, at: datetime) -> ApiKey:
+    """A new API key for a user; its secret is returned once and stored only as a hash."""
+    key = new_api_key(tenant_id=tenant_id, key_id=uuid.uuid4())
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.get("user", user_id) is None:
+            raise UnknownUser(user_id)
+        await repo.add_api_key(key_id=key.key_id, user_id=user_id, secret_hash=hash_secret(key.secret), at=at)
+        await audit.record(
+            uow,
+            actor=actor,
+            action="api_key_created",
+            entity_type="user",
+            entity_id=user_id,
+            at=at,
+            after={"key_id": str(key.key_id)},
+        )
+    return key
+
+
+async def bootstrap_admin(
+    pool: asyncpg.Pool, *, tenant_id: UUID, email: str, name: str, actor: str, at: datetime
+) -> tuple[UserState, ApiKey]:
+    """The platform operator's way in to a tenant: its admin user (created if new) and an API key."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.tenant(tenant_id) is None:
+            raise UnknownTenant(tenant_id)
+        existing: UserState | None = await repo.user_by_email(email)
+    user = existing or UserState(
+        tenant_id=tenant_id, user_id=uuid.uuid4(), email=email, name=name, role=Role.ADMIN, kind=UserKind.STAFF
+    )
+    if existing is None:
+        await save_entity(pool, state=user, actor=actor, at=at)
+    return user, await mint_api_key(pool, tenant_id=tenant_id, user_id=user.user_id, actor=actor, at=at)
+
+
+async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
+    """Who an API key belongs to, checked inside that key's tenant (raises `InvalidCredential`)."""
+    try:
+        key = parse_api_key(api_key)
+    except MalformedApiKey as exc:
+        raise InvalidCredential from exc
+    async with unit_of_work(pool, tenant_id=key.tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        found = await repo.api_key(key.key_id)
+        if found is None or not secret_matches(key.secret, found[1]):
+            raise InvalidCredential
+        user: UserState | None = await repo.get("user", found[0])
+    if user is None or not user.active:
+        raise InvalidCredential
+    return Principal(user_id=user.user_id, tenant_id=key.tenant_id, role=user.role, company_id=user.company_id)
+
+
+# -- the billing clock ----------------------------------------------------------------------------------
 
 
 async def advance_test_clock(
@@ -114,14 +310,10 @@ async def advance_test_clock(
             entity_type="tenant_clock",
             entity_id=tenant_id,
             at=at,
-            before={"now": _iso(tick.previous)},
+            before={"now": tick.previous.isoformat() if tick.previous else None},
             after={"now": tick.now.isoformat()},
         )
     return tick, waited
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
@@ -137,79 +329,18 @@ async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
     return len(tenants)
 
 
-class UnknownUser(LookupError):
-    def __init__(self, user_id: UUID) -> None:
-        super().__init__(f"user {user_id} does not exist")
+# -- loading a whole catalog ----------------------------------------------------------------------------
 
 
-class InvalidCredential(Exception):
-    """The API key is unknown, revoked, wrong, or its user is inactive (deliberately not saying which)."""
-
-    def __init__(self) -> None:
-        super().__init__("invalid API key")
-
-
-async def mint_api_key(pool: asyncpg.Pool, *, tenant_id: UUID, user_id: UUID, actor: str, at: datetime) -> ApiKey:
-    """A new API key for a user; its secret is returned once and stored only as a hash."""
-    key = new_api_key(tenant_id=tenant_id, key_id=uuid.uuid4())
-    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
-        repo = CatalogRepository(uow.conn)
-        if await repo.get("users", "user_id", user_id) is None:
-            raise UnknownUser(user_id)
-        await repo.add_api_key(key_id=key.key_id, user_id=user_id, secret_hash=hash_secret(key.secret), at=at)
-        await audit.record(
-            uow,
-            actor=actor,
-            action="api_key_created",
-            entity_type="user",
-            entity_id=user_id,
-            at=at,
-            after={"key_id": str(key.key_id)},
-        )
-    return key
-
-
-async def bootstrap_admin(
-    pool: asyncpg.Pool, *, tenant_id: UUID, email: str, name: str, actor: str, at: datetime
-) -> tuple[UserState, ApiKey]:
-    """The platform operator's way in to a tenant: its admin user (created if new) and an API key."""
-    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
-        repo = CatalogRepository(uow.conn)
-        if await repo.tenant(tenant_id) is None:
-            raise UnknownTenant(tenant_id)
-        existing = await repo.user_by_email(email)
-    user = existing or UserState(
-        tenant_id=tenant_id, user_id=uuid.uuid4(), email=email, name=name, role=Role.ADMIN, kind=UserKind.STAFF
-    )
-    if existing is None:
-        await save_entity(pool, state=user, actor=actor, at=at)
-    return user, await mint_api_key(pool, tenant_id=tenant_id, user_id=user.user_id, actor=actor, at=at)
-
-
-async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
-    """Who an API key belongs to, checked inside that key's tenant (raises `InvalidCredential`)."""
-    try:
-        key = parse_api_key(api_key)
-    except MalformedApiKey as exc:
-        raise InvalidCredential from exc
-    async with unit_of_work(pool, tenant_id=key.tenant_id) as uow:
-        repo = CatalogRepository(uow.conn)
-        found = await repo.api_key(key.key_id)
-        if found is None or not secret_matches(key.secret, found[1]):
-            raise InvalidCredential
-        user: UserState | None = await repo.get("users", "user_id", found[0])
-    if user is None or not user.active:
-        raise InvalidCredential
-    return Principal(user_id=user.user_id, tenant_id=key.tenant_id, role=user.role, company_id=user.company_id)
-
-
-async def read_entity(pool: asyncpg.Pool, *, tenant_id: UUID, table: str, id_col: str, entity_id: UUID) -> Any | None:
-    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
-        return await CatalogRepository(uow.conn).get(table, id_col, entity_id)
-
-
-async def list_entities(
-    pool: asyncpg.Pool, *, tenant_id: UUID, table: str, id_col: str, after: UUID | None, limit: int
-) -> list[Any]:
-    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
-        return await CatalogRepository(uow.conn).page(table, id_col, after=after, limit=limit)
+async def load_catalog(
+    pool: asyncpg.Pool, *, tenant_id: UUID, states: list[Any], actor: str, at: datetime
+) -> dict[str, int]:
+    """Save every entity of a catalog document in dependency order; unchanged ones change nothing, so
+    loading the same document twice is a no-op. Stops at the first refusal (earlier saves stay)."""
+    counts = {"changed": 0, "unchanged": 0}
+    for state in states:
+        if state.tenant_id != tenant_id:
+            raise ValueError("a catalog document is loaded into the caller's tenant only")
+        event = await save_entity(pool, state=state, actor=actor, at=at)
+        counts["changed" if event is not None else "unchanged"] += 1
+    return counts

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from shared.contracts.base import Contract, CurrencyCode, DecimalStr, Timestamp
 
@@ -150,9 +150,37 @@ class UserState(Contract):
     active: bool = Field(default=True, description="False once the user is deactivated", examples=[True])
 
 
+class OtherState(Contract):
+    """An entity type this consumer does not know yet: kept as received, so adding a type to the catalog
+    never breaks an older consumer (it simply has no use for it)."""
+
+    entity_type: str = Field(description="The entity type", examples=["bundle"])
+
+
+KNOWN_STATES: dict[str, type[Contract]] = {
+    "tenant": TenantState,
+    "company": CompanyState,
+    "service": ServiceState,
+    "plan": PlanState,
+    "assignment": AssignmentState,
+    "user": UserState,
+}
+
+
+def _entity_tag(value: Any) -> str:
+    kind = value.get("entity_type") if isinstance(value, dict) else getattr(value, "entity_type", None)
+    return kind if kind in KNOWN_STATES else "other"
+
+
 EntityState = Annotated[
-    TenantState | CompanyState | ServiceState | PlanState | AssignmentState | UserState,
-    Field(discriminator="entity_type"),
+    Annotated[TenantState, Tag("tenant")]
+    | Annotated[CompanyState, Tag("company")]
+    | Annotated[ServiceState, Tag("service")]
+    | Annotated[PlanState, Tag("plan")]
+    | Annotated[AssignmentState, Tag("assignment")]
+    | Annotated[UserState, Tag("user")]
+    | Annotated[OtherState, Tag("other")],
+    Discriminator(_entity_tag),
 ]
 
 
@@ -164,7 +192,10 @@ class CatalogEvent(Contract):
     version: int = Field(ge=1, description="Increases with every change of this entity", examples=[3])
     deleted: bool = Field(default=False, description="True when the entity was removed", examples=[False])
     occurred_at: Timestamp = Field(description="When the change was made", examples=["2026-01-05T09:30:00+00:00"])
-    state: EntityState = Field(description="The entity's full state after the change")
+    state: EntityState = Field(
+        description="The entity's full state after the change (its shape follows entity_type)",
+        examples=[{"entity_type": "service", "code": "managed-device"}],
+    )
 
     def key(self) -> str:
         return f"{self.tenant_id}:{self.entity_type}:{self.entity_id}"

@@ -227,7 +227,7 @@ class ReadModel:
 
 
 READ_MODELS = [
-    ReadModel("catalog", "companies", "company_id"),
+    ReadModel("catalog", "entities", "entity_id", only_clients="entity_type = 'company'"),
     ReadModel("metering", "companies", "company_id"),
     ReadModel("rating", "catalog_entities", "entity_id", only_clients="entity_type = 'company'"),
     ReadModel("invoicing", "companies", "company_id"),

@@ -6,23 +6,26 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.contracts.catalog import (
-    AssignmentState,
-    CompanyState,
-    PlanState,
-    ServiceState,
-    TenantState,
-    UserState,
-)
+import asyncpg
+
+from services.catalog.domain.kinds import BY_TYPE, Kind
+from shared.contracts.catalog import CompanyState, TenantState
 from shared.db.pool import DbConnection
 
-State = TenantState | CompanyState | ServiceState | PlanState | AssignmentState | UserState
-_MODELS: dict[str, Any] = {
-    "companies": CompanyState,
-    "services": ServiceState,
-    "plans": PlanState,
-    "assignments": AssignmentState,
-    "users": UserState,
+
+class DuplicateValue(Exception):
+    """A value the model promises is unique per tenant is taken (the field says which)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+_UNIQUE_INDEXES = {
+    "entities_company_ref": ("company_ref", "another client already has this company_ref"),
+    "entities_service_code": ("code", "another service already has this code"),
+    "entities_user_email": ("email", "another user already has this email"),
+    "company_refs_pkey": ("refs", "another client already uses this source and ref"),
 }
 
 
@@ -30,48 +33,23 @@ class CatalogRepository:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def upsert(self, state: State) -> tuple[int, dict[str, Any] | None]:
-        """Store the entity's state; returns its new version and its state before."""
-        data = state.model_dump(mode="json")
-        if isinstance(state, TenantState):
-            before = await self._conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1 FOR UPDATE", state.tenant_id)
-            version = await self._conn.fetchval(
-                """
-                INSERT INTO tenants (tenant_id, name, mode, timezone, base_currency) VALUES ($1,$2,$3,$4,$5)
-                ON CONFLICT (tenant_id) DO UPDATE SET name = $2, mode = $3, timezone = $4, base_currency = $5,
-                    version = tenants.version + 1
-                RETURNING version
-                """,
-                state.tenant_id,
-                state.name,
-                state.mode.value,
-                state.timezone,
-                state.base_currency,
-            )
-            return version, dict(before) if before else None
-        table, id_col, entity_id, extra = _placement(state)
-        before = await self._conn.fetchval(
-            f"SELECT state FROM {table} WHERE tenant_id = $1 AND {id_col} = $2 FOR UPDATE",
-            state.tenant_id,
-            entity_id,
-        )
-        cols = ", ".join(extra)
-        params = ", ".join(f"${i + 4}" for i in range(len(extra)))
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in extra)
-        version = await self._conn.fetchval(
-            f"""
-            INSERT INTO {table} (tenant_id, {id_col}, state{", " + cols if cols else ""})
-            VALUES ($1, $2, $3{", " + params if params else ""})
-            ON CONFLICT (tenant_id, {id_col}) DO UPDATE SET state = EXCLUDED.state,
-                {updates + "," if updates else ""} version = {table}.version + 1
+    # -- tenants --------------------------------------------------------------------------------------
+    async def upsert_tenant(self, state: TenantState) -> tuple[int, dict[str, Any] | None]:
+        before = await self._conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1 FOR UPDATE", state.tenant_id)
+        version: int = await self._conn.fetchval(
+            """
+            INSERT INTO tenants (tenant_id, name, mode, timezone, base_currency) VALUES ($1,$2,$3,$4,$5)
+            ON CONFLICT (tenant_id) DO UPDATE SET name = $2, mode = $3, timezone = $4, base_currency = $5,
+                version = tenants.version + 1
             RETURNING version
             """,
             state.tenant_id,
-            entity_id,
-            data,
-            *extra.values(),
+            state.name,
+            state.mode.value,
+            state.timezone,
+            state.base_currency,
         )
-        return version, before
+        return version, {k: str(v) for k, v in dict(before).items()} if before else None
 
     async def tenant(self, tenant_id: UUID) -> TenantState | None:
         row = await self._conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", tenant_id)
@@ -85,6 +63,120 @@ class CatalogRepository:
             base_currency=row["base_currency"],
         )
 
+    async def tenant_version(self, tenant_id: UUID) -> int:
+        version: int = await self._conn.fetchval("SELECT version FROM tenants WHERE tenant_id = $1", tenant_id)
+        return version
+
+    # -- entities (implements domain.rules.CatalogView) -----------------------------------------------
+    async def get(self, entity_type: str, entity_id: UUID) -> Any | None:
+        doc = await self._conn.fetchval(
+            "SELECT state FROM entities WHERE entity_type = $1 AND entity_id = $2 AND NOT deleted",
+            entity_type,
+            entity_id,
+        )
+        return BY_TYPE[entity_type].model.model_validate(doc) if doc is not None else None
+
+    async def find(self, entity_type: str, **equals: str) -> list[Any]:
+        """Live entities of a type whose top-level state fields equal the given values."""
+        rows = await self._conn.fetch(
+            """SELECT state FROM entities WHERE entity_type = $1 AND NOT deleted AND state @> $2::jsonb
+               ORDER BY entity_id""",
+            entity_type,
+            equals,
+        )
+        model = BY_TYPE[entity_type].model
+        return [model.model_validate(r["state"]) for r in rows]
+
+    async def page(self, kind: Kind, *, after: UUID | None, limit: int, equals: dict[str, str]) -> list[Any]:
+        """Keyset pagination in id order: stable while others insert."""
+        rows = await self._conn.fetch(
+            """SELECT state FROM entities
+               WHERE entity_type = $1 AND NOT deleted AND state @> $2::jsonb AND ($3::uuid IS NULL OR entity_id > $3)
+               ORDER BY entity_id LIMIT $4""",
+            kind.entity_type,
+            equals,
+            after,
+            limit,
+        )
+        return [kind.model.model_validate(r["state"]) for r in rows]
+
+    async def locked(self, kind: Kind, entity_id: UUID) -> tuple[Any | None, int]:
+        """The entity's live state (None if absent or deleted) and version, locked for this transaction."""
+        row = await self._conn.fetchrow(
+            "SELECT state, version, deleted FROM entities WHERE entity_type = $1 AND entity_id = $2 FOR UPDATE",
+            kind.entity_type,
+            entity_id,
+        )
+        if row is None:
+            return None, 0
+        return (None if row["deleted"] else kind.model.model_validate(row["state"])), row["version"]
+
+    async def store(self, kind: Kind, state: Any, *, version: int, deleted: bool = False) -> None:
+        try:
+            async with self._conn.transaction():
+                await self._conn.execute(
+                    """INSERT INTO entities (tenant_id, entity_type, entity_id, state, version, deleted)
+                       VALUES (app_tenant(), $1, $2, $3, $4, $5)
+                       ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE
+                       SET state = EXCLUDED.state, version = EXCLUDED.version, deleted = EXCLUDED.deleted""",
+                    kind.entity_type,
+                    kind.entity_id(state),
+                    state.model_dump(mode="json"),
+                    version,
+                    deleted,
+                )
+                if isinstance(state, CompanyState):
+                    await self._store_refs(state, deleted=deleted)
+        except asyncpg.UniqueViolationError as exc:
+            field, message = _UNIQUE_INDEXES.get(exc.constraint_name or "", ("", str(exc)))
+            raise DuplicateValue(field, message) from exc
+
+    async def _store_refs(self, company: CompanyState, *, deleted: bool) -> None:
+        await self._conn.execute("DELETE FROM company_refs WHERE company_id = $1", company.company_id)
+        if not deleted and company.refs:
+            await self._conn.executemany(
+                "INSERT INTO company_refs VALUES (app_tenant(), $1, $2, $3)",
+                [(r.source, r.ref, company.company_id) for r in company.refs],
+            )
+
+    async def everything(self) -> list[tuple[str, Any, int, bool]]:
+        """Every entity of the tenant, deleted ones too, in a stable order: (type, state, version, deleted)."""
+        rows = await self._conn.fetch(
+            "SELECT entity_type, state, version, deleted FROM entities ORDER BY entity_type, entity_id"
+        )
+        return [
+            (r["entity_type"], BY_TYPE[r["entity_type"]].model.model_validate(r["state"]), r["version"], r["deleted"])
+            for r in rows
+            if r["entity_type"] in BY_TYPE
+        ]
+
+    # -- credentials ----------------------------------------------------------------------------------
+    async def user_by_email(self, email: str) -> Any | None:
+        doc = await self._conn.fetchval(
+            """SELECT state FROM entities
+               WHERE entity_type = 'user' AND NOT deleted AND lower(state ->> 'email') = lower($1)""",
+            email,
+        )
+        return BY_TYPE["user"].model.model_validate(doc) if doc is not None else None
+
+    async def add_api_key(self, *, key_id: UUID, user_id: UUID, secret_hash: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO api_keys VALUES (app_tenant(), $1, $2, $3, $4, NULL)", key_id, user_id, secret_hash, at
+        )
+
+    async def api_key(self, key_id: UUID) -> tuple[UUID, str] | None:
+        row = await self._conn.fetchrow(
+            "SELECT user_id, secret_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", key_id
+        )
+        return (row["user_id"], row["secret_hash"]) if row else None
+
+    async def revoke_api_keys(self, user_id: UUID, at: datetime) -> int:
+        done = await self._conn.fetch(
+            "UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1", user_id, at
+        )
+        return len(done)
+
+    # -- the clock ------------------------------------------------------------------------------------
     async def clock_now(self, tenant_id: UUID, *, lock: bool = False) -> datetime | None:
         sql = "SELECT now FROM tenant_clocks WHERE tenant_id = $1" + (" FOR UPDATE" if lock else "")
         value: datetime | None = await self._conn.fetchval(sql, tenant_id)
@@ -101,59 +193,5 @@ class CatalogRepository:
             mode,
         )
 
-    async def get(self, table: str, id_col: str, entity_id: UUID) -> Any | None:
-        """One entity's state (``table`` and ``id_col`` come from the fixed routes, never from input)."""
-        doc = await self._conn.fetchval(f"SELECT state FROM {table} WHERE {id_col} = $1", entity_id)
-        return _MODELS[table].model_validate(doc) if doc is not None else None
-
-    async def page(self, table: str, id_col: str, *, after: UUID | None, limit: int) -> list[Any]:
-        """Entities in id order after a cursor (keyset pagination: stable under concurrent inserts)."""
-        rows = await self._conn.fetch(
-            f"SELECT state FROM {table} WHERE $1::uuid IS NULL OR {id_col} > $1 ORDER BY {id_col} LIMIT $2",
-            after,
-            limit,
-        )
-        return [_MODELS[table].model_validate(r["state"]) for r in rows]
-
-    async def user_by_email(self, email: str) -> UserState | None:
-        doc = await self._conn.fetchval("SELECT state FROM users WHERE lower(email) = lower($1)", email)
-        return UserState.model_validate(doc) if doc is not None else None
-
-    async def add_api_key(self, *, key_id: UUID, user_id: UUID, secret_hash: str, at: datetime) -> None:
-        await self._conn.execute(
-            "INSERT INTO api_keys VALUES (app_tenant(), $1, $2, $3, $4, NULL)", key_id, user_id, secret_hash, at
-        )
-
-    async def api_key(self, key_id: UUID) -> tuple[UUID, str] | None:
-        row = await self._conn.fetchrow(
-            "SELECT user_id, secret_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", key_id
-        )
-        return (row["user_id"], row["secret_hash"]) if row else None
-
     async def live_tenants(self) -> list[UUID]:
         return [r["tenant_id"] for r in await self._conn.fetch("SELECT tenant_id FROM live_tenants()")]
-
-
-def _placement(state: State) -> tuple[str, str, UUID, dict[str, Any]]:
-    if isinstance(state, CompanyState):
-        return "companies", "company_id", state.company_id, {"company_ref": state.company_ref}
-    if isinstance(state, ServiceState):
-        return "services", "service_id", state.service_id, {"code": state.code}
-    if isinstance(state, PlanState):
-        return "plans", "plan_id", state.plan_id, {}
-    if isinstance(state, UserState):
-        return "users", "user_id", state.user_id, {"email": state.email}
-    if isinstance(state, AssignmentState):
-        return (
-            "assignments",
-            "assignment_id",
-            state.assignment_id,
-            {"company_id": state.company_id, "plan_id": state.plan_id},
-        )
-    raise TypeError(type(state))
-
-
-def entity_id_of(state: State) -> UUID:
-    if isinstance(state, TenantState):
-        return state.tenant_id
-    return _placement(state)[2]
