@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from services.catalog import use_cases
 from services.catalog.adapters.repository import DuplicateValue
@@ -98,8 +98,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _location(field: str) -> list[str | int]:
+    """``lines.0.service_id`` → ``["body", "lines", 0, "service_id"]``, as FastAPI locates errors."""
+    return ["body", *(int(p) if p.isdigit() else p for p in field.split("."))]
+
+
 def _unprocessable(field: str, message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=[{"loc": ["body", *field.split(".")], "msg": message}])
+    return HTTPException(status_code=422, detail=[{"loc": _location(field), "msg": message}])
 
 
 def refusal(exc: use_cases.Refused) -> HTTPException:
@@ -130,8 +135,19 @@ def _filters(request: Request, kind: Kind) -> dict[str, Any]:
                 status_code=422,
                 detail=[{"loc": ["query", name], "msg": f"{kind.collection} cannot be filtered by {name}"}],
             )
-        equals[name] = {"true": True, "false": False}.get(value, value)
+        equals[name] = _typed(kind, name, value)
     return equals
+
+
+def _typed(kind: Kind, name: str, value: str) -> Any:
+    """A query-string value as the field's JSON value (numbers, booleans, dates…), or 422 on the parameter."""
+    field = kind.model.model_fields[name]
+    annotation: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    try:
+        return adapter.dump_python(adapter.validate_strings(value), mode="json")
+    except ValidationError as exc:
+        raise HTTPException(status_code=422, detail=[{"loc": ["query", name], "msg": exc.errors()[0]["msg"]}]) from exc
 
 
 def _entity_routes(router: APIRouter, kind: Kind) -> None:

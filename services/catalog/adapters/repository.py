@@ -101,7 +101,16 @@ class CatalogRepository:
         return [kind.model.model_validate(r["state"]) for r in rows]
 
     async def locked(self, kind: Kind, entity_id: UUID) -> tuple[Any | None, int]:
-        """The entity's live state (None if absent or deleted) and version, locked for this transaction."""
+        """The entity's live state (None if absent or deleted) and version, locked for this transaction.
+
+        The advisory lock serialises writers of one entity even before its row exists (FOR UPDATE locks
+        nothing then), so two first saves of the same id cannot both publish version 1.
+        """
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2::uuid::text, 0))",
+            kind.entity_type,
+            entity_id,
+        )
         row = await self._conn.fetchrow(
             "SELECT state, version, deleted FROM entities WHERE entity_type = $1 AND entity_id = $2 FOR UPDATE",
             kind.entity_type,

@@ -44,7 +44,10 @@ def catalog_states(document: dict[str, Any], *, tenant_id: UUID) -> list[Any]:
             errors.append({"loc": ["body", kind.collection], "msg": "must be a list"})
             continue
         for index, item in enumerate(items):
-            if isinstance(item, dict) and "tenant_id" in item:
+            if not isinstance(item, dict):
+                errors.append({"loc": ["body", kind.collection, index], "msg": "must be an object"})
+                continue
+            if "tenant_id" in item:
                 errors.append(
                     {
                         "loc": ["body", kind.collection, index, "tenant_id"],
@@ -53,7 +56,7 @@ def catalog_states(document: dict[str, Any], *, tenant_id: UUID) -> list[Any]:
                 )
                 continue
             try:
-                states.append(kind.model.model_validate({**(item or {}), "tenant_id": str(tenant_id)}))
+                states.append(kind.model.model_validate({**item, "tenant_id": str(tenant_id)}))
             except ValidationError as exc:
                 errors += [{"loc": ["body", kind.collection, index, *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
     if errors:

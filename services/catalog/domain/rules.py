@@ -69,7 +69,10 @@ async def _plan_not_assigned(state: Any, view: CatalogView) -> list[Problem]:
     if await view.find("assignment", plan_id=str(state.plan_id)):
         return [
             Problem(
-                "plan_id", f"plan {state.name!r} is assigned to clients: end those assignments first", conflict=True
+                "plan_id",
+                f"plan {state.name!r} has client assignments: delete those assignments first (an assignment that "
+                "has ended still records the client's history)",
+                conflict=True,
             )
         ]
     return []
@@ -78,7 +81,9 @@ async def _plan_not_assigned(state: Any, view: CatalogView) -> list[Problem]:
 async def _company_without_assignments(state: Any, view: CatalogView) -> list[Problem]:
     if await view.find("assignment", company_id=str(state.company_id)):
         return [
-            Problem("company_id", f"client {state.company_ref!r} has plan assignments: end them first", conflict=True)
+            Problem(
+                "company_id", f"client {state.company_ref!r} has plan assignments: delete them first", conflict=True
+            )
         ]
     return []
 
