@@ -144,7 +144,8 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self._proc.returncode}; see {log_path}")
+                tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-15:])
+                raise RuntimeError(f"postgres exited with {self._proc.returncode}; {log_path} ends:\n{tail}")
             try:
                 with psycopg.connect(self.admin_dsn, connect_timeout=2):
                     return
