@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
-from shared.contracts.base import Contract, CurrencyCode, DecimalStr, Timestamp
+from shared.contracts.base import Contract, CurrencyCode, DecimalStr, NonNegativeDecimalStr, Timestamp
+from shared.periods import BillingFrequency
 
 TENANT_EXAMPLE = "0b6f3c52-4a8e-4f5e-9a57-1c2d3e4f5a6b"
 ID_EXAMPLE = "8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
@@ -29,6 +30,42 @@ class ServiceType(StrEnum):
     FIXED = "Fixed"
     TIME = "Time"
     USAGE = "Usage"
+
+
+class SnapshotAggregation(StrEnum):
+    """How a Usage service's snapshot quantities (e.g. devices seen) become a period's billable quantity."""
+
+    PEAK = "peak"
+    TIME_WEIGHTED_AVERAGE = "time_weighted_average"
+    LAST = "last"
+
+
+class PlanType(StrEnum):
+    FIXED = "fixed"
+    TIME_BASED = "time-based"
+    USAGE_BASED = "usage-based"
+    BUCKET = "bucket"
+    HYBRID = "hybrid"
+
+
+class BillingTiming(StrEnum):
+    """Whether a plan's fixed charges are billed at the start of their period or after it."""
+
+    ADVANCE = "advance"
+    ARREARS = "arrears"
+
+
+class PricingModel(StrEnum):
+    PER_UNIT = "per_unit"
+    GRADUATED = "graduated"
+    VOLUME = "volume"
+    PACKAGE = "package"
+
+
+class RolloverPolicy(StrEnum):
+    NONE = "none"
+    CARRY_UP_TO = "carry_up_to"
+    EXPIRE_AFTER = "expire_after"
 
 
 class TenantState(Contract):
@@ -75,12 +112,165 @@ class ServiceState(Contract):
     currency: CurrencyCode = Field(description="Currency of the default rate", examples=["GBP"])
     unit: str = Field(description="Unit of measure", examples=["device"])
     active: bool = Field(default=True, description="False once retired", examples=[True])
+    category_id: UUID | None = Field(
+        default=None, description="The service category it is listed under (must exist)", examples=[ID_EXAMPLE]
+    )
+    tax_category: str | None = Field(
+        default=None,
+        description="Tax category tax-currency looks rates up by (tax-currency owns the rates)",
+        examples=["standard", "exempt-services"],
+    )
+    snapshot_aggregation: SnapshotAggregation | None = Field(
+        default=None,
+        description="Usage services only: how snapshot quantities become the billable quantity of a period "
+        "(peak, time_weighted_average or last; peak when not given). Null for Fixed and Time services",
+        examples=["peak"],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _usage_aggregates_at_peak_by_default(cls, data: Any) -> Any:
+        usage = isinstance(data, dict) and data.get("service_type") == ServiceType.USAGE
+        if usage and data.get("snapshot_aggregation") is None:
+            return {**data, "snapshot_aggregation": SnapshotAggregation.PEAK}
+        return data
 
 
-class PlanLine(Contract):
-    service_id: UUID = Field(description="The service priced by this line", examples=[ID_EXAMPLE])
+class CategoryState(Contract):
+    entity_type: Literal["category"] = Field(default="category", description="Discriminator", examples=["category"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    category_id: UUID = Field(description="The service category", examples=[ID_EXAMPLE])
+    name: str = Field(min_length=1, description="Category name", examples=["Managed endpoints"])
+    description: str | None = Field(
+        default=None, description="What the category groups", examples=["Per-device monitoring and patching"]
+    )
+
+
+# -- pricing models: named strategies, one per `model` (rating prices each with its own module) ----------
+# Structural rules (tiers ascending, exactly the last unbounded, non-negative prices, package_size > 0)
+# are the catalog's rules (services/catalog/domain/pricing_rules.py), so a refusal names the exact path
+# (lines.0.pricing.tiers.2.up_to) rather than the union member pydantic would put in it.
+
+
+class PerUnitPricing(Contract):
+    model: Literal["per_unit"] = Field(description="Discriminator: one price per unit", examples=["per_unit"])
+    unit_price: DecimalStr = Field(description="Price of each unit (>= 0)", examples=["12.50"])
+
+
+class Tier(Contract):
+    up_to: DecimalStr | None = Field(
+        description="Upper bound of the tier's quantity, inclusive; null for the last (unbounded) tier",
+        examples=["10", None],
+    )
+    unit_price: DecimalStr = Field(description="Price per unit within this tier (>= 0)", examples=["12.50"])
+    flat_fee: DecimalStr | None = Field(
+        default=None, description="Fixed amount added once when quantity reaches this tier (>= 0)", examples=["5.00"]
+    )
+
+
+_TIERS_EXAMPLE = [[{"up_to": "10", "unit_price": "12.50"}, {"up_to": None, "unit_price": "10.00"}]]
+
+
+class GraduatedPricing(Contract):
+    model: Literal["graduated"] = Field(
+        description="Discriminator: each tier prices the units that fall into it", examples=["graduated"]
+    )
+    tiers: list[Tier] = Field(
+        description="Tiers by ascending up_to; only the last is unbounded", examples=_TIERS_EXAMPLE
+    )
+
+
+class VolumePricing(Contract):
+    model: Literal["volume"] = Field(
+        description="Discriminator: the tier the whole quantity reaches prices every unit", examples=["volume"]
+    )
+    tiers: list[Tier] = Field(
+        description="Tiers by ascending up_to; only the last is unbounded", examples=_TIERS_EXAMPLE
+    )
+
+
+class PackagePricing(Contract):
+    model: Literal["package"] = Field(
+        description="Discriminator: units are sold in whole packages", examples=["package"]
+    )
+    package_size: DecimalStr = Field(description="Units per package (> 0)", examples=["10"])
+    package_price: DecimalStr = Field(
+        description="Price of one package, partial ones rounded up (>= 0)", examples=["99.00"]
+    )
+
+
+Pricing = Annotated[
+    PerUnitPricing | GraduatedPricing | VolumePricing | PackagePricing,
+    Field(discriminator="model"),
+]
+"""A pricing model, chosen by its ``model`` name."""
+
+
+class PriceTerms(Contract):
+    """How a plan line prices: a flat ``custom_rate`` override, or a ``pricing`` model (not both); with
+    neither, the service's default rate applies."""
+
     custom_rate: DecimalStr | None = Field(
-        default=None, description="Overrides the service's default rate", examples=["10.00"]
+        default=None, description="Flat price per unit, overriding the service's default rate", examples=["10.00"]
+    )
+    pricing: Pricing | None = Field(
+        default=None,
+        description="A pricing model (per_unit, graduated, volume, package) instead of custom_rate",
+        examples=[{"model": "per_unit", "unit_price": "10.00"}],
+    )
+
+
+class LinePrice(PriceTerms):
+    """A price of a plan line in force from ``effective_from`` until the next entry's date."""
+
+    effective_from: date = Field(
+        description="First day this price applies (tenant-local date)", examples=["2026-01-16"]
+    )
+
+
+class PlanLine(PriceTerms):
+    service_id: UUID = Field(description="The service priced by this line", examples=[ID_EXAMPLE])
+    quantity: DecimalStr = Field(
+        default=Decimal(1), description="Fixed lines: units billed each period (1 unless given)", examples=["1"]
+    )
+    included_quantity: NonNegativeDecimalStr = Field(
+        default=Decimal(0), description="Units included before the line charges anything", examples=["0", "5"]
+    )
+    rounding_increment_minutes: int | None = Field(
+        default=None, gt=0, description="Time lines: each entry's minutes rounded up to this increment", examples=[15]
+    )
+    minimum_minutes: int | None = Field(
+        default=None, ge=0, description="Time lines: the fewest minutes an entry is billed at", examples=[30]
+    )
+    prices: list[LinePrice] = Field(
+        default_factory=list,
+        description="Effective-dated prices by ascending, unique effective_from. On day D the entry with the "
+        "latest effective_from <= D applies; before the first entry, the line's own custom_rate / pricing",
+        examples=[[{"effective_from": "2026-01-16", "custom_rate": "15.00"}]],
+    )
+
+
+class Rollover(Contract):
+    policy: RolloverPolicy = Field(
+        default=RolloverPolicy.NONE,
+        description="none (unused hours lapse), carry_up_to (carry at most max_hours), expire_after "
+        "(carried hours lapse after `periods` periods)",
+        examples=["carry_up_to"],
+    )
+    max_hours: DecimalStr | None = Field(
+        default=None, description="carry_up_to: the most unused hours carried into the next period", examples=["5"]
+    )
+    periods: int | None = Field(
+        default=None, description="expire_after: how many periods carried hours stay usable", examples=[2]
+    )
+
+
+class BucketDefinition(Contract):
+    hours: DecimalStr = Field(description="Hours included each bucket period (> 0)", examples=["20"])
+    period: BillingFrequency = Field(description="How often the bucket refills", examples=["monthly"])
+    overage_rate: NonNegativeDecimalStr = Field(description="Price per hour beyond the bucket", examples=["110.00"])
+    rollover: Rollover = Field(
+        default_factory=Rollover, description="What happens to unused hours", examples=[{"policy": "none"}]
     )
 
 
@@ -89,12 +279,28 @@ class PlanState(Contract):
     tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
     plan_id: UUID = Field(description="The plan", examples=[ID_EXAMPLE])
     name: str = Field(description="Plan name", examples=["Managed devices"])
-    plan_type: str = Field(description="fixed, time-based, usage-based, bucket or hybrid", examples=["usage-based"])
-    billing_frequency: str = Field(
-        description="weekly … annually (shared.periods.BillingFrequency)", examples=["monthly"]
+    plan_type: PlanType = Field(
+        description="fixed, time-based, usage-based, bucket or hybrid", examples=["usage-based"]
+    )
+    billing_frequency: BillingFrequency = Field(
+        description="weekly, bi-weekly, monthly, quarterly, semi-annually or annually", examples=["monthly"]
     )
     currency: CurrencyCode = Field(description="Currency the plan's prices are in", examples=["GBP"])
     lines: list[PlanLine] = Field(description="Services on the plan", examples=[[{"service_id": ID_EXAMPLE}]])
+    billing_timing: BillingTiming = Field(
+        default=BillingTiming.ARREARS,
+        description="advance (fixed charges billed at the start of their period) or arrears (after it)",
+        examples=["arrears"],
+    )
+    is_custom: bool = Field(default=False, description="True for a plan made for one client", examples=[False])
+    company_id: UUID | None = Field(
+        default=None, description="A custom plan's client (must exist); null for a template", examples=[None]
+    )
+    bucket: BucketDefinition | None = Field(
+        default=None,
+        description="Bucket plans only (required there): the hours, their period, overage rate and rollover",
+        examples=[{"hours": "20", "period": "monthly", "overage_rate": "110.00", "rollover": {"policy": "none"}}],
+    )
 
 
 class AssignmentState(Contract):
@@ -164,6 +370,7 @@ KNOWN_STATES: dict[str, type[Contract]] = {
     "plan": PlanState,
     "assignment": AssignmentState,
     "user": UserState,
+    "category": CategoryState,
 }
 
 
@@ -179,6 +386,7 @@ EntityState = Annotated[
     | Annotated[PlanState, Tag("plan")]
     | Annotated[AssignmentState, Tag("assignment")]
     | Annotated[UserState, Tag("user")]
+    | Annotated[CategoryState, Tag("category")]
     | Annotated[OtherState, Tag("other")],
     Discriminator(_entity_tag),
 ]
@@ -201,8 +409,34 @@ class CatalogEvent(Contract):
         return f"{self.tenant_id}:{self.entity_type}:{self.entity_id}"
 
 
-def rate_of(service: ServiceState, line: PlanLine | None) -> Decimal:
-    """Plan line's custom rate, else the service's default rate."""
-    if line is not None and line.custom_rate is not None:
-        return line.custom_rate
+def price_on(line: PlanLine, day: date) -> PriceTerms:
+    """The line's price in force on ``day``: the ``prices`` entry with the latest ``effective_from`` on or
+    before ``day``; before the first entry (or without entries), the line's own custom_rate / pricing.
+
+    Pure, so re-rating a past period uses the price that was in force then.
+    """
+    in_force = [p for p in line.prices if p.effective_from <= day]
+    return max(in_force, key=lambda p: p.effective_from) if in_force else line
+
+
+class NotFlatPricing(ValueError):
+    """The price in force is a tiered or package model: no single unit rate prices it."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"pricing model {model} has no single unit rate")
+        self.model = model
+
+
+def rate_of(service: ServiceState, line: PlanLine | None, *, day: date) -> Decimal:
+    """The flat unit rate on ``day``: the line's in-force custom_rate or per_unit price, else the service's
+    default rate. Raises `NotFlatPricing` when the in-force price is graduated, volume or package."""
+    if line is None:
+        return service.default_rate
+    terms = price_on(line, day)
+    if terms.pricing is not None:
+        if isinstance(terms.pricing, PerUnitPricing):
+            return terms.pricing.unit_price
+        raise NotFlatPricing(terms.pricing.model)
+    if terms.custom_rate is not None:
+        return terms.custom_rate
     return service.default_rate

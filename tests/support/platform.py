@@ -104,7 +104,10 @@ class Platform:
         currency: str = "GBP",
         anchor: str = "2026-01-01",
         timezone: str = "Europe/London",
+        plan_line: dict[str, Any] | None = None,
     ) -> Tenant:
+        """``plan_line`` adds fields (prices, pricing, …) to the plan's one line from its first version, so
+        rating never prices with an older line."""
         t, api_key, token = await self.new_tenant(timezone=timezone, currency=currency)
         c, s, p, a = (uuid.uuid4() for _ in range(4))
         ref = f"acme-{c.hex[:6]}"
@@ -134,7 +137,7 @@ class Platform:
             "plan_type": "usage-based",
             "billing_frequency": "monthly",
             "currency": currency,
-            "lines": [{"service_id": str(s)}],
+            "lines": [{"service_id": str(s)} | (plan_line or {})],
         }
         assignment = {"assignment_id": str(a), "company_id": str(c), "plan_id": str(p), "start_date": anchor}
         await self.put(f"/v1/companies/{c}", company, token=token)

@@ -34,8 +34,9 @@ def parse_document(raw: bytes, content_type: str) -> dict[str, Any]:
 
 
 def catalog_states(document: dict[str, Any], *, tenant_id: UUID) -> list[Any]:
-    """Every entity of the document as its state model, in dependency order (users, clients, services,
-    plans, assignments); all validation errors at once, each located as collection.index.field."""
+    """Every entity of the document as its state model, in dependency order (``KINDS``: users, clients,
+    categories, services, plans, assignments); all validation errors at once, each located as
+    collection.index.field."""
     states: list[Any] = []
     errors: list[dict[str, Any]] = []
     for kind in KINDS:

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.auth import Permission
-from shared.contracts.catalog import AssignmentState, CompanyState, PlanState, ServiceState, UserState
+from shared.contracts.catalog import (
+    AssignmentState,
+    CategoryState,
+    CompanyState,
+    PlanState,
+    ServiceState,
+    UserState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +30,11 @@ class Kind:
         return getattr(state, self.id_field)
 
 
+# In dependency order (the loader saves in this order): a kind only refers to kinds above it.
 KINDS: tuple[Kind, ...] = (
     Kind("users", "user", UserState, "user_id", write=Permission.USERS_MANAGE, unique=("email",)),
     Kind("companies", "company", CompanyState, "company_id", unique=("company_ref",)),
+    Kind("categories", "category", CategoryState, "category_id"),
     Kind("services", "service", ServiceState, "service_id", unique=("code",)),
     Kind("plans", "plan", PlanState, "plan_id"),
     Kind("assignments", "assignment", AssignmentState, "assignment_id"),

@@ -8,25 +8,13 @@ is wrong. A kind's rules are registered in `SAVE_RULES` / `DELETE_RULES` by enti
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
-from uuid import UUID
+from typing import Any
 
+from services.catalog.domain import plan_rules, service_rules
+from services.catalog.domain.problems import CatalogView, Problem
 from shared.contracts.catalog import AssignmentState, PlanState
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    field: str
-    message: str
-    conflict: bool = False  # True: the request is valid but the catalog's state forbids it (HTTP 409)
-
-
-class CatalogView(Protocol):
-    async def get(self, entity_type: str, entity_id: UUID) -> Any | None: ...
-
-    async def find(self, entity_type: str, **equals: str) -> list[Any]: ...
-
+__all__ = ["DELETE_RULES", "SAVE_RULES", "CatalogView", "Problem", "problems_deleting", "problems_saving"]
 
 SaveRule = Callable[[Any, Any | None, CatalogView], Awaitable[list[Problem]]]
 DeleteRule = Callable[[Any, CatalogView], Awaitable[list[Problem]]]
@@ -90,9 +78,11 @@ async def _company_without_assignments(state: Any, view: CatalogView) -> list[Pr
 
 SAVE_RULES: dict[str, list[SaveRule]] = {
     "assignment": [_assignment_refers_to_existing],
-    "plan": [_plan_lines_refer_to_services],
+    "plan": [_plan_lines_refer_to_services, plan_rules.plan_is_well_formed],
+    "service": [service_rules.service_category_exists],
 }
 DELETE_RULES: dict[str, list[DeleteRule]] = {
+    "category": [service_rules.category_not_in_use],
     "service": [_service_not_on_a_plan],
     "plan": [_plan_not_assigned],
     "company": [_company_without_assignments],

@@ -1,8 +1,11 @@
 """Pricing a usage record against a client's plans: pure, no I/O, no clock.
 
 This is the walking skeleton's rule set: a ``delta`` record of a ``Usage`` service on an active plan line,
-priced flat (plan line's custom rate, else the service's default rate) at full precision. Tiers, snapshots,
-buckets, bundles and proration arrive with the rating issue as further strategies beside ``flat``.
+priced flat at full precision with the line's price in force on the record's day (`price_on`: its
+effective-dated ``prices``, else its custom rate or per_unit pricing, else the service's default rate).
+Tiers, packages, snapshots, buckets, bundles and proration arrive with the rating issue as further
+strategies beside ``flat``; until then a line whose in-force price is such a model is parked, never
+charged at a wrong flat price.
 """
 
 from __future__ import annotations
@@ -11,7 +14,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from shared.contracts.catalog import AssignmentState, CompanyState, PlanLine, PlanState, ServiceState, rate_of
+from shared.contracts.catalog import (
+    AssignmentState,
+    CompanyState,
+    LinePrice,
+    PerUnitPricing,
+    PlanLine,
+    PlanState,
+    PriceTerms,
+    ServiceState,
+    price_on,
+    rate_of,
+)
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PriceRule
 from shared.periods import BillingFrequency, Period, period_containing
@@ -53,24 +67,38 @@ def price_usage(
         line = _line_for(candidate.plan, service)
         if line is None or not _active_on(candidate.assignment, day):
             continue
-        if line.custom_rate is None and service.currency != candidate.plan.currency:
+        terms = price_on(line, day)
+        if terms.pricing is not None and not isinstance(terms.pricing, PerUnitPricing):
+            return Unrated(
+                f"pricing model {terms.pricing.model} is priced by the rating issue (plan "
+                f"{candidate.plan.name!r}, service {service.code!r}); not charged at a flat rate meanwhile"
+            )
+        source = _rate_source(terms)
+        if source == "service_default_rate" and service.currency != candidate.plan.currency:
             return Unrated(
                 f"service {service.code!r} has its default rate in {service.currency} but plan "
                 f"{candidate.plan.name!r} is in {candidate.plan.currency}: set a custom rate"
             )
         frequency = BillingFrequency(candidate.plan.billing_frequency)
         period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
-        rate = rate_of(service, line)
         rule = PriceRule(
             plan_id=candidate.plan.plan_id,
             model="flat",
-            rate=rate,
-            rate_source="plan_line_custom_rate" if line.custom_rate is not None else "service_default_rate",
+            rate=rate_of(service, line, day=day),
+            rate_source=source,
         )
         return _charge(record, company, service, candidate.plan, period, rule), frequency
     return Unrated(
         f"no active plan of client {company.company_ref!r} covers service {service.code!r} on {day.isoformat()}"
     )
+
+
+def _rate_source(terms: PriceTerms) -> str:
+    """Which price rule set the rate: traceable to the line, or the dated entry, that produced it."""
+    if terms.pricing is None and terms.custom_rate is None:
+        return "service_default_rate"
+    source = "plan_line_per_unit_price" if terms.pricing is not None else "plan_line_custom_rate"
+    return f"{source}@{terms.effective_from.isoformat()}" if isinstance(terms, LinePrice) else source
 
 
 def _charge(
