@@ -192,9 +192,18 @@ def _entity_routes(router: APIRouter, kind: Kind) -> None:
     put.__annotations__ |= {"body": body_model, "principal": writer}
     delete.__annotations__ |= {"principal": writer}
     path = f"/{kind.collection}/{{entity_id}}"
-    router.add_api_route(
-        path, put, methods=["PUT"], summary=f"Create or update a {noun}", name=f"put_{noun}", tags=[kind.collection]
-    )
+    if kind.writable:
+        router.add_api_route(
+            path, put, methods=["PUT"], summary=f"Create or update a {noun}", name=f"put_{noun}", tags=[kind.collection]
+        )
+        router.add_api_route(
+            path,
+            delete,
+            methods=["DELETE"],
+            summary=f"Delete a {noun} where that is safe",
+            name=f"delete_{noun}",
+            tags=[kind.collection],
+        )
     router.add_api_route(
         path, get, methods=["GET"], summary=f"Read a {noun}", name=f"get_{noun}", tags=[kind.collection]
     )
@@ -204,14 +213,6 @@ def _entity_routes(router: APIRouter, kind: Kind) -> None:
         methods=["GET"],
         name=f"list_{kind.collection}",
         summary=f"List {kind.collection}: keyset pages, equality filters on top-level fields",
-        tags=[kind.collection],
-    )
-    router.add_api_route(
-        path,
-        delete,
-        methods=["DELETE"],
-        summary=f"Delete a {noun} where that is safe",
-        name=f"delete_{noun}",
         tags=[kind.collection],
     )
 
@@ -276,7 +277,7 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     "/catalog/import",
     summary="Load a whole catalog from a JSON or YAML document (idempotent)",
     tags=["catalog"],
-    description="The document maps collections (users, companies, services, plans, assignments) to lists of "
+    description="The document maps collections (users, companies, services, bundles, plans, assignments) to lists of "
     'entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
     "entities are then saved in dependency order, and ones already in exactly that state change nothing.",

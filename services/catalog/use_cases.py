@@ -20,6 +20,7 @@ from services.catalog.domain.credentials import (
     secret_matches,
 )
 from services.catalog.domain.kinds import BY_TYPE, Kind, kind_of
+from services.catalog.domain.preparation import prepared
 from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
@@ -91,12 +92,14 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
     """Create or change a catalog entity once its rules pass; audit and publish it.
 
     Saving exactly the state it already has changes nothing and publishes nothing (returns None), which
-    is what makes loading the same catalog file twice a no-op.
+    is what makes loading the same catalog file twice a no-op. What the catalog derives (a plan's
+    prerequisite lines, a term's renewal date) is derived first: the saved state is the derived one.
     """
     kind = kind_of(state)
     async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
         before, version = await repo.locked(kind, kind.entity_id(state))
+        state = await prepared(state, repo)
         if before == state:
             return None
         problems = await problems_saving(state, before, repo)
