@@ -332,3 +332,44 @@ def _json(row: Any) -> dict[str, Any]:
     value = row["after"]
     result: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
     return result
+
+
+class TestLoadingACatalog:
+    async def test_loads_services_bundles_and_plans_in_dependency_order_with_plans_expanded(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        agent, backup, av, plan_id, bundle_id = (str(uuid.uuid4()) for _ in range(5))
+
+        def service(service_id: str, code: str, *requires: str) -> dict[str, Any]:
+            return {
+                "service_id": service_id,
+                "code": code,
+                "name": code,
+                "service_type": "Fixed",
+                "default_rate": "5.00",
+                "currency": "GBP",
+                "unit": "device",
+                "requires": list(requires),
+            }
+
+        document = {
+            "plans": [plan_body(plan_id, [{"bundle_id": bundle_id}])],
+            "bundles": [
+                {
+                    "bundle_id": bundle_id,
+                    "name": "Pack",
+                    "price": "20.00",
+                    "currency": "GBP",
+                    "service_ids": [backup, av],
+                }
+            ],
+            "services": [service(agent, "agent"), service(backup, "backup", agent), service(av, "av")],
+        }
+
+        loaded = await platform.catalog.post("/v1/catalog/import", json=document, headers=tenant.auth)
+        again = await platform.catalog.post("/v1/catalog/import", json=document, headers=tenant.auth)
+        plan = (await platform.catalog.get(f"/v1/plans/{plan_id}", headers=tenant.auth)).json()
+
+        assert loaded.json() == {"changed": 5, "unchanged": 0}
+        assert again.json() == {"changed": 0, "unchanged": 5}
+        assert [(line["bundle_id"], line["service_id"]) for line in plan["lines"]] == [(bundle_id, None), (None, agent)]

@@ -10,6 +10,7 @@ from uuid import UUID
 import pytest
 
 from services.catalog.domain.dependencies import cycle_through, expand, missing_prerequisites, prerequisites
+from services.catalog.domain.kinds import LOADABLE
 from services.catalog.domain.preparation import add_months, prepared
 from services.catalog.domain.rules import problems_deleting, problems_saving
 from shared.contracts.catalog import AssignmentState, BundleState, CompanyState, PlanLine, PlanState, ServiceState, Term
@@ -321,3 +322,24 @@ class TestSubscribingNeedsPrerequisites:
         catalog = FakeCatalog(a_company(), agent, backup, stale, base, an_assignment(base, "2026-01-01"))
 
         assert await problems_saving(an_assignment(stale, "2026-02-01"), None, catalog) == []
+
+    async def test_an_existing_assignment_of_that_plan_can_still_be_ended(self) -> None:
+        agent = a_service("agent")
+        backup = a_service("backup", agent)
+        stale = a_plan(line(backup))
+        running = an_assignment(stale, "2026-01-01")
+        catalog = FakeCatalog(a_company(), agent, backup, stale, running)
+
+        ended = running.model_copy(update={"end_date": date(2026, 3, 1)})
+
+        assert await problems_saving(ended, running, catalog) == []
+
+
+class TestTheLoadingOrder:
+    def test_follows_dependencies_services_bundles_plans_assignments(self) -> None:
+        order = [k.collection for k in LOADABLE]
+
+        assert order.index("services") < order.index("bundles") < order.index("plans") < order.index("assignments")
+
+    def test_client_statuses_are_not_loadable(self) -> None:
+        assert "client-statuses" not in [k.collection for k in LOADABLE]

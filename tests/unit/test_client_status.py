@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from services.catalog.domain.rules import problems_saving
 from services.catalog.domain.status import StatusRefused, client_services, endings, recorded
 from shared.client_status import status_on
 from shared.contracts.catalog import AssignmentState, ClientStatus, PlanLine, PlanState, StatusChange
+from tests.support.fake_catalog import FakeCatalog
 
 TENANT, COMPANY = uuid.uuid4(), uuid.uuid4()
 
@@ -133,3 +135,17 @@ class TestClientServices:
 
         assert on("2026-01-31") == [kept, cancelled]
         assert on("2026-02-01") == [kept]
+
+
+class TestAssigningACancelledClient:
+    async def test_is_refused_until_it_is_reactivated(self) -> None:
+        cancelled = recorded(None, change("cancelled", "2026-02-01"), tenant_id=TENANT, company_id=COMPANY)
+        reactivated = recorded(cancelled, change("active", "2026-04-01"), tenant_id=TENANT, company_id=COMPANY)
+        catalog = FakeCatalog(cancelled)
+
+        refused = await problems_saving(an_assignment("2026-03-01"), None, catalog)
+        catalog.add(reactivated)
+        allowed = await problems_saving(an_assignment("2026-04-01"), None, catalog)
+
+        assert ("company_id", True) in [(p.field, p.conflict) for p in refused]
+        assert "company_id" not in [p.field for p in allowed if p.conflict]

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from services.catalog.domain import dependencies
-from shared.contracts.catalog import AssignmentState, BundleState, PlanState, ServiceState
+from shared.client_status import status_on
+from shared.contracts.catalog import AssignmentState, BundleState, ClientStatus, PlanState, ServiceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +167,12 @@ async def _one_bucket_plan_per_scope(state: AssignmentState, _: Any, view: Catal
     return problems
 
 
-async def _client_has_prerequisites(state: AssignmentState, _: Any, view: CatalogView) -> list[Problem]:
+async def _client_has_prerequisites(state: AssignmentState, before: Any, view: CatalogView) -> list[Problem]:
     """Plans are expanded when saved, but a service may gain a prerequisite later: the client's plans
-    active for the whole of this assignment must then provide it together."""
+    active for the whole of this assignment must then provide it together. Checked when a client
+    subscribes (a new assignment, or another plan), so ending an existing one is never refused."""
+    if before is not None and before.plan_id == state.plan_id:
+        return []
     plans = [await view.get("plan", state.plan_id)]
     for other in await view.find("assignment", company_id=str(state.company_id)):
         if other.assignment_id != state.assignment_id and _covers(other, state):
@@ -189,6 +193,17 @@ async def _client_has_prerequisites(state: AssignmentState, _: Any, view: Catalo
     ]
 
 
+async def _client_not_cancelled(state: AssignmentState, before: Any, view: CatalogView) -> list[Problem]:
+    """A cancelled client gets no new plans until it is reactivated (its history says so on the start)."""
+    record = await view.get("client_status", state.company_id)
+    if before is not None or record is None:
+        return []
+    if status_on(record.history, state.start_date) != ClientStatus.CANCELLED:
+        return []
+    message = f"client is cancelled on {state.start_date}: record it active again first"
+    return [Problem("company_id", message, conflict=True)]
+
+
 async def _service_not_required_or_bundled(state: Any, view: CatalogView) -> list[Problem]:
     users = [s.code for s in await view.find("service") if state.service_id in s.requires]
     users += [b.name for b in await view.find("bundle") if state.service_id in b.service_ids]
@@ -207,7 +222,12 @@ async def _bundle_not_on_a_plan(state: Any, view: CatalogView) -> list[Problem]:
 
 
 SAVE_RULES: dict[str, list[SaveRule]] = {
-    "assignment": [_assignment_refers_to_existing, _one_bucket_plan_per_scope, _client_has_prerequisites],
+    "assignment": [
+        _assignment_refers_to_existing,
+        _one_bucket_plan_per_scope,
+        _client_has_prerequisites,
+        _client_not_cancelled,
+    ],
     "plan": [_plan_lines_refer_to_services, _plan_bundle_lines],
     "service": [_service_requirements],
     "bundle": [_bundle_members_exist],
