@@ -8,7 +8,8 @@ platform operator (``ADMIN_TOKEN``) creates tenants and their first admin creden
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from services.catalog.domain.kinds import KINDS, Kind
 from shared.auth import Permission, Principal, TokenIssuer, requires
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
 from shared.contracts.base import Timestamp
-from shared.contracts.catalog import CatalogEvent, TenantState
+from shared.contracts.catalog import CatalogEvent, ClientStatus, StatusChange, TenantState
 
 
 class AdvanceClock(BaseModel):
@@ -208,9 +209,18 @@ def _entity_routes(router: APIRouter, kind: Kind) -> None:
     put.__annotations__ |= {"body": body_model, "principal": writer}
     delete.__annotations__ |= {"principal": writer}
     path = f"/{kind.collection}/{{entity_id}}"
-    router.add_api_route(
-        path, put, methods=["PUT"], summary=f"Create or update a {noun}", name=f"put_{noun}", tags=[kind.collection]
-    )
+    if kind.writable:
+        router.add_api_route(
+            path, put, methods=["PUT"], summary=f"Create or update a {noun}", name=f"put_{noun}", tags=[kind.collection]
+        )
+        router.add_api_route(
+            path,
+            delete,
+            methods=["DELETE"],
+            summary=f"Delete a {noun} where that is safe",
+            name=f"delete_{noun}",
+            tags=[kind.collection],
+        )
     router.add_api_route(
         path, get, methods=["GET"], summary=f"Read a {noun}", name=f"get_{noun}", tags=[kind.collection]
     )
@@ -220,14 +230,6 @@ def _entity_routes(router: APIRouter, kind: Kind) -> None:
         methods=["GET"],
         name=f"list_{kind.collection}",
         summary=f"List {kind.collection}: keyset pages, equality filters on top-level fields",
-        tags=[kind.collection],
-    )
-    router.add_api_route(
-        path,
-        delete,
-        methods=["DELETE"],
-        summary=f"Delete a {noun} where that is safe",
-        name=f"delete_{noun}",
         tags=[kind.collection],
     )
 
@@ -292,8 +294,9 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     "/catalog/import",
     summary="Load a whole catalog from a JSON or YAML document (idempotent)",
     tags=["catalog"],
-    description="The document maps collections (users, companies, categories, services, plans, assignments) "
-    'to lists of entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
+    description="The document maps collections (users, companies, categories, services, bundles, plans, "
+    'assignments) to lists of entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. '
+    "Send JSON, or YAML "
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
     "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
     openapi_extra={
@@ -352,3 +355,74 @@ async def advance_clock(body: AdvanceClock, request: Request, principal: ClockAd
     return ClockAdvanced(
         tenant_id=principal.tenant_id, previous=tick.previous, now=tick.now, waited_for_consumers_s=round(waited, 3)
     )
+
+
+# -- client status ------------------------------------------------------------------------------------------
+class StatusRequest(BaseModel):
+    status: ClientStatus = Field(description="active, suspended or cancelled", examples=["suspended"])
+    effective_date: date = Field(description="First day the status applies", examples=["2026-02-01"])
+    reason: str = Field(min_length=1, description="Why (kept in the history and the audit)", examples=["unpaid"])
+    assignment_id: UUID | None = Field(default=None, description="Only this assignment of the client", examples=[None])
+    service_id: UUID | None = Field(default=None, description="Only this service of the client", examples=[None])
+
+
+class StatusChanged(BaseModel):
+    event: CatalogEvent = Field(description="The client's status history after the change (client_status)")
+    assignments: list[CatalogEvent] = Field(description="Assignments the change ended (or deleted, if not started)")
+
+
+class ClientServiceOut(BaseModel):
+    service_id: UUID
+    plan_id: UUID
+    assignment_id: UUID
+    bundle_id: UUID | None
+    status: ClientStatus
+
+
+@router.post(
+    "/companies/{company_id}/status",
+    summary="Record a client's, assignment's or service's status (active / suspended / cancelled)",
+    tags=["companies"],
+    description="Appends to the client's status history (GET /v1/client-statuses/{company_id}). Cancelling the "
+    "client or an assignment ends the affected assignments on effective_date; suspension is recorded for "
+    "billing to skip; a cancelled assignment cannot be reactivated (assign the plan again).",
+)
+async def post_status(company_id: UUID, body: StatusRequest, request: Request, principal: Writer) -> StatusChanged:
+    if body.assignment_id is not None and body.service_id is not None:
+        raise _unprocessable("service_id", "name an assignment or a service, not both")
+    at = _now()
+    change = StatusChange(change_id=uuid.uuid4(), recorded_at=at, actor=principal.actor, **body.model_dump())
+    try:
+        event, effects = await use_cases.change_status(
+            _pool(request),
+            tenant_id=principal.tenant_id,
+            company_id=company_id,
+            change=change,
+            actor=principal.actor,
+            at=at,
+        )
+    except use_cases.NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except use_cases.Refused as exc:
+        raise refusal(exc) from exc
+    return StatusChanged(event=event, assignments=effects)
+
+
+@router.get(
+    "/companies/{company_id}/services",
+    summary="The services a client has on a day: its active plans' lines, without cancelled services",
+    tags=["companies"],
+)
+async def get_client_services(
+    company_id: UUID,
+    request: Request,
+    principal: Reader,
+    on: Annotated[date, Query(description="The day (the tenant's local date)")],
+) -> list[ClientServiceOut]:
+    try:
+        found = await use_cases.active_services(
+            _pool(request), tenant_id=principal.tenant_id, company_id=company_id, on=on
+        )
+    except use_cases.NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return [ClientServiceOut.model_validate(s, from_attributes=True) for s in found]

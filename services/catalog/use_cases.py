@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.catalog.adapters.repository import CatalogRepository
-from services.catalog.domain import clock
+from services.catalog.domain import clock, status
 from services.catalog.domain.credentials import (
     ApiKey,
     MalformedApiKey,
@@ -20,11 +20,20 @@ from services.catalog.domain.credentials import (
     secret_matches,
 )
 from services.catalog.domain.kinds import BY_TYPE, Kind, kind_of
+from services.catalog.domain.preparation import prepared
 from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
 from shared.clock.lag import ConsumerLagProbe
-from shared.contracts.catalog import CatalogEvent, Role, TenantState, UserKind, UserState
+from shared.contracts.catalog import (
+    CatalogEvent,
+    ClientStatusState,
+    Role,
+    StatusChange,
+    TenantState,
+    UserKind,
+    UserState,
+)
 from shared.contracts.clock import ClockTick
 from shared.db.uow import UnitOfWork, unit_of_work
 
@@ -91,12 +100,14 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
     """Create or change a catalog entity once its rules pass; audit and publish it.
 
     Saving exactly the state it already has changes nothing and publishes nothing (returns None), which
-    is what makes loading the same catalog file twice a no-op.
+    is what makes loading the same catalog file twice a no-op. What the catalog derives (a plan's
+    prerequisite lines, a term's renewal date) is derived first: the saved state is the derived one.
     """
     kind = kind_of(state)
     async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
         before, version = await repo.locked(kind, kind.entity_id(state))
+        state = await prepared(state, repo)
         if before == state:
             return None
         problems = await problems_saving(state, before, repo)
@@ -344,3 +355,93 @@ async def load_catalog(
         event = await save_entity(pool, state=state, actor=actor, at=at)
         counts["changed" if event is not None else "unchanged"] += 1
     return counts
+
+
+# -- client status ----------------------------------------------------------------------------------------
+
+
+async def change_status(
+    pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID, change: StatusChange, actor: str, at: datetime
+) -> tuple[CatalogEvent, list[CatalogEvent]]:
+    """Record a status change of a client, one of its assignments or one of its services, in one unit of
+    work with its effects: a cancellation ends the affected assignments on its effective date (those not
+    started yet are deleted). Audited with its date and reason; returns the status event and the
+    assignment events."""
+    status_kind, assignment_kind = BY_TYPE["client_status"], BY_TYPE["assignment"]
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.get("company", company_id) is None:
+            raise NotFound(BY_TYPE["company"], company_id)
+        assignments = await repo.find("assignment", company_id=str(company_id))
+        if change.assignment_id is not None and change.assignment_id not in {a.assignment_id for a in assignments}:
+            raise Refused([Problem("assignment_id", f"client {company_id} has no assignment {change.assignment_id}")])
+        if change.service_id is not None and await repo.get("service", change.service_id) is None:
+            raise Refused([Problem("service_id", f"service {change.service_id} does not exist")])
+        current, version = await repo.locked(status_kind, company_id)
+        try:
+            state = status.recorded(current, change, tenant_id=tenant_id, company_id=company_id)
+        except status.StatusRefused as exc:
+            raise Refused([Problem(exc.field, str(exc), conflict=True)]) from exc
+        await repo.store(status_kind, state, version=version + 1)
+        event = _publish(
+            uow, state=state, entity_type="client_status", entity_id=company_id, version=version + 1, at=at
+        )
+        await audit.record(
+            uow,
+            actor=actor,
+            action="status_changed",
+            entity_type="client_status",
+            entity_id=company_id,
+            at=at,
+            before=current,
+            after=change,
+        )
+        effects = []
+        for ending in status.endings(change, assignments):
+            _, version = await repo.locked(assignment_kind, ending.before.assignment_id)
+            before, after = ending.before, ending.ended or ending.before
+            await repo.store(assignment_kind, after, version=version + 1, deleted=ending.ended is None)
+            effects.append(
+                _publish(
+                    uow,
+                    state=after,
+                    entity_type="assignment",
+                    entity_id=after.assignment_id,
+                    version=version + 1,
+                    at=at,
+                    deleted=ending.ended is None,
+                )
+            )
+            await audit.record(
+                uow,
+                actor=actor,
+                action=f"ended_by_{change.status.value}" if ending.ended else f"deleted_by_{change.status.value}",
+                entity_type="assignment",
+                entity_id=after.assignment_id,
+                at=at,
+                before=before,
+                after={"end_date": str(change.effective_date), "reason": change.reason} if ending.ended else None,
+            )
+        return event, effects
+
+
+async def active_services(
+    pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID, on: date
+) -> list[status.ClientService]:
+    """The services a client has on ``on``: its active plans' lines and bundles, without cancelled ones."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        if await repo.get("company", company_id) is None:
+            raise NotFound(BY_TYPE["company"], company_id)
+        assignments = await repo.find("assignment", company_id=str(company_id))
+        plans = {a.plan_id: await repo.get("plan", a.plan_id) for a in assignments}
+        bundle_ids = {line.bundle_id for p in plans.values() if p for line in p.lines if line.bundle_id}
+        bundles = {b: await repo.get("bundle", b) for b in bundle_ids}
+        history: ClientStatusState | None = await repo.get("client_status", company_id)
+    return status.client_services(
+        on,
+        assignments=assignments,
+        plans={k: v for k, v in plans.items() if v is not None},
+        bundles={k: v for k, v in bundles.items() if v is not None},
+        history=history.history if history else [],
+    )

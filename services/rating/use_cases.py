@@ -11,7 +11,7 @@ from services.rating.adapters.repository import RatingRepository
 from services.rating.domain.cycles import periods_to_close
 from services.rating.domain.pricing import PlanCandidate, Unrated, move_to_period, price_usage
 from shared import topics
-from shared.contracts.catalog import CatalogEvent, CompanyState, PlanState, ServiceState
+from shared.contracts.catalog import BundleState, CatalogEvent, CompanyState, PlanState, ServiceState
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
@@ -55,6 +55,8 @@ async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedU
     services: dict[UUID, ServiceState] = await repo.entities("service", list({r.service_id for r in records}))
     assignments = await repo.assignments_of(list(companies))
     plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
+    bundle_ids = {line.bundle_id for p in plans.values() for line in p.lines if line.bundle_id is not None}
+    bundles: dict[UUID, BundleState] = await repo.entities("bundle", list(bundle_ids))
 
     priced: list[tuple[ChargeCreated, BillingFrequency]] = []
     unrated: list[tuple[UUID, str, dict[str, object]]] = []
@@ -71,7 +73,12 @@ async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedU
         ]
         day = local_date(record.occurred_at, tz=tz)
         result = price_usage(
-            record, day=day, company=company, service=services.get(record.service_id), candidates=candidates
+            record,
+            day=day,
+            company=company,
+            service=services.get(record.service_id),
+            candidates=candidates,
+            bundles=bundles,
         )
         if isinstance(result, Unrated):
             unrated.append((record.record_id, result.reason, record.model_dump(mode="json")))

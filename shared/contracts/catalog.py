@@ -126,6 +126,11 @@ class ServiceState(Contract):
         "(peak, time_weighted_average or last; peak when not given). Null for Fixed and Time services",
         examples=["peak"],
     )
+    requires: list[UUID] = Field(
+        default_factory=list,
+        description="Prerequisite services: a plan with this service gets them added (no cycles, not itself)",
+        examples=[[ID_EXAMPLE]],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -229,7 +234,17 @@ class LinePrice(PriceTerms):
 
 
 class PlanLine(PriceTerms):
-    service_id: UUID = Field(description="The service priced by this line", examples=[ID_EXAMPLE])
+    service_id: UUID | None = Field(
+        default=None, description="The service priced by this line (or bundle_id)", examples=[ID_EXAMPLE]
+    )
+    bundle_id: UUID | None = Field(
+        default=None, description="The bundle this line sells at the bundle's price (or service_id)", examples=[None]
+    )
+    added_as_dependency_of: list[UUID] = Field(
+        default_factory=list,
+        description="Set by the catalog: the selected services that required this line (empty: chosen directly)",
+        examples=[[]],
+    )
     quantity: DecimalStr = Field(
         default=Decimal(1), description="Fixed lines: units billed each period (1 unless given)", examples=["1"]
     )
@@ -248,6 +263,12 @@ class PlanLine(PriceTerms):
         "latest effective_from <= D applies; before the first entry, the line's own custom_rate / pricing",
         examples=[[{"effective_from": "2026-01-16", "custom_rate": "15.00"}]],
     )
+
+    @model_validator(mode="after")
+    def _service_xor_bundle(self) -> PlanLine:
+        if (self.service_id is None) == (self.bundle_id is None):
+            raise ValueError("a plan line names exactly one of service_id or bundle_id")
+        return self
 
 
 class Rollover(Contract):
@@ -303,6 +324,16 @@ class PlanState(Contract):
     )
 
 
+class Term(Contract):
+    length_months: int = Field(ge=1, description="Length of the term in months", examples=[12])
+    auto_renew: bool = Field(default=False, description="Renews for another term at renewal_date", examples=[True])
+    renewal_date: date | None = Field(
+        default=None,
+        description="When the term ends or renews; computed as start_date + length_months when not given",
+        examples=["2027-01-01"],
+    )
+
+
 class AssignmentState(Contract):
     entity_type: Literal["assignment"] = Field(
         default="assignment", description="Discriminator", examples=["assignment"]
@@ -313,6 +344,64 @@ class AssignmentState(Contract):
     plan_id: UUID = Field(description="The plan", examples=[ID_EXAMPLE])
     start_date: date = Field(description="First day billed", examples=["2026-01-01"])
     end_date: date | None = Field(default=None, description="First day no longer billed (exclusive)", examples=[None])
+    # -- scope and term (catalog-structure) --
+    service_category: str | None = Field(
+        default=None,
+        description="The service category this assignment covers (None: every category)",
+        examples=["backup"],
+    )
+    term: Term | None = Field(default=None, description="Contract term and renewal", examples=[None])
+
+
+class BundleState(Contract):
+    entity_type: Literal["bundle"] = Field(default="bundle", description="Discriminator", examples=["bundle"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    bundle_id: UUID = Field(description="The bundle", examples=[ID_EXAMPLE])
+    name: str = Field(min_length=1, description="Display name", examples=["Security pack"])
+    description: str = Field(default="", description="What the bundle offers", examples=["AV, EDR and backup"])
+    price: DecimalStr = Field(description="The bundle's price per billing period", examples=["99.00"])
+    currency: CurrencyCode = Field(description="Currency of the price", examples=["GBP"])
+    service_ids: list[UUID] = Field(
+        min_length=2, description="The services sold together (at least two)", examples=[[ID_EXAMPLE, ID_EXAMPLE]]
+    )
+    active: bool = Field(default=True, description="False once retired", examples=[True])
+
+
+class ClientStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+class StatusChange(Contract):
+    change_id: UUID = Field(description="This change", examples=[ID_EXAMPLE])
+    status: ClientStatus = Field(description="active, suspended or cancelled", examples=["suspended"])
+    effective_date: date = Field(description="First day the status applies", examples=["2026-02-01"])
+    reason: str = Field(min_length=1, description="Why the status changed", examples=["unpaid invoices"])
+    assignment_id: UUID | None = Field(
+        default=None, description="The assignment it applies to (None: the whole client)", examples=[None]
+    )
+    service_id: UUID | None = Field(
+        default=None, description="The single service of the client it applies to", examples=[None]
+    )
+    recorded_at: Timestamp = Field(description="When it was recorded", examples=["2026-01-20T09:00:00+00:00"])
+    actor: str = Field(description="Who recorded it", examples=["user:8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"])
+
+
+class ClientStatusState(Contract):
+    """A client's status history (append-only); written only through POST /v1/companies/{id}/status."""
+
+    entity_type: Literal["client_status"] = Field(
+        default="client_status", description="Discriminator", examples=["client_status"]
+    )
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    company_id: UUID = Field(description="The client (the entity id)", examples=[ID_EXAMPLE])
+    status: ClientStatus = Field(
+        description="The client's own status after its latest client-wide change", examples=["active"]
+    )
+    history: list[StatusChange] = Field(
+        description="Every change, in the order recorded (client, assignment and service scoped)", examples=[[]]
+    )
 
 
 class Role(StrEnum):
@@ -371,6 +460,8 @@ KNOWN_STATES: dict[str, type[Contract]] = {
     "assignment": AssignmentState,
     "user": UserState,
     "category": CategoryState,
+    "bundle": BundleState,
+    "client_status": ClientStatusState,
 }
 
 
@@ -387,6 +478,8 @@ EntityState = Annotated[
     | Annotated[AssignmentState, Tag("assignment")]
     | Annotated[UserState, Tag("user")]
     | Annotated[CategoryState, Tag("category")]
+    | Annotated[BundleState, Tag("bundle")]
+    | Annotated[ClientStatusState, Tag("client_status")]
     | Annotated[OtherState, Tag("other")],
     Discriminator(_entity_tag),
 ]

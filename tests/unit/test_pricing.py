@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.rating.domain.pricing import PlanCandidate, Unrated, move_to_period, price_usage
-from shared.contracts.catalog import AssignmentState, CompanyState, PlanLine, PlanState, ServiceState
+from shared.contracts.catalog import AssignmentState, BundleState, CompanyState, PlanLine, PlanState, ServiceState
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated
 from shared.periods import BillingFrequency, Period
@@ -331,3 +331,47 @@ class TestMoveToPeriod:
         move_to_period(charge, Period(date(2026, 2, 1), date(2026, 3, 1)))
 
         assert (charge.period_start, charge.late) == (date(2026, 1, 1), False)
+
+
+class TestBundledServices:
+    BUNDLE = UUID("88888888-8888-4888-8888-888888888888")
+
+    def a_bundle(self) -> BundleState:
+        return BundleState(
+            tenant_id=TENANT,
+            bundle_id=self.BUNDLE,
+            name="Security pack",
+            price=Decimal("99.00"),
+            currency="GBP",
+            service_ids=[SERVICE, OTHER_SERVICE],
+        )
+
+    def test_usage_of_a_service_sold_in_a_bundle_is_parked_not_charged_at_the_service_price(self) -> None:
+        result = price_usage(
+            a_record(),
+            day=DAY,
+            company=a_company(),
+            service=a_service(),
+            candidates=[a_candidate(lines=[PlanLine(bundle_id=self.BUNDLE)])],
+            bundles={self.BUNDLE: self.a_bundle()},
+        )
+
+        assert isinstance(result, Unrated)
+        assert "bundle 'Security pack'" in result.reason
+        assert "99.00 GBP" in result.reason
+
+    def test_a_service_line_beside_a_bundle_of_other_services_is_still_priced(self) -> None:
+        bundle = self.a_bundle().model_copy(update={"service_ids": [OTHER_SERVICE, RECORD]})
+        lines = [PlanLine(bundle_id=self.BUNDLE), PlanLine(service_id=SERVICE)]
+
+        result = price_usage(
+            a_record(),
+            day=DAY,
+            company=a_company(),
+            service=a_service(),
+            candidates=[a_candidate(lines=lines)],
+            bundles={self.BUNDLE: bundle},
+        )
+
+        assert not isinstance(result, Unrated)
+        assert result[0].unit_price == Decimal("12.50")

@@ -9,7 +9,7 @@ from uuid import UUID
 import yaml
 from pydantic import ValidationError
 
-from services.catalog.domain.kinds import BY_COLLECTION, KINDS
+from services.catalog.domain.kinds import LOADABLE
 
 
 class InvalidDocument(ValueError):
@@ -27,19 +27,19 @@ def parse_document(raw: bytes, content_type: str) -> dict[str, Any]:
         raise InvalidDocument([{"loc": ["body"], "msg": f"not a valid document: {exc}"}]) from exc
     if not isinstance(document, dict):
         raise InvalidDocument([{"loc": ["body"], "msg": "a document maps collections to lists"}])
-    unknown = sorted(set(document) - set(BY_COLLECTION))
+    unknown = sorted(set(document) - {k.collection for k in LOADABLE})
     if unknown:
         raise InvalidDocument([{"loc": ["body", name], "msg": "unknown collection"} for name in unknown])
     return document
 
 
 def catalog_states(document: dict[str, Any], *, tenant_id: UUID) -> list[Any]:
-    """Every entity of the document as its state model, in dependency order (``KINDS``: users, clients,
-    categories, services, plans, assignments); all validation errors at once, each located as
+    """Every entity of the document as its state model, in dependency order (``LOADABLE``: users, clients,
+    categories, services, bundles, plans, assignments); all validation errors at once, each located as
     collection.index.field."""
     states: list[Any] = []
     errors: list[dict[str, Any]] = []
-    for kind in KINDS:
+    for kind in LOADABLE:
         items = document.get(kind.collection) or []
         if not isinstance(items, list):
             errors.append({"loc": ["body", kind.collection], "msg": "must be a list"})

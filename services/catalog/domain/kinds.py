@@ -9,7 +9,9 @@ from typing import Any
 from shared.auth import Permission
 from shared.contracts.catalog import (
     AssignmentState,
+    BundleState,
     CategoryState,
+    ClientStatusState,
     CompanyState,
     PlanState,
     ServiceState,
@@ -25,6 +27,7 @@ class Kind:
     id_field: str  # "company_id"
     write: Permission = Permission.CATALOG_WRITE
     unique: tuple[str, ...] = ()  # top-level fields unique per tenant (backed by an index)
+    writable: bool = True  # False: no PUT / DELETE route and not loadable; written by its own use case
 
     def entity_id(self, state: Any) -> Any:
         return getattr(state, self.id_field)
@@ -36,11 +39,14 @@ KINDS: tuple[Kind, ...] = (
     Kind("companies", "company", CompanyState, "company_id", unique=("company_ref",)),
     Kind("categories", "category", CategoryState, "category_id"),
     Kind("services", "service", ServiceState, "service_id", unique=("code",)),
+    Kind("bundles", "bundle", BundleState, "bundle_id"),
     Kind("plans", "plan", PlanState, "plan_id"),
     Kind("assignments", "assignment", AssignmentState, "assignment_id"),
+    Kind("client-statuses", "client_status", ClientStatusState, "company_id", writable=False),
 )
 
 BY_COLLECTION = {k.collection: k for k in KINDS}
+LOADABLE = tuple(k for k in KINDS if k.writable)
 BY_TYPE = {k.entity_type: k for k in KINDS}
 
 

@@ -143,6 +143,8 @@ async def plan_is_well_formed(state: PlanState, _: Any, view: CatalogView) -> li
     if state.is_custom and state.company_id is not None and await view.get("company", state.company_id) is None:
         problems.append(Problem("company_id", f"client {state.company_id} does not exist"))
     for i, line in enumerate(state.lines):
+        if line.service_id is None:
+            continue  # a bundle line: priced at the bundle's price, its rules are the bundle's
         service = await view.get("service", line.service_id)
         if service is None:
             continue  # named by the rule that lines refer to services

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from shared.contracts.catalog import (
     AssignmentState,
+    BundleState,
     CatalogEvent,
     CompanyState,
     PlanState,
@@ -23,6 +24,7 @@ _STATE_TYPES: dict[str, Any] = {
     "service": ServiceState,
     "plan": PlanState,
     "assignment": AssignmentState,
+    "bundle": BundleState,
 }
 
 

@@ -3,19 +3,22 @@
 This is the walking skeleton's rule set: a ``delta`` record of a ``Usage`` service on an active plan line,
 priced flat at full precision with the line's price in force on the record's day (`price_on`: its
 effective-dated ``prices``, else its custom rate or per_unit pricing, else the service's default rate).
-Tiers, packages, snapshots, buckets, bundles and proration arrive with the rating issue as further
-strategies beside ``flat``; until then a line whose in-force price is such a model is parked, never
-charged at a wrong flat price.
+Tiers, packages, snapshots, buckets, bundle charges and proration arrive with the rating issue as further
+strategies beside ``flat``; until then a line whose in-force price is such a model, or a service sold
+inside a bundle, is parked, never charged at a wrong price.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from uuid import UUID
 
 from shared.contracts.catalog import (
     AssignmentState,
+    BundleState,
     CompanyState,
     LinePrice,
     PerUnitPricing,
@@ -50,6 +53,11 @@ def _line_for(plan: PlanState, service: ServiceState) -> PlanLine | None:
     return next((line for line in plan.lines if line.service_id == service.service_id), None)
 
 
+def _bundle_for(plan: PlanState, service: ServiceState, bundles: Mapping[UUID, BundleState]) -> BundleState | None:
+    held = (bundles.get(line.bundle_id) for line in plan.lines if line.bundle_id is not None)
+    return next((b for b in held if b is not None and service.service_id in b.service_ids), None)
+
+
 def price_usage(
     record: AcceptedUsage,
     *,
@@ -57,15 +65,28 @@ def price_usage(
     company: CompanyState,
     service: ServiceState | None,
     candidates: list[PlanCandidate],
+    bundles: Mapping[UUID, BundleState] | None = None,
 ) -> tuple[ChargeCreated, BillingFrequency] | Unrated:
-    """Price one record that occurred on ``day`` (the tenant's local date)."""
+    """Price one record that occurred on ``day`` (the tenant's local date).
+
+    A service a plan sells inside a bundle is billed at the bundle's price, never its own: until bundle
+    charges exist (rating issue) such usage is parked with that reason rather than charged per service.
+    """
     if service is None:
         return Unrated(f"service {record.service_ref!r} is not in rating's catalog view yet")
     if record.kind != "delta":
         return Unrated("snapshot usage is priced by the rating issue's snapshot aggregation (not yet built)")
     for candidate in candidates:
         line = _line_for(candidate.plan, service)
-        if line is None or not _active_on(candidate.assignment, day):
+        if not _active_on(candidate.assignment, day):
+            continue
+        if line is None and (bundle := _bundle_for(candidate.plan, service, bundles or {})) is not None:
+            return Unrated(
+                f"service {service.code!r} is sold in bundle {bundle.name!r} on plan {candidate.plan.name!r} at "
+                f"the bundle price ({bundle.price} {bundle.currency}), not per service: bundle charges are not "
+                "built yet (rating issue)"
+            )
+        if line is None:
             continue
         terms = price_on(line, day)
         if terms.pricing is not None and not isinstance(terms.pricing, PerUnitPricing):
