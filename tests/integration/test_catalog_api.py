@@ -22,9 +22,10 @@ from tests.support.platform import Platform, Tenant
 
 NO_TOKEN = {"Authorization": ""}
 ADMIN_EMAIL = "it@northwind.example"  # the admin `Platform.new_tenant` bootstraps
-COLLECTIONS = ("users", "companies", "categories", "services", "plans", "assignments")
+COLLECTIONS = ("users", "companies", "categories", "services", "bundles", "plans", "assignments")
 ID_FIELD = {
     "users": "user_id",
+    "bundles": "bundle_id",
     "categories": "category_id",
     "companies": "company_id",
     "services": "service_id",
@@ -33,6 +34,7 @@ ID_FIELD = {
 }
 ENTITY_TYPE = {
     "users": "user",
+    "bundles": "bundle",
     "categories": "category",
     "companies": "company",
     "services": "service",
@@ -41,6 +43,7 @@ ENTITY_TYPE = {
 }
 CHANGE = {
     "users": {"name": "Sam Renamed"},
+    "bundles": {"name": "Security pack plus"},
     "categories": {"name": "Renamed category"},
     "companies": {"name": "Globex Corporation"},
     "services": {"default_rate": "14.00"},
@@ -181,6 +184,15 @@ async def fresh_body(platform: Platform, tenant: Tenant, collection: str) -> dic
         return service_body()
     if collection == "categories":
         return {"category_id": str(uuid.uuid4()), "name": "Managed services", "description": "Per-device care"}
+    if collection == "bundles":
+        members = [(await saved(platform, tenant, "services", service_body()))["event"]["entity_id"] for _ in range(2)]
+        return {
+            "bundle_id": str(uuid.uuid4()),
+            "name": "Security pack",
+            "price": "99.00",
+            "currency": "GBP",
+            "service_ids": members,
+        }
     if collection == "plans":
         return plan_body((await only(platform, tenant, "services", code="managed-device"))["service_id"])
     if collection == "assignments":
@@ -785,12 +797,18 @@ async def import_catalog(platform: Platform, tenant: Tenant) -> Call:
     return await admin_call(platform, tenant, "POST", "/v1/catalog/import", document)
 
 
+async def record_status(platform: Platform, tenant: Tenant) -> Call:
+    body = {"status": "suspended", "effective_date": "2026-02-01", "reason": "unpaid invoice"}
+    return await admin_call(platform, tenant, "POST", f"/v1/companies/{tenant.company_id}/status", body)
+
+
 async def advance_clock(platform: Platform, tenant: Tenant) -> Call:
     return await admin_call(platform, tenant, "POST", "/v1/test-clock/advance", {"to": "2026-02-01T00:00:00+00:00"})
 
 
 ENTITY_PATHS = {
     "users": "/v1/users/{entity_id}",
+    "bundles": "/v1/bundles/{entity_id}",
     "categories": "/v1/categories/{entity_id}",
     "companies": "/v1/companies/{entity_id}",
     "services": "/v1/services/{entity_id}",
@@ -806,6 +824,7 @@ MUTATING_ROUTES: dict[str, Prepare] = {
     "POST /v1/catalog/republish": republish,
     "POST /v1/catalog/import": import_catalog,
     "POST /v1/test-clock/advance": advance_clock,
+    "POST /v1/companies/{company_id}/status": record_status,
 }
 CHANGES_NOTHING = {"POST /v1/auth/token"}  # exchanges a credential; nothing to audit
 

@@ -28,8 +28,11 @@ async def a_service(platform: Platform, tenant: Tenant, code: str, *requires: st
     return service_id
 
 
+BUCKET = {"hours": "20", "period": "monthly", "overage_rate": "110.00", "rollover": {"policy": "none"}}
+
+
 def plan_body(plan_id: str, lines: list[dict[str, Any]], *, plan_type: str = "fixed") -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "plan_id": plan_id,
         "name": f"{plan_type} plan",
         "plan_type": plan_type,
@@ -37,6 +40,9 @@ def plan_body(plan_id: str, lines: list[dict[str, Any]], *, plan_type: str = "fi
         "currency": "GBP",
         "lines": lines,
     }
+    if plan_type == "bucket":
+        body["bucket"] = BUCKET  # a bucket plan needs its bucket definition
+    return body
 
 
 async def a_plan(platform: Platform, tenant: Tenant, *service_ids: str, plan_type: str = "fixed") -> dict[str, Any]:

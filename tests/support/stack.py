@@ -17,15 +17,22 @@ from tests.support.containers import container_backends, use_containers
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _pick_ports() -> tuple[int, int, int]:
-    # Random, so concurrent test sessions (CI, a developer's second terminal) do not race for the same ports.
+    # Random, so concurrent test sessions (CI, a developer's second terminal) do not race for the same ports;
+    # and all below the kernel's ephemeral range (32768+), where any outgoing connection may take a port
+    # between our check and the server's bind.
     rng = random.SystemRandom()
     for _ in range(200):
         offset = rng.randrange(1000, 20000)
-        pg, kafka = 40000 + offset % 9000, 50000 + offset % 9000
+        k = rng.randrange(0, 1000)
+        pg, kafka = 28200 + k, 29300 + k
         ports = [pg, kafka, *(s.local_port + offset for s in SERVICES)]
         if all(_free(p) for p in ports):
             return pg, kafka, offset
