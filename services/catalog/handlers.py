@@ -301,8 +301,8 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     summary="Load a whole catalog from a JSON or YAML document (idempotent)",
     tags=["catalog"],
     description="The document maps collections (users, companies, categories, services, bundles, plans, "
-    'assignments) to lists of entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. '
-    "Send JSON, or YAML "
+    "assignments, discounts) to lists of entities without tenant_id, "
+    'e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
     "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
     openapi_extra={
