@@ -22,7 +22,7 @@ from tests.support.platform import Platform, Tenant
 
 NO_TOKEN = {"Authorization": ""}
 ADMIN_EMAIL = "it@northwind.example"  # the admin `Platform.new_tenant` bootstraps
-COLLECTIONS = ("users", "companies", "categories", "services", "plans", "assignments")
+COLLECTIONS = ("users", "companies", "categories", "services", "plans", "assignments", "discounts")
 ID_FIELD = {
     "users": "user_id",
     "categories": "category_id",
@@ -30,6 +30,8 @@ ID_FIELD = {
     "services": "service_id",
     "plans": "plan_id",
     "assignments": "assignment_id",
+    "discounts": "discount_id",
+    "bundles": "bundle_id",
 }
 ENTITY_TYPE = {
     "users": "user",
@@ -38,6 +40,7 @@ ENTITY_TYPE = {
     "services": "service",
     "plans": "plan",
     "assignments": "assignment",
+    "discounts": "discount",
 }
 CHANGE = {
     "users": {"name": "Sam Renamed"},
@@ -46,6 +49,7 @@ CHANGE = {
     "services": {"default_rate": "14.00"},
     "plans": {"name": "Gold"},
     "assignments": {"end_date": "2026-07-01"},
+    "discounts": {"name": "Spring promotion"},
 }
 
 
@@ -185,6 +189,26 @@ async def fresh_body(platform: Platform, tenant: Tenant, collection: str) -> dic
         return plan_body((await only(platform, tenant, "services", code="managed-device"))["service_id"])
     if collection == "assignments":
         return assignment_body(str(tenant.company_id), (await only(platform, tenant, "plans"))["plan_id"])
+    if collection == "bundles":
+        device = (await only(platform, tenant, "services", code="managed-device"))["service_id"]
+        backup = service_body()
+        await saved(platform, tenant, "services", backup)
+        return {
+            "bundle_id": new_id(),
+            "name": "Security pack",
+            "price": "99.00",
+            "currency": "GBP",
+            "service_ids": [device, backup["service_id"]],
+        }
+    if collection == "discounts":
+        plan_id = (await only(platform, tenant, "plans"))["plan_id"]
+        return {
+            "discount_id": new_id(),
+            "name": "Loyalty",
+            "discount_type": "percentage",
+            "value": "10",
+            "plan_id": plan_id,
+        }
     raise AssertionError(f"no fresh {collection} known to this spec")
 
 
@@ -796,7 +820,16 @@ ENTITY_PATHS = {
     "services": "/v1/services/{entity_id}",
     "plans": "/v1/plans/{entity_id}",
     "assignments": "/v1/assignments/{entity_id}",
+    "discounts": "/v1/discounts/{entity_id}",
+    "bundles": "/v1/bundles/{entity_id}",
 }
+
+
+async def client_status(platform: Platform, tenant: Tenant) -> Call:
+    body = {"status": "suspended", "effective_date": "2026-02-01", "reason": "unpaid invoices"}
+    return await admin_call(platform, tenant, "POST", f"/v1/companies/{tenant.company_id}/status", body)
+
+
 MUTATING_ROUTES: dict[str, Prepare] = {
     **{f"PUT {path}": put_entity(collection) for collection, path in ENTITY_PATHS.items()},
     **{f"DELETE {path}": delete_entity(collection) for collection, path in ENTITY_PATHS.items()},
@@ -806,6 +839,7 @@ MUTATING_ROUTES: dict[str, Prepare] = {
     "POST /v1/catalog/republish": republish,
     "POST /v1/catalog/import": import_catalog,
     "POST /v1/test-clock/advance": advance_clock,
+    "POST /v1/companies/{company_id}/status": client_status,
 }
 CHANGES_NOTHING = {"POST /v1/auth/token"}  # exchanges a credential; nothing to audit
 
