@@ -28,6 +28,9 @@ async def a_service(platform: Platform, tenant: Tenant, code: str, *requires: st
     return service_id
 
 
+BUCKET = {"hours": "20", "period": "monthly", "overage_rate": "110.00", "rollover": {"policy": "none"}}
+
+
 def plan_body(plan_id: str, lines: list[dict[str, Any]], *, plan_type: str = "fixed") -> dict[str, Any]:
     return {
         "plan_id": plan_id,
@@ -36,7 +39,7 @@ def plan_body(plan_id: str, lines: list[dict[str, Any]], *, plan_type: str = "fi
         "billing_frequency": "monthly",
         "currency": "GBP",
         "lines": lines,
-    }
+    } | ({"bucket": BUCKET} if plan_type == "bucket" else {})
 
 
 async def a_plan(platform: Platform, tenant: Tenant, *service_ids: str, plan_type: str = "fixed") -> dict[str, Any]:
