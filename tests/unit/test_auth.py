@@ -17,7 +17,12 @@ from services.catalog.domain.credentials import (
 from shared.auth import GRANTS, AuthError, Permission, Principal, TokenIssuer, TokenVerifier, generate_key_pair
 from shared.contracts.catalog import Role
 
-NOW = datetime.now(UTC)
+
+def _now() -> datetime:
+    """Read per test: tokens are verified against the wall clock, and the whole suite outlasts their TTL."""
+    return datetime.now(UTC)
+
+
 PRIVATE, PUBLIC = generate_key_pair()
 
 
@@ -28,26 +33,30 @@ def principal(role: Role = Role.BILLING_MANAGER) -> Principal:
 class TestTokens:
     def test_a_token_round_trips_its_user_tenant_and_role(self) -> None:
         who = principal()
-        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k1").issue(who, now=NOW, ttl=timedelta(minutes=5))
+        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k1").issue(who, now=_now(), ttl=timedelta(minutes=5))
 
         assert TokenVerifier({"k1": PUBLIC}).verify(token) == who
 
     def test_an_expired_token_is_refused(self) -> None:
         token = TokenIssuer(private_key_pem=PRIVATE, key_id="k1").issue(
-            principal(), now=NOW - timedelta(hours=2), ttl=timedelta(minutes=5)
+            principal(), now=_now() - timedelta(hours=2), ttl=timedelta(minutes=5)
         )
 
         with pytest.raises(AuthError, match="expired"):
             TokenVerifier({"k1": PUBLIC}).verify(token)
 
     def test_a_token_from_an_unknown_key_is_refused(self) -> None:
-        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k9").issue(principal(), now=NOW, ttl=timedelta(minutes=5))
+        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k9").issue(
+            principal(), now=_now(), ttl=timedelta(minutes=5)
+        )
 
         with pytest.raises(AuthError, match="unknown key"):
             TokenVerifier({"k1": PUBLIC}).verify(token)
 
     def test_a_tampered_token_is_refused(self) -> None:
-        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k1").issue(principal(), now=NOW, ttl=timedelta(minutes=5))
+        token = TokenIssuer(private_key_pem=PRIVATE, key_id="k1").issue(
+            principal(), now=_now(), ttl=timedelta(minutes=5)
+        )
         head, body, signature = token.split(".")
 
         with pytest.raises(AuthError):
@@ -56,9 +65,11 @@ class TestTokens:
     def test_verification_during_a_key_rotation_accepts_both_keys(self) -> None:
         new_private, new_public = generate_key_pair()
         verifier = TokenVerifier({"old": PUBLIC, "new": new_public})
-        old = TokenIssuer(private_key_pem=PRIVATE, key_id="old").issue(principal(), now=NOW, ttl=timedelta(minutes=5))
+        old = TokenIssuer(private_key_pem=PRIVATE, key_id="old").issue(
+            principal(), now=_now(), ttl=timedelta(minutes=5)
+        )
         new = TokenIssuer(private_key_pem=new_private, key_id="new").issue(
-            principal(), now=NOW, ttl=timedelta(minutes=5)
+            principal(), now=_now(), ttl=timedelta(minutes=5)
         )
 
         assert verifier.verify(old).role == verifier.verify(new).role == Role.BILLING_MANAGER
