@@ -498,8 +498,8 @@ async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecisi
     kind = BY_TYPE["discount"]
     for item in items:
         decision = item.body
-        if decision.item_type is not ApprovalItemType.DISCOUNT:
-            continue
+        if decision.item_type is not ApprovalItemType.DISCOUNT or not decision.final:
+            continue  # catalog holds only discounts, and acts only on final decisions
         try:
             discount_id = UUID(decision.item_id)
         except ValueError:
