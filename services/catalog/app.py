@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from fastapi import FastAPI
 
-from services.catalog import use_cases
+from services.catalog import handlers, use_cases
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
 from shared.auth import TokenIssuer
 from shared.clock.lag import ConsumerLagProbe
+from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.runtime import ServiceRuntime
@@ -26,8 +27,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         settings,
         title="Catalog",
         description=(
-            "Tenants, clients, services, plans and assignments; the billing clock. Publishes catalog.events.v1 "
-            "(state-carrying) and billing.clock.v1."
+            "Tenants, clients, services, plans, assignments and discounts; the billing clock. Publishes "
+            "catalog.events.v1 (state-carrying), billing.clock.v1 and approvals.requests.v1 (discounts to approve); "
+            "consumes approvals.rules.v1 and approvals.decisions.v1."
         ),
     )
     runtime.publishes(
@@ -39,6 +41,24 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         topic=topics.CLOCK_TICKS.name,
         schema=ClockTick,
         description="Billing-clock ticks: wall clock for live tenants, test clock for sandboxes",
+    )
+
+    runtime.publishes(
+        topic=topics.APPROVAL_REQUESTS.name,
+        schema=ApprovalRequest,
+        description="Discounts that crossed an approval rule, held pending until a decision",
+    )
+    runtime.subscribe(
+        purpose="rules",
+        consumer=handlers.RULES,
+        payload=ApprovalRuleSet,
+        description="Each tenant's approval rules (state-carrying): discounts are checked against them when saved",
+    )
+    runtime.subscribe(
+        purpose="decisions",
+        consumer=handlers.DECISIONS,
+        payload=ApprovalDecision,
+        description="Final approval decisions: a pending discount becomes approved or rejected",
     )
 
     async def scheduler(rt: ServiceRuntime) -> None:

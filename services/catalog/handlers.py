@@ -24,8 +24,12 @@ from services.catalog.domain.documents import InvalidDocument, catalog_states, p
 from services.catalog.domain.kinds import KINDS, Kind
 from shared.auth import Permission, Principal, TokenIssuer, requires
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
+from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.base import Timestamp
 from shared.contracts.catalog import CatalogEvent, ClientStatus, StatusChange, TenantState
+from shared.messaging.consumer import BatchConsumer
+from shared.messaging.envelope import Envelope
+from shared.messaging.parsing import parse_contract
 
 
 class AdvanceClock(BaseModel):
@@ -152,7 +156,9 @@ def _typed(kind: Kind, name: str, value: str) -> Any:
 
 
 def _entity_routes(router: APIRouter, kind: Kind) -> None:
-    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in kind.model.model_fields.items() if n != "tenant_id"}
+    fields: dict[str, Any] = {
+        n: (f.annotation, f) for n, f in kind.model.model_fields.items() if n != "tenant_id" and n not in kind.derived
+    }
     body_model: Any = create_model(f"{kind.model.__name__.removesuffix('State')}Input", **fields)
     writer = Annotated[Principal, Depends(requires(kind.write))]
     noun = kind.entity_type
@@ -295,8 +301,8 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     summary="Load a whole catalog from a JSON or YAML document (idempotent)",
     tags=["catalog"],
     description="The document maps collections (users, companies, categories, services, bundles, plans, "
-    'assignments) to lists of entities without tenant_id, e.g. {"services": [{"service_id": …, "code": …}]}. '
-    "Send JSON, or YAML "
+    "assignments, discounts) to lists of entities without tenant_id, "
+    'e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
     "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
     openapi_extra={
@@ -426,3 +432,18 @@ async def get_client_services(
     except use_cases.NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     return [ClientServiceOut.model_validate(s, from_attributes=True) for s in found]
+
+
+# -- messages: approval rules and decisions ---------------------------------------------------------------
+def parse_rule_set(env: Envelope) -> tuple[UUID, ApprovalRuleSet]:
+    return parse_contract(env, ApprovalRuleSet)
+
+
+def parse_decision(env: Envelope) -> tuple[UUID, ApprovalDecision]:
+    return parse_contract(env, ApprovalDecision)
+
+
+RULES = BatchConsumer(service="catalog", consumer="rules", parse=parse_rule_set, apply=use_cases.keep_rule_sets)
+DECISIONS = BatchConsumer(
+    service="catalog", consumer="decisions", parse=parse_decision, apply=use_cases.apply_decisions
+)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from services.catalog.adapters.repository import CatalogRepository
-from services.catalog.domain import clock, status
+from services.catalog.domain import clock, discount_approval, status
 from services.catalog.domain.credentials import (
     ApiKey,
     MalformedApiKey,
@@ -25,9 +27,11 @@ from services.catalog.domain.rules import Problem, problems_deleting, problems_s
 from shared import audit, topics
 from shared.auth import Principal
 from shared.clock.lag import ConsumerLagProbe
+from shared.contracts.approvals import ApprovalDecision, ApprovalItemType, ApprovalOutcome, ApprovalRuleSet
 from shared.contracts.catalog import (
     CatalogEvent,
     ClientStatusState,
+    DiscountState,
     Role,
     StatusChange,
     TenantState,
@@ -36,6 +40,10 @@ from shared.contracts.catalog import (
 )
 from shared.contracts.clock import ClockTick
 from shared.db.uow import UnitOfWork, unit_of_work
+from shared.messaging.consumer import Rejections
+from shared.messaging.envelope import Parsed
+
+log = structlog.get_logger(__name__)
 
 
 class UnknownTenant(LookupError):
@@ -108,6 +116,9 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
         repo = CatalogRepository(uow.conn)
         before, version = await repo.locked(kind, kind.entity_id(state))
         state = await prepared(state, repo)
+        crossed = None
+        if isinstance(state, DiscountState):
+            state, crossed = discount_approval.gated(state, before, await repo.approval_rules(), version=version + 1)
         if before == state:
             return None
         problems = await problems_saving(state, before, repo)
@@ -117,6 +128,8 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
         event = _publish(
             uow, state=state, entity_type=kind.entity_type, entity_id=kind.entity_id(state), version=version + 1, at=at
         )
+        if crossed is not None:
+            await _request_approval(uow, repo, state, crossed, actor=actor, at=at)
         await audit.record(
             uow,
             actor=actor,
@@ -128,6 +141,21 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
             after=state,
         )
         return event
+
+
+async def _request_approval(
+    uow: UnitOfWork, repo: CatalogRepository, discount: DiscountState, rule: Any, *, actor: str, at: datetime
+) -> None:
+    """Ask the approvals service to decide a pending discount, in the transaction that saved it."""
+    company = await repo.get("company", discount.company_id) if discount.company_id is not None else None
+    request = discount_approval.approval_request(
+        discount,
+        rule,
+        requested_by=actor.removeprefix("user:"),
+        company_ref=company.company_ref if company is not None else None,
+        at=at,
+    )
+    uow.publish(topic=topics.APPROVAL_REQUESTS.name, key=request.key(), message=request, message_id=request.request_id)
 
 
 async def delete_entity(
@@ -445,3 +473,66 @@ async def active_services(
         bundles={k: v for k, v in bundles.items() if v is not None},
         history=history.history if history else [],
     )
+
+
+# -- approvals: rules and decisions (consumed) -------------------------------------------------------------
+
+
+async def keep_rule_sets(uow: UnitOfWork, items: Sequence[Parsed[ApprovalRuleSet]]) -> Rejections[ApprovalRuleSet]:
+    """Hold each tenant's approval rules as last published: a set replaces the held one when newer
+    (an older or repeated version changes nothing). Saved discounts are not re-evaluated: rules apply
+    from the next save of a discount's terms."""
+    repo = CatalogRepository(uow.conn)
+    for item in items:
+        replaced = await repo.replace_approval_rules(item.body)
+        log.info("approval_rules_received", version=item.body.version, replaced=replaced)
+    return []
+
+
+async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecision]]) -> Rejections[ApprovalDecision]:
+    """A final decision on a discount's request sets its approval_status (approved or rejected), publishes
+    its new state and audits it as done by ``decided_by``. Decisions on other item types, on discounts
+    that are gone, or on a request the discount no longer waits for (its terms changed since) change
+    nothing."""
+    repo = CatalogRepository(uow.conn)
+    kind = BY_TYPE["discount"]
+    for item in items:
+        decision = item.body
+        if decision.item_type is not ApprovalItemType.DISCOUNT or not decision.final:
+            continue  # catalog holds only discounts, and acts only on final decisions
+        try:
+            discount_id = UUID(decision.item_id)
+        except ValueError:
+            log.warning("decision_for_unknown_discount", item_id=decision.item_id)
+            continue
+        before, version = await repo.locked(kind, discount_id)
+        after = (
+            discount_approval.decided(
+                before, request_id=decision.request_id, approved=decision.outcome is ApprovalOutcome.APPROVED
+            )
+            if before is not None
+            else None
+        )
+        if before is None or after is None:
+            log.info("decision_not_applied", discount_id=str(discount_id), request_id=str(decision.request_id))
+            continue
+        await repo.store(kind, after, version=version + 1)
+        _publish(
+            uow, state=after, entity_type="discount", entity_id=discount_id, version=version + 1, at=decision.decided_at
+        )
+        await audit.record(
+            uow,
+            actor=decision.decided_by,
+            action=f"approval_{decision.outcome.value}",
+            entity_type="discount",
+            entity_id=discount_id,
+            at=decision.decided_at,
+            before=before,
+            after={
+                "approval_status": after.approval_status.value,
+                "request_id": str(decision.request_id),
+                "decision_id": str(decision.decision_id),
+                "reason": decision.reason,
+            },
+        )
+    return []

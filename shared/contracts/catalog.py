@@ -6,6 +6,7 @@ upserting ``state`` when ``version`` is newer than what it has (and deleting on 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -445,6 +446,68 @@ class UserState(Contract):
     active: bool = Field(default=True, description="False once the user is deactivated", examples=[True])
 
 
+class DiscountType(StrEnum):
+    PERCENTAGE = "percentage"
+    FIXED_AMOUNT = "fixed_amount"
+
+
+class ApprovalStatus(StrEnum):
+    """Set by the catalog, never by a client: only ``approved`` discounts are in effect."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class DiscountState(Contract):
+    """A discount or promotion, attached to exactly one of a plan, a service or a client, or to a client on
+    one plan (``company_id`` + ``plan_id``: that client's discount on that plan, which overrides the plan's
+    own discounts for that client; see `applicable_discounts`)."""
+
+    entity_type: Literal["discount"] = Field(default="discount", description="Discriminator", examples=["discount"])
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    discount_id: UUID = Field(description="The discount", examples=[ID_EXAMPLE])
+    name: str = Field(min_length=1, description="Display name, shown on invoices", examples=["Loyalty 10%"])
+    discount_type: DiscountType = Field(
+        description="percentage (of the charge) or fixed_amount (in currency)", examples=["percentage"]
+    )
+    value: DecimalStr = Field(
+        description="Percentage in (0, 100], or an amount > 0 in currency", examples=["10", "25.00"]
+    )
+    currency: CurrencyCode | None = Field(
+        default=None,
+        description="Currency of a fixed_amount discount (required there, refused otherwise)",
+        examples=[None, "GBP"],
+    )
+    valid_from: date | None = Field(
+        default=None, description="First day in effect (None: from the beginning)", examples=["2026-01-01"]
+    )
+    valid_to: date | None = Field(
+        default=None, description="First day no longer in effect (exclusive; None: open-ended)", examples=[None]
+    )
+    active: bool = Field(default=True, description="False once withdrawn", examples=[True])
+    plan_id: UUID | None = Field(
+        default=None, description="The plan it discounts (alone: the plan's default)", examples=[ID_EXAMPLE]
+    )
+    service_id: UUID | None = Field(
+        default=None, description="The service it discounts, on every plan (alone only)", examples=[None]
+    )
+    company_id: UUID | None = Field(
+        default=None, description="The client it is for (with plan_id: only on that plan)", examples=[None]
+    )
+    approval_status: ApprovalStatus = Field(
+        default=ApprovalStatus.PENDING,
+        description="Set by the catalog (a value sent is ignored): approved at once unless an approval rule "
+        "for discounts is crossed, then pending until the approvals service decides",
+        examples=["approved", "pending"],
+    )
+    approval_request_id: UUID | None = Field(
+        default=None,
+        description="Set by the catalog: the ApprovalRequest this state waits for or was decided by",
+        examples=[None, "3b241101-e2bb-4255-8caf-4136c566a962"],
+    )
+
+
 class OtherState(Contract):
     """An entity type this consumer does not know yet: kept as received, so adding a type to the catalog
     never breaks an older consumer (it simply has no use for it)."""
@@ -462,6 +525,7 @@ KNOWN_STATES: dict[str, type[Contract]] = {
     "category": CategoryState,
     "bundle": BundleState,
     "client_status": ClientStatusState,
+    "discount": DiscountState,
 }
 
 
@@ -480,6 +544,7 @@ EntityState = Annotated[
     | Annotated[CategoryState, Tag("category")]
     | Annotated[BundleState, Tag("bundle")]
     | Annotated[ClientStatusState, Tag("client_status")]
+    | Annotated[DiscountState, Tag("discount")]
     | Annotated[OtherState, Tag("other")],
     Discriminator(_entity_tag),
 ]
@@ -533,3 +598,46 @@ def rate_of(service: ServiceState, line: PlanLine | None, *, day: date) -> Decim
     if terms.custom_rate is not None:
         return terms.custom_rate
     return service.default_rate
+
+
+# -- discounts: what is in effect ------------------------------------------------------------------------
+
+
+def discount_in_effect(discount: DiscountState, day: date) -> bool:
+    """Approved, active and within its dates (``valid_to`` exclusive) on ``day``."""
+    return (
+        discount.approval_status is ApprovalStatus.APPROVED
+        and discount.active
+        and (discount.valid_from is None or discount.valid_from <= day)
+        and (discount.valid_to is None or day < discount.valid_to)
+    )
+
+
+def applicable_discounts(
+    discounts: Iterable[DiscountState],
+    *,
+    company_id: UUID,
+    plan_id: UUID | None,
+    service_id: UUID | None,
+    day: date,
+) -> list[DiscountState]:
+    """The discounts that apply to one client's charge (on a plan, for a service) on ``day``.
+
+    Only discounts in effect count (`discount_in_effect`). Precedence: **a client-specific discount
+    overrides the defaults for that client.** Client-specific means for this client, either on this plan
+    (``company_id`` + ``plan_id``) or client-wide (``company_id`` alone); the defaults are the plan's
+    (``plan_id`` alone) and the service's (``service_id`` alone). When any client-specific discount is in
+    effect, those apply and the defaults do not; otherwise the defaults apply. Every discount of the
+    winning level applies (percentages first, then fixed amounts, each in id order): how they combine on
+    an invoice line is invoicing's to compute.
+    """
+    live = [d for d in discounts if discount_in_effect(d, day)]
+    own = [d for d in live if d.company_id == company_id and d.plan_id in (None, plan_id)]
+    defaults = [
+        d
+        for d in live
+        if d.company_id is None
+        and ((plan_id is not None and d.plan_id == plan_id) or (service_id is not None and d.service_id == service_id))
+    ]
+    chosen = own or defaults
+    return sorted(chosen, key=lambda d: (d.discount_type is not DiscountType.PERCENTAGE, str(d.discount_id)))

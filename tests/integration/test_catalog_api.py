@@ -22,7 +22,7 @@ from tests.support.platform import Platform, Tenant
 
 NO_TOKEN = {"Authorization": ""}
 ADMIN_EMAIL = "it@northwind.example"  # the admin `Platform.new_tenant` bootstraps
-COLLECTIONS = ("users", "companies", "categories", "services", "bundles", "plans", "assignments")
+COLLECTIONS = ("users", "companies", "categories", "services", "bundles", "plans", "assignments", "discounts")
 ID_FIELD = {
     "users": "user_id",
     "bundles": "bundle_id",
@@ -31,6 +31,7 @@ ID_FIELD = {
     "services": "service_id",
     "plans": "plan_id",
     "assignments": "assignment_id",
+    "discounts": "discount_id",
 }
 ENTITY_TYPE = {
     "users": "user",
@@ -40,6 +41,7 @@ ENTITY_TYPE = {
     "services": "service",
     "plans": "plan",
     "assignments": "assignment",
+    "discounts": "discount",
 }
 CHANGE = {
     "users": {"name": "Sam Renamed"},
@@ -49,6 +51,7 @@ CHANGE = {
     "services": {"default_rate": "14.00"},
     "plans": {"name": "Gold"},
     "assignments": {"end_date": "2026-07-01"},
+    "discounts": {"name": "Spring promotion"},
 }
 
 
@@ -184,19 +187,30 @@ async def fresh_body(platform: Platform, tenant: Tenant, collection: str) -> dic
         return service_body()
     if collection == "categories":
         return {"category_id": str(uuid.uuid4()), "name": "Managed services", "description": "Per-device care"}
-    if collection == "bundles":
-        members = [(await saved(platform, tenant, "services", service_body()))["event"]["entity_id"] for _ in range(2)]
-        return {
-            "bundle_id": str(uuid.uuid4()),
-            "name": "Security pack",
-            "price": "99.00",
-            "currency": "GBP",
-            "service_ids": members,
-        }
     if collection == "plans":
         return plan_body((await only(platform, tenant, "services", code="managed-device"))["service_id"])
     if collection == "assignments":
         return assignment_body(str(tenant.company_id), (await only(platform, tenant, "plans"))["plan_id"])
+    if collection == "bundles":
+        device = (await only(platform, tenant, "services", code="managed-device"))["service_id"]
+        backup = service_body()
+        await saved(platform, tenant, "services", backup)
+        return {
+            "bundle_id": new_id(),
+            "name": "Security pack",
+            "price": "99.00",
+            "currency": "GBP",
+            "service_ids": [device, backup["service_id"]],
+        }
+    if collection == "discounts":
+        plan_id = (await only(platform, tenant, "plans"))["plan_id"]
+        return {
+            "discount_id": new_id(),
+            "name": "Loyalty",
+            "discount_type": "percentage",
+            "value": "10",
+            "plan_id": plan_id,
+        }
     raise AssertionError(f"no fresh {collection} known to this spec")
 
 
@@ -814,7 +828,10 @@ ENTITY_PATHS = {
     "services": "/v1/services/{entity_id}",
     "plans": "/v1/plans/{entity_id}",
     "assignments": "/v1/assignments/{entity_id}",
+    "discounts": "/v1/discounts/{entity_id}",
 }
+
+
 MUTATING_ROUTES: dict[str, Prepare] = {
     **{f"PUT {path}": put_entity(collection) for collection, path in ENTITY_PATHS.items()},
     **{f"DELETE {path}": delete_entity(collection) for collection, path in ENTITY_PATHS.items()},

@@ -30,6 +30,7 @@ from services.rating.app import create_app as create_rating
 from services.rating.settings import RatingSettings
 from shared import topics
 from shared.auth import generate_key_pair
+from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
@@ -55,7 +56,7 @@ PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED],
     "rating": [topics.RATING_CHARGES],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
-    "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS],
+    "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
 }
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.USAGE.name: [UsageRecord],
@@ -63,6 +64,8 @@ CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.METERING_ACCEPTED.name: [AcceptedUsage],
     topics.CLOCK_TICKS.name: [ClockTick],
     topics.RATING_CHARGES.name: [ChargeCreated, PeriodCompleted],
+    topics.APPROVAL_RULES.name: [ApprovalRuleSet],
+    topics.APPROVAL_DECISIONS.name: [ApprovalDecision],
 }
 SERVICES = sorted(FACTORIES)
 CONSUMING = [s for s in SERVICES if of_service(s)]
@@ -161,7 +164,7 @@ class TestSubscribers:
             assert sub._connection_args["auto_offset_reset"] == "earliest", sub.group_id
 
     def test_of_every_consuming_service_are_covered(self) -> None:
-        assert CONSUMING == ["invoicing", "metering", "rating"]
+        assert CONSUMING == ["catalog", "invoicing", "metering", "rating"]
 
 
 class TestAsyncApiDocument:

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.catalog.domain.kinds import BY_TYPE, Kind
+from shared.contracts.approvals import ApprovalRuleSet
 from shared.contracts.catalog import CompanyState, TenantState
 from shared.db.pool import DbConnection
 
@@ -158,6 +159,24 @@ class CatalogRepository:
             for r in rows
             if r["entity_type"] in BY_TYPE
         ]
+
+    # -- approval rules (from approvals.rules.v1) -------------------------------------------------------
+    async def approval_rules(self) -> ApprovalRuleSet | None:
+        doc = await self._conn.fetchval("SELECT rule_set FROM approval_rules WHERE tenant_id = app_tenant()")
+        return ApprovalRuleSet.model_validate(doc) if doc is not None else None
+
+    async def replace_approval_rules(self, rule_set: ApprovalRuleSet) -> bool:
+        """Keep ``rule_set`` when it is newer than the one held; True when it replaced it."""
+        replaced = await self._conn.fetchval(
+            """INSERT INTO approval_rules (tenant_id, version, rule_set) VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version, rule_set = EXCLUDED.rule_set
+               WHERE approval_rules.version < EXCLUDED.version
+               RETURNING 1""",
+            rule_set.tenant_id,
+            rule_set.version,
+            rule_set.model_dump(mode="json"),
+        )
+        return replaced is not None
 
     # -- credentials ----------------------------------------------------------------------------------
     async def user_by_email(self, email: str) -> Any | None:

@@ -13,6 +13,7 @@ from shared.contracts.catalog import (
     CategoryState,
     ClientStatusState,
     CompanyState,
+    DiscountState,
     PlanState,
     ServiceState,
     UserState,
@@ -28,6 +29,7 @@ class Kind:
     write: Permission = Permission.CATALOG_WRITE
     unique: tuple[str, ...] = ()  # top-level fields unique per tenant (backed by an index)
     writable: bool = True  # False: no PUT / DELETE route and not loadable; written by its own use case
+    derived: tuple[str, ...] = ()  # fields the catalog sets: not in the PUT body (a value sent is ignored)
 
     def entity_id(self, state: Any) -> Any:
         return getattr(state, self.id_field)
@@ -42,6 +44,13 @@ KINDS: tuple[Kind, ...] = (
     Kind("bundles", "bundle", BundleState, "bundle_id"),
     Kind("plans", "plan", PlanState, "plan_id"),
     Kind("assignments", "assignment", AssignmentState, "assignment_id"),
+    Kind(
+        "discounts",
+        "discount",
+        DiscountState,
+        "discount_id",
+        derived=("approval_status", "approval_request_id"),
+    ),
     Kind("client-statuses", "client_status", ClientStatusState, "company_id", writable=False),
 )
 

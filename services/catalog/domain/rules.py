@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from services.catalog.domain import dependencies, plan_rules, service_rules
+from services.catalog.domain import dependencies, discount_rules, plan_rules, service_rules
 from services.catalog.domain.problems import CatalogView, Problem
 from shared.client_status import status_on
 from shared.contracts.catalog import AssignmentState, BundleState, ClientStatus, PlanState, ServiceState
@@ -224,12 +224,17 @@ SAVE_RULES: dict[str, list[SaveRule]] = {
     "plan": [_plan_lines_refer_to_services, plan_rules.plan_is_well_formed, _plan_bundle_lines],
     "service": [service_rules.service_category_exists, _service_requirements],
     "bundle": [_bundle_members_exist],
+    "discount": [discount_rules.discount_is_well_formed],
 }
 DELETE_RULES: dict[str, list[DeleteRule]] = {
     "category": [service_rules.category_not_in_use],
-    "service": [_service_not_on_a_plan, _service_not_required_or_bundled],
-    "plan": [_plan_not_assigned],
-    "company": [_company_without_assignments],
+    "service": [
+        _service_not_on_a_plan,
+        _service_not_required_or_bundled,
+        discount_rules.no_discounts_attached("service_id", "service"),
+    ],
+    "plan": [_plan_not_assigned, discount_rules.no_discounts_attached("plan_id", "plan")],
+    "company": [_company_without_assignments, discount_rules.no_discounts_attached("company_id", "client")],
     "bundle": [_bundle_not_on_a_plan],
 }
 
