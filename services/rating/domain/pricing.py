@@ -45,6 +45,30 @@ class PlanCandidate:
     plan: PlanState
 
 
+def rank_candidates(candidates: list[PlanCandidate], service: ServiceState) -> list[PlanCandidate]:
+    """Which of a client's plans prices a service when more than one could, best first.
+
+    1. An assignment scoped to a service category prices only services of that category, and wins over
+       unscoped assignments for them (an assignment scoped to another category never prices the service).
+    2. A custom plan (made for this client) wins over a template plan.
+    3. The assignment that started most recently wins (a newer arrangement supersedes an older one).
+    4. Ties go to the lowest assignment id, so the choice is deterministic.
+    """
+    category = str(service.category_id) if service.category_id is not None else None
+    eligible = [
+        c for c in candidates if c.assignment.service_category is None or c.assignment.service_category == category
+    ]
+    return sorted(
+        eligible,
+        key=lambda c: (
+            c.assignment.service_category is None,
+            not c.plan.is_custom,
+            -c.assignment.start_date.toordinal(),
+            str(c.assignment.assignment_id),
+        ),
+    )
+
+
 def _active_on(a: AssignmentState, day: date) -> bool:
     return a.start_date <= day and (a.end_date is None or day < a.end_date)
 
@@ -76,7 +100,7 @@ def price_usage(
         return Unrated(f"service {record.service_ref!r} is not in rating's catalog view yet")
     if record.kind != "delta":
         return Unrated("snapshot usage is priced by the rating issue's snapshot aggregation (not yet built)")
-    for candidate in candidates:
+    for candidate in rank_candidates(candidates, service):
         line = _line_for(candidate.plan, service)
         if not _active_on(candidate.assignment, day):
             continue
