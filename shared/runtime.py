@@ -32,6 +32,7 @@ from shared.topology import subscription
 log = structlog.get_logger(__name__)
 
 Hook = Callable[["ServiceRuntime"], Awaitable[None]]
+SHUTDOWN_TIMEOUT_S = 15.0
 
 
 class ServiceRuntime:
@@ -151,13 +152,24 @@ class ServiceRuntime:
         try:
             yield
         finally:
-            for task in self._background:
-                task.cancel()
-            await asyncio.gather(*self._background, return_exceptions=True)
-            await self.broker.stop()
-            for hook in self._on_stop:
-                await hook(self)
-            await self._relay.stop()
-            await self._producer.stop()
-            await self._pool.close()
-            log.info("service_stopped")
+            try:
+                # Bounded: with the broker or Postgres already gone, a graceful stop must not hang forever.
+                await asyncio.wait_for(self._shutdown(), timeout=SHUTDOWN_TIMEOUT_S)
+                log.info("service_stopped")
+            except TimeoutError:
+                log.error("service_stop_timed_out", timeout_s=SHUTDOWN_TIMEOUT_S)
+                self._pool.terminate()
+
+    async def _shutdown(self) -> None:
+        assert self._relay is not None
+        assert self._producer is not None
+        assert self._pool is not None
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.broker.stop()
+        for hook in self._on_stop:
+            await hook(self)
+        await self._relay.stop()
+        await self._producer.stop()
+        await self._pool.close()

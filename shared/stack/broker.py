@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ class EmbeddedBroker:
                 "memory://tansu/",
             ],
             log_path=log_path,
+            death_signal=signal.SIGKILL,  # memory-only: nothing to flush if the stack dies
         )
 
     def stop(self) -> None:

@@ -170,6 +170,8 @@ class Stack:
             env=env,
             log_path=self.logs / f"{spec.name}.log",
             cwd=REPO_ROOT,
+            # If the stack itself dies, nothing is left to stop gracefully for: its services go at once.
+            death_signal=signal.SIGKILL,
         )
 
     def stop_service(self, name: str, *, kill: bool = False) -> None:

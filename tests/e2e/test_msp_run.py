@@ -66,6 +66,40 @@ class TestMspRun:
         assert survivors == []
 
 
+@pytest.mark.slow
+class TestMspRunKilled:
+    def test_a_stack_killed_outright_takes_every_process_it_started_with_it(self) -> None:
+        home = Path(tempfile.mkdtemp(prefix="msp-run-"))
+        pg, kafka, offset = _pick_ports()
+        env = os.environ | {
+            "MSP_STACK_HOME": str(home),
+            "MSP_PG_PORT": str(pg),
+            "MSP_KAFKA_PORT": str(kafka),
+            "MSP_PORT_OFFSET": str(offset),
+        }
+        for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+            env.pop(name, None)
+        log = home / "msp-run.out"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            _read_until(proc, log, "Press Ctrl-C", timeout_s=180)
+            children = psutil.Process(proc.pid).children(recursive=True)
+
+            proc.kill()  # SIGKILL: no chance to stop anything in order
+            proc.wait(timeout=10)
+            _, alive = psutil.wait_procs(children, timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            shutil.rmtree(home, ignore_errors=True)
+
+        assert len(children) >= len(SERVICES) + 2
+        assert [c.cmdline() for c in alive if c.is_running()] == []
+
+
 def _read_until(proc: subprocess.Popen[bytes], log: Path, marker: str, *, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
     while marker not in (seen := log.read_text(errors="replace")):
