@@ -15,25 +15,12 @@ MONTH_END = "2026-02-01T00:00:00+00:00"
 
 
 async def charges_of(platform: Platform, tenant: Tenant) -> int:
-    conn = await platform.connect("rating")
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
-            count: int = await conn.fetchval("SELECT count(*) FROM charges")
-            return count
-    finally:
-        await conn.close()
+    return int(await platform.value_as_tenant("rating", tenant, "SELECT count(*) FROM charges"))
 
 
 async def accepted_records(platform: Platform, tenant: Tenant) -> int:
-    conn = await platform.connect("metering")
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
-            count: int = await conn.fetchval("SELECT count(*) FROM usage_records WHERE status = 'accepted'")
-            return count
-    finally:
-        await conn.close()
+    query = "SELECT count(*) FROM usage_records WHERE status = 'accepted'"
+    return int(await platform.value_as_tenant("metering", tenant, query))
 
 
 def only_line(invoice_event: dict[str, Any]) -> dict[str, Any]:

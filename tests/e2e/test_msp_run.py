@@ -25,21 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 class TestMspRun:
     def test_brings_every_service_up_healthy_and_ctrl_c_stops_every_process_it_started(self) -> None:
-        home = Path(tempfile.mkdtemp(prefix="msp-run-"))
-        pg, kafka, offset = _pick_ports()
-        env = os.environ | {
-            "MSP_STACK_HOME": str(home),
-            "MSP_PG_PORT": str(pg),
-            "MSP_KAFKA_PORT": str(kafka),
-            "MSP_PORT_OFFSET": str(offset),
-        }
-        for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-            env.pop(name, None)
-        log = home / "msp-run.out"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+        home, offset, proc, log = _start_msp_run()
         try:
             output = _read_until(proc, log, "Press Ctrl-C", timeout_s=180)
             children = psutil.Process(proc.pid).children(recursive=True)
@@ -69,21 +55,7 @@ class TestMspRun:
 @pytest.mark.slow
 class TestMspRunKilled:
     def test_a_stack_killed_outright_takes_every_process_it_started_with_it(self) -> None:
-        home = Path(tempfile.mkdtemp(prefix="msp-run-"))
-        pg, kafka, offset = _pick_ports()
-        env = os.environ | {
-            "MSP_STACK_HOME": str(home),
-            "MSP_PG_PORT": str(pg),
-            "MSP_KAFKA_PORT": str(kafka),
-            "MSP_PORT_OFFSET": str(offset),
-        }
-        for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-            env.pop(name, None)
-        log = home / "msp-run.out"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
+        home, _offset, proc, log = _start_msp_run()
         try:
             _read_until(proc, log, "Press Ctrl-C", timeout_s=180)
             children = psutil.Process(proc.pid).children(recursive=True)
@@ -98,6 +70,26 @@ class TestMspRunKilled:
 
         assert len(children) >= len(SERVICES) + 2
         assert [c.cmdline() for c in alive if c.is_running()] == []
+
+
+def _start_msp_run() -> tuple[Path, int, subprocess.Popen[bytes], Path]:
+    """``msp run`` on free ports in a temporary home (never an outside Postgres or Kafka)."""
+    home = Path(tempfile.mkdtemp(prefix="msp-run-"))
+    pg, kafka, offset = _pick_ports()
+    env = os.environ | {
+        "MSP_STACK_HOME": str(home),
+        "MSP_PG_PORT": str(pg),
+        "MSP_KAFKA_PORT": str(kafka),
+        "MSP_PORT_OFFSET": str(offset),
+    }
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        env.pop(name, None)
+    log = home / "msp-run.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "run"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    return home, offset, proc, log
 
 
 def _read_until(proc: subprocess.Popen[bytes], log: Path, marker: str, *, timeout_s: float) -> str:

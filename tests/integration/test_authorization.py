@@ -132,13 +132,9 @@ class TestRoles:
         )
 
         assert response.status_code == 200
-        conn = await platform.connect("catalog")
-        try:
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
-                actor = await conn.fetchval("SELECT actor FROM audit_log ORDER BY seq DESC LIMIT 1")
-        finally:
-            await conn.close()
+        actor = await platform.value_as_tenant(
+            "catalog", tenant, "SELECT actor FROM audit_log ORDER BY seq DESC LIMIT 1"
+        )
         assert actor.startswith("user:")
 
 

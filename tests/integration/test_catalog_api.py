@@ -864,24 +864,12 @@ async def audit_head(platform: Platform, tenant: Tenant) -> int:
 
 
 async def audit_actors_after(platform: Platform, tenant: Tenant, seq: int) -> list[str]:
-    conn = await platform.connect("catalog")
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
-            rows = await conn.fetch("SELECT actor FROM audit_log WHERE seq > $1 ORDER BY seq", seq)
-    finally:
-        await conn.close()
-    return [r["actor"] for r in rows]
+    query = "SELECT actor FROM audit_log WHERE seq > $1 ORDER BY seq"
+    return [r["actor"] for r in await platform.fetch_as_tenant("catalog", tenant, query, seq)]
 
 
 async def audit_value(platform: Platform, tenant: Tenant, query: str) -> Any:
-    conn = await platform.connect("catalog")
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
-            return await conn.fetchval(query)
-    finally:
-        await conn.close()
+    return await platform.value_as_tenant("catalog", tenant, query)
 
 
 class TestEveryMutatingRouteIsAudited:

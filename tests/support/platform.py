@@ -246,6 +246,21 @@ class Platform:
             return await asyncpg.connect(self.stack.admin_dsn)
         return await asyncpg.connect(self.stack.dsn(service(service_name), owner=owner))
 
+    async def fetch_as_tenant(self, service_name: str, tenant: Tenant, query: str, *args: Any) -> list[Any]:
+        """Rows ``query`` returns as ``service_name``'s app role, inside ``tenant``'s transaction (RLS on)."""
+        conn = await self.connect(service_name)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.tenant_id))
+                return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    async def value_as_tenant(self, service_name: str, tenant: Tenant, query: str, *args: Any) -> Any:
+        """The first column of the first row of `fetch_as_tenant`."""
+        rows = await self.fetch_as_tenant(service_name, tenant, query, *args)
+        return rows[0][0] if rows else None
+
     async def wait_for(self, probe: Callable[[], Any], *, timeout_s: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout_s
         while True:
