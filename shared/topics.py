@@ -47,7 +47,19 @@ CLOCK_TICKS = Topic("billing.clock.v1", 3, Visibility.INTERNAL, "Billing-clock t
 APPROVAL_RULES = Topic("approvals.rules.v1", 3, Visibility.INTERNAL, "Approval rules, state-carrying")
 APPROVAL_REQUESTS = Topic("approvals.requests.v1", 3, Visibility.INTERNAL, "Requests for approval")
 APPROVAL_DECISIONS = Topic("approvals.decisions.v1", 3, Visibility.INTERNAL, "Final approval decisions")
+APPROVAL_PENDING = Topic(
+    "approvals.pending.v1", 3, Visibility.INTERNAL, "A step awaits a decision: approvers to tell (notification)"
+)
 INVOICE_LIFECYCLE = Topic("invoicing.lifecycle.v1", 6, Visibility.INTERNAL, "Invoice lifecycle events for notification")
+RATING_THRESHOLDS = Topic(
+    "rating.thresholds.v1", 6, Visibility.INTERNAL, "A bucket or usage service crossed a level (once per level, period)"
+)
+TAX_REQUESTS = Topic(
+    "tax.requests.v1", 6, Visibility.INTERNAL, "Conversion and tax quotes asked for draft invoices (key tenant:invoice)"
+)
+TAX_RESULTS = Topic(
+    "tax.results.v1", 6, Visibility.INTERNAL, "Quotes answered, pinned to the rate rows used (key tenant:invoice)"
+)
 
 PRIMARY_TOPICS: tuple[Topic, ...] = (
     USAGE,
@@ -60,7 +72,11 @@ PRIMARY_TOPICS: tuple[Topic, ...] = (
     APPROVAL_RULES,
     APPROVAL_REQUESTS,
     APPROVAL_DECISIONS,
+    APPROVAL_PENDING,
     INVOICE_LIFECYCLE,
+    RATING_THRESHOLDS,
+    TAX_REQUESTS,
+    TAX_RESULTS,
 )
 
 DLQ_PARTITIONS = 3
