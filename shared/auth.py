@@ -33,13 +33,21 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"
     CLOCK_ADVANCE = "clock:advance"
     APPROVALS_DECIDE = "approvals:decide"
+    APPROVALS_MANAGE = "approvals:manage"  # edit approval rules: admins only, so a manager cannot loosen their own gate
+    TAX_MANAGE = "tax:manage"  # tax rates, exemptions, currencies and exchange rates
     TIME_REPORT = "time:report"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.BILLING_MANAGER: frozenset(
-        {Permission.CATALOG_READ, Permission.CATALOG_WRITE, Permission.CLOCK_ADVANCE, Permission.APPROVALS_DECIDE}
+        {
+            Permission.CATALOG_READ,
+            Permission.CATALOG_WRITE,
+            Permission.CLOCK_ADVANCE,
+            Permission.APPROVALS_DECIDE,
+            Permission.TAX_MANAGE,
+        }
     ),
     Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE}),
     Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT}),
