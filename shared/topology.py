@@ -31,6 +31,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("rating", "clock", topics.CLOCK_TICKS),
     Subscription("invoicing", "charges", topics.RATING_CHARGES),
     Subscription("invoicing", "catalog", topics.CATALOG_EVENTS),
+    Subscription("approvals", "requests", topics.APPROVAL_REQUESTS),
+    Subscription("approvals", "clock", topics.CLOCK_TICKS),
+    Subscription("approvals", "catalog", topics.CATALOG_EVENTS),
     # catalog runs as one replica (its wall-clock scheduler): these groups never scale out.
     Subscription("catalog", "rules", topics.APPROVAL_RULES),
     Subscription("catalog", "decisions", topics.APPROVAL_DECISIONS),

@@ -1,10 +1,13 @@
-"""Approval contracts (internal): `approvals.rules.v1`, `approvals.requests.v1`, `approvals.decisions.v1`.
+"""Approval contracts (internal): `approvals.rules.v1`, `approvals.requests.v1`, `approvals.decisions.v1`,
+`approvals.pending.v1`.
 
 The approvals service owns the rules and publishes them state-carrying: an `ApprovalRuleSet` keyed by
 tenant is the whole set for that tenant, so a consumer replaces its local copy atomically. A requesting
 service holds an item whose value is strictly greater than an active rule's threshold, sends an
 `ApprovalRequest`, and releases or drops the item on the final `ApprovalDecision`. Requests and decisions
-share the key ``"<tenant_id>:<item_type>:<item_id>"`` so they stay in order per item.
+share the key ``"<tenant_id>:<item_type>:<item_id>"`` so they stay in order per item. Each time a step starts
+waiting for someone (a new request, the next step, an escalation) approvals publishes an `ApprovalPending`
+with the same key, so notification can tell the people whose role the step names.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalItemType",
     "ApprovalOutcome",
+    "ApprovalPending",
     "ApprovalRequest",
     "ApprovalRule",
     "ApprovalRuleSet",
     "ApprovalStep",
+    "PendingReason",
     "TimeoutAction",
     "approval_key",
 ]
@@ -216,6 +221,52 @@ class ApprovalDecision(Contract):
     decided_at: Timestamp = Field(description="When it was decided.", examples=["2025-02-01T08:15:00Z"])
     final: bool = Field(default=True, description="Always true for published decisions.", examples=[True])
     step: int = Field(ge=1, description="The step at which it was decided.", examples=[1])
+
+    def key(self) -> str:
+        return approval_key(self.tenant_id, self.item_type, self.item_id)
+
+
+class PendingReason(StrEnum):
+    REQUESTED = "requested"
+    NEXT_STEP = "next_step"
+    ESCALATED = "escalated"
+
+
+class ApprovalPending(Contract):
+    """A step of a request now waits for a decision by one of ``roles`` (for notification to tell them)."""
+
+    notice_id: UUID = Field(
+        description="Id of this notice, one per request, step and reason.",
+        examples=["7d444840-9dc0-11d1-b245-5ffdce74fad2"],
+    )
+    request_id: UUID = Field(description="The request waiting.", examples=["3b241101-e2bb-4255-8caf-4136c566a962"])
+    tenant_id: TenantId = Field(description="The MSP.", examples=[_TENANT_EXAMPLE])
+    item_type: ApprovalItemType = Field(description="Kind of item held.", examples=["time_entry"])
+    item_id: NonEmptyStr = Field(description="The item's id in the requesting service.", examples=["cw-time-884213"])
+    company_ref: NonEmptyStr | None = Field(default=None, description="The client, if any.", examples=["ACME-001"])
+    reason: PendingReason = Field(
+        description="Why it waits now: a new request, the next step, or an escalation after a timeout.",
+        examples=["requested", "next_step", "escalated"],
+    )
+    step: int = Field(ge=1, description="The step waiting.", examples=[1])
+    of_steps: int = Field(ge=1, description="How many steps the request has.", examples=[2])
+    roles: list[NonEmptyStr] = Field(
+        min_length=1, description="Roles that may decide this step.", examples=[["billing_manager"]]
+    )
+    summary: NonEmptyStr = Field(
+        description="One line for the approver.", examples=["9.5 h by tech.jane on T-20931 (ACME-001)"]
+    )
+    requested_by: NonEmptyStr | None = Field(
+        default=None, description="Who caused the request (they may not decide it).", examples=["tech.jane", None]
+    )
+    due_at: Timestamp | None = Field(
+        default=None,
+        description="Billing time at which the step's on_timeout applies; null when it has no timeout.",
+        examples=["2025-02-02T10:31:00Z", None],
+    )
+    occurred_at: Timestamp = Field(
+        description="Billing time the step began waiting.", examples=["2025-01-31T10:31:00Z"]
+    )
 
     def key(self) -> str:
         return approval_key(self.tenant_id, self.item_type, self.item_id)

@@ -16,6 +16,7 @@ from shared.contracts import (
     ApprovalDecision,
     ApprovalItemType,
     ApprovalOutcome,
+    ApprovalPending,
     ApprovalRequest,
     ApprovalRule,
     ApprovalRuleSet,
@@ -206,6 +207,35 @@ class TestApprovalDecision:
     )
     def test_rejects_an_invalid_field_naming_it(self, changes: dict[str, Any], field: str) -> None:
         assert first_error(ApprovalDecision, DECISION, **changes)["loc"] == (field,)
+
+
+class TestApprovalPending:
+    NOTICE: dict[str, Any] = {
+        "notice_id": "7d444840-9dc0-11d1-b245-5ffdce74fad2",
+        "request_id": "3b241101-e2bb-4255-8caf-4136c566a962",
+        "tenant_id": TENANT,
+        "item_type": "time_entry",
+        "item_id": "cw-time-884213",
+        "reason": "requested",
+        "step": 1,
+        "of_steps": 2,
+        "roles": ["billing_manager"],
+        "summary": "9.5 h by tech.jane",
+        "due_at": None,
+        "occurred_at": "2025-01-31T10:31:00Z",
+    }
+
+    def test_is_keyed_like_the_request_it_announces(self) -> None:
+        notice = parse(ApprovalPending, self.NOTICE)
+        assert notice.key() == parse(ApprovalRequest, REQUEST).key()
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [({"roles": []}, "roles"), ({"reason": "bored"}, "reason"), ({"step": 0}, "step")],
+        ids=lambda v: str(v)[:40],
+    )
+    def test_rejects_an_invalid_field_naming_it(self, changes: dict[str, Any], field: str) -> None:
+        assert first_error(ApprovalPending, self.NOTICE, **changes)["loc"] == (field,)
 
 
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:
