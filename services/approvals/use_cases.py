@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -40,9 +39,10 @@ class NotFound(LookupError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
 class Invalid(Exception):
-    problems: list[rule_book.Problem]
+    def __init__(self, problems: list[rule_book.Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 # -- rules ---------------------------------------------------------------------------------------------------

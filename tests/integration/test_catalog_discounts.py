@@ -1,6 +1,8 @@
 """Discounts and their approval, against the running platform (seed 000: "Discounts and Promotions",
-"Approval Workflows"): the approvals service's rules and decisions arrive on Kafka, published here
-directly as that service will publish them."""
+"Approval Workflows"): catalog's side of the exchange. Rule sets and decisions are published here as the
+approvals service publishes them, to pin down exactly what catalog does with each; the approvals service
+itself runs too (it gives every new tenant its default rules as set version 1, so the sets here start
+above that). tests/integration/test_approvals.py runs the whole exchange through the approvals API."""
 
 from __future__ import annotations
 
@@ -54,9 +56,10 @@ async def catalog_rows(platform: Platform, tenant: Tenant, query: str) -> list[A
 
 
 async def managers_approve_discounts_over(
-    platform: Platform, tenant: Tenant, percent: str, *, version: int = 1
+    platform: Platform, tenant: Tenant, percent: str, *, version: int = 2
 ) -> None:
-    """The approvals service publishes the tenant's rules; wait until catalog holds this version."""
+    """The approvals service publishes the tenant's rules; wait until catalog holds this version (the
+    approvals service's own defaults are version 1)."""
     rule_set = {
         "tenant_id": str(tenant.tenant_id),
         "version": version,
@@ -188,18 +191,19 @@ class TestDiscountsOverACertainValueRequireManagerialApproval:
     async def test_a_newer_rule_set_replaces_the_held_one_and_an_older_one_does_not(
         self, platform: Platform, tenant: Tenant
     ) -> None:
-        await managers_approve_discounts_over(platform, tenant, "20", version=2)
-        await managers_approve_discounts_over(platform, tenant, "60", version=1)  # late, older: ignored
+        await managers_approve_discounts_over(platform, tenant, "20", version=3)
+        await managers_approve_discounts_over(platform, tenant, "60", version=2)  # late, older: ignored
 
-        async def both_consumed() -> bool:
-            return len(await catalog_rows(platform, tenant, "SELECT 1 FROM inbox WHERE consumer = 'rules'")) == 2
+        async def all_consumed() -> bool:
+            # approvals' defaults (version 1), then ours
+            return len(await catalog_rows(platform, tenant, "SELECT 1 FROM inbox WHERE consumer = 'rules'")) == 3
 
-        await platform.wait_for(both_consumed, timeout_s=60)
+        await platform.wait_for(all_consumed, timeout_s=60)
         plan_id = await the_plan_id(platform, tenant)
 
         assert (await save(platform, tenant, discount_body(plan_id, "30")))["approval_status"] == "pending"
 
-        await managers_approve_discounts_over(platform, tenant, "60", version=3)
+        await managers_approve_discounts_over(platform, tenant, "60", version=4)
         assert (await save(platform, tenant, discount_body(plan_id, "30")))["approval_status"] == "approved"
 
 

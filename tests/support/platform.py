@@ -48,6 +48,7 @@ class Platform:
             headers={"Authorization": f"Bearer {stack.admin_token}"},
             timeout=180.0,
         )
+        self.approvals = httpx.AsyncClient(base_url=stack.url(service("approvals")), timeout=60.0)
         self._producer: AIOKafkaProducer | None = None
 
     async def reconnect(self) -> None:
@@ -58,6 +59,7 @@ class Platform:
 
     async def close(self) -> None:
         await self.catalog.aclose()
+        await self.approvals.aclose()
         if self._producer is not None:
             await self._producer.stop()
 
@@ -145,6 +147,25 @@ class Platform:
         await self.put(f"/v1/plans/{p}", plan, token=token)
         await self.put(f"/v1/assignments/{a}", assignment, token=token)
         return Tenant(t, c, ref, "managed-device", rate, currency, token=token, api_key=api_key)
+
+    async def add_user(self, tenant: Tenant, role: str, *, user_ref: str | None = None) -> tuple[UUID, str]:
+        """A staff user of ``role`` in ``tenant``, created by its admin; returns (user_id, bearer token)."""
+        user_id = uuid.uuid4()
+        await self.put(
+            f"/v1/users/{user_id}",
+            {
+                "user_id": str(user_id),
+                "email": f"{role}-{user_id.hex[:6]}@msp.example",
+                "name": role.replace("_", " ").title(),
+                "role": role,
+                "kind": "staff",
+                "user_ref": user_ref,
+            },
+            token=tenant.token,
+        )
+        issued = await self.catalog.post(f"/v1/users/{user_id}/api-keys", headers=tenant.auth)
+        assert issued.status_code == 200, issued.text
+        return user_id, await self.token_for(issued.json()["api_key"])
 
     async def advance_clock(self, tenant: Tenant, to: str) -> dict[str, Any]:
         response = await self.catalog.post("/v1/test-clock/advance", json={"to": to}, headers=tenant.auth)

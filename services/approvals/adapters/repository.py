@@ -57,12 +57,11 @@ class ApprovalsRepository:
         return False
 
     async def user_named(self, ref: str) -> UUID | None:
-        """The catalog user a requester reference names: ``user:<id>``, a PSA user_ref, or an email."""
-        if ref.startswith("user:"):
-            try:
-                return UUID(ref.removeprefix("user:"))
-            except ValueError:
-                return None
+        """The catalog user a requester reference names: ``user:<id>``, a user id, a PSA user_ref, or an email."""
+        try:
+            return UUID(ref.removeprefix("user:"))
+        except ValueError:
+            pass
         found: UUID | None = await self._conn.fetchval(
             "SELECT user_id FROM users WHERE user_ref = $1 OR lower(email) = lower($1) ORDER BY user_id LIMIT 1", ref
         )
@@ -115,7 +114,7 @@ class ApprovalsRepository:
 
     async def lock_tenant_rules(self, tenant_id: UUID) -> None:
         """Serialize creating a tenant's first rules (a request and the tenant event may race)."""
-        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('approvals-rules:' || $1::text))", tenant_id)
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('approvals-rules:' || $1))", str(tenant_id))
 
     # -- requests -------------------------------------------------------------------------------------------
     async def fingerprints(self, request_ids: list[UUID]) -> dict[UUID, str]:
