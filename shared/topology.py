@@ -31,6 +31,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("rating", "clock", topics.CLOCK_TICKS),
     Subscription("invoicing", "charges", topics.RATING_CHARGES),
     Subscription("invoicing", "catalog", topics.CATALOG_EVENTS),
+    Subscription("tax_currency", "catalog", topics.CATALOG_EVENTS),
+    Subscription("tax_currency", "requests", topics.TAX_REQUESTS),
     # catalog runs as one replica (its wall-clock scheduler): these groups never scale out.
     Subscription("catalog", "rules", topics.APPROVAL_RULES),
     Subscription("catalog", "decisions", topics.APPROVAL_DECISIONS),
