@@ -87,14 +87,14 @@ class TaxCurrencyRepository:
 
     # -- catalog read model ---------------------------------------------------------------------------
     async def save_catalog(self, events: Sequence[CatalogEvent]) -> None:
-        tenants = [e for e in events if isinstance(e.state, TenantState)]
-        companies = [e for e in events if isinstance(e.state, CompanyState)]
+        tenants = [(e, e.state) for e in events if isinstance(e.state, TenantState)]
+        companies = [(e, e.state) for e in events if isinstance(e.state, CompanyState)]
         if tenants:
             await self._conn.executemany(
                 """INSERT INTO tenants VALUES ($1, $2, $3) ON CONFLICT (tenant_id) DO UPDATE
                    SET base_currency = EXCLUDED.base_currency, version = EXCLUDED.version
                    WHERE tenants.version < EXCLUDED.version""",
-                [(e.tenant_id, e.state.base_currency, e.version) for e in tenants],  # type: ignore[union-attr]
+                [(e.tenant_id, state.base_currency, e.version) for e, state in tenants],
             )
         if companies:
             await self._conn.executemany(
@@ -103,10 +103,7 @@ class TaxCurrencyRepository:
                    SET company_ref = EXCLUDED.company_ref, region = EXCLUDED.region, deleted = EXCLUDED.deleted,
                        version = EXCLUDED.version
                    WHERE companies.version < EXCLUDED.version""",
-                [
-                    (e.tenant_id, e.entity_id, e.state.company_ref, e.state.region, e.deleted, e.version)  # type: ignore[union-attr]
-                    for e in companies
-                ],
+                [(e.tenant_id, e.entity_id, c.company_ref, c.region, e.deleted, e.version) for e, c in companies],
             )
 
     async def base_currency(self, tenant_id: UUID) -> str | None:
