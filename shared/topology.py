@@ -34,6 +34,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("approvals", "requests", topics.APPROVAL_REQUESTS),
     Subscription("approvals", "clock", topics.CLOCK_TICKS),
     Subscription("approvals", "catalog", topics.CATALOG_EVENTS),
+    Subscription("tax_currency", "catalog", topics.CATALOG_EVENTS),
+    Subscription("tax_currency", "requests", topics.TAX_REQUESTS),
     # catalog runs as one replica (its wall-clock scheduler): these groups never scale out.
     Subscription("catalog", "rules", topics.APPROVAL_RULES),
     Subscription("catalog", "decisions", topics.APPROVAL_DECISIONS),

@@ -1,11 +1,15 @@
-"""Tax-currency's composition root. Its domain arrives with its own issue; the process, schema, roles,
-migrations, health, metrics and documents are in place so it runs and scales like every other service."""
+"""Tax-currency's composition root: the catalog read model, quote requests answered over topics, and the
+operator API for tax rates, exemptions, currencies and exchange rates."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.tax_currency import handlers
 from services.tax_currency.settings import TaxCurrencySettings
+from shared import topics
+from shared.contracts.catalog import CatalogEvent
+from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
 from shared.runtime import ServiceRuntime
 
 
@@ -14,9 +18,27 @@ def create_app(settings: TaxCurrencySettings) -> FastAPI:
         settings,
         title="Tax-currency",
         description=(
-            "Tax rates by region with history, exemptions, currencies and exchange rates; "
-            "exact tax and conversion for draft invoices."
+            "Tax rates by region with history, exemptions, currencies and exchange rates; exact tax and "
+            "conversion for draft invoices, answered on tax.results.v1 and pinned to the rate rows used."
         ),
     )
+    runtime.subscribe(
+        purpose="catalog",
+        consumer=handlers.CATALOG,
+        payload=CatalogEvent,
+        description="Catalog changes: each tenant's base currency and its clients (for exemptions)",
+    )
+    runtime.subscribe(
+        purpose="requests",
+        consumer=handlers.REQUESTS,
+        payload=ConversionRequested | TaxRequested,
+        description="Conversion and tax quotes asked for draft invoices (request / reply, key tenant:invoice)",
+    )
+    runtime.publishes(
+        topic=topics.TAX_RESULTS.name,
+        schema=ConversionQuoted | TaxQuoted | QuoteFailed,
+        description="One answer per request id, re-published unchanged if asked again; pinned to the rate rows used",
+    )
     runtime.http_app.state.runtime = runtime
+    runtime.http_app.include_router(handlers.router)
     return runtime.http_app

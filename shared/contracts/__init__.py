@@ -1,6 +1,6 @@
 """Message contracts of the platform (pydantic v2 models used as FastStream message types).
 
-Public topics (fixed, see docs): `UsageRecord`, `TimeEntry`, `InvoiceEvent`. Internal: approvals.
+Public topics (fixed, see docs): `UsageRecord`, `TimeEntry`, `InvoiceEvent`. Internal: approvals, tax quotes.
 """
 
 from shared.contracts.approvals import (
@@ -45,6 +45,16 @@ from shared.contracts.invoices import (
     Refund,
     TaxLine,
 )
+from shared.contracts.tax import (
+    ConversionQuoted,
+    ConversionRequested,
+    FailureReason,
+    QuotedTax,
+    QuoteFailed,
+    TaxQuoted,
+    TaxRequested,
+    quote_key,
+)
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageKind, UsageRecord
 
@@ -59,11 +69,14 @@ __all__ = [
     "ApprovalRuleSet",
     "ApprovalStep",
     "Contract",
+    "ConversionQuoted",
+    "ConversionRequested",
     "CreditNote",
     "CreditNoteReason",
     "CurrencyCode",
     "Customer",
     "DecimalStr",
+    "FailureReason",
     "FxConversion",
     "Invoice",
     "InvoiceEvent",
@@ -76,8 +89,12 @@ __all__ = [
     "NonNegativeDecimalStr",
     "Payment",
     "PendingReason",
+    "QuoteFailed",
+    "QuotedTax",
     "Refund",
     "TaxLine",
+    "TaxQuoted",
+    "TaxRequested",
     "TenantId",
     "TimeEntry",
     "TimeoutAction",
@@ -88,4 +105,5 @@ __all__ = [
     "canonical_fingerprint",
     "format_decimal",
     "message_key",
+    "quote_key",
 ]

@@ -28,6 +28,8 @@ from services.metering.app import create_app as create_metering
 from services.metering.settings import MeteringSettings
 from services.rating.app import create_app as create_rating
 from services.rating.settings import RatingSettings
+from services.tax_currency.app import create_app as create_tax_currency
+from services.tax_currency.settings import TaxCurrencySettings
 from shared import topics
 from shared.auth import generate_key_pair
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
@@ -35,6 +37,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
+from shared.contracts.tax import ConversionRequested, TaxRequested
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -45,6 +48,7 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
     "metering": (create_metering, lambda: MeteringSettings(**UNREACHABLE)),
     "rating": (create_rating, lambda: RatingSettings(**UNREACHABLE)),
     "invoicing": (create_invoicing, lambda: InvoicingSettings(**UNREACHABLE)),
+    "tax_currency": (create_tax_currency, lambda: TaxCurrencySettings(**UNREACHABLE)),
     "catalog": (
         create_catalog,
         lambda: CatalogSettings(
@@ -56,6 +60,7 @@ PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED],
     "rating": [topics.RATING_CHARGES],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
+    "tax_currency": [topics.TAX_RESULTS],
     "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
 }
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
@@ -66,6 +71,7 @@ CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.RATING_CHARGES.name: [ChargeCreated, PeriodCompleted],
     topics.APPROVAL_RULES.name: [ApprovalRuleSet],
     topics.APPROVAL_DECISIONS.name: [ApprovalDecision],
+    topics.TAX_REQUESTS.name: [ConversionRequested, TaxRequested],
 }
 SERVICES = sorted(FACTORIES)
 CONSUMING = [s for s in SERVICES if of_service(s)]
@@ -164,7 +170,7 @@ class TestSubscribers:
             assert sub._connection_args["auto_offset_reset"] == "earliest", sub.group_id
 
     def test_of_every_consuming_service_are_covered(self) -> None:
-        assert CONSUMING == ["catalog", "invoicing", "metering", "rating"]
+        assert CONSUMING == ["catalog", "invoicing", "metering", "rating", "tax_currency"]
 
 
 class TestAsyncApiDocument:
