@@ -12,7 +12,13 @@ from uuid import UUID
 
 import pytest
 
-from services.catalog.domain.discount_approval import approval_request, crossed_rule, decided, gated
+from services.catalog.domain.discount_approval import (
+    NO_RULES_YET,
+    approval_request,
+    crossed_rule,
+    decided,
+    gated,
+)
 from services.catalog.domain.rules import problems_deleting, problems_saving
 from shared.contracts.approvals import ApprovalItemType, ApprovalRule, ApprovalRuleSet
 from shared.contracts.catalog import (
@@ -278,10 +284,13 @@ class TestApprovalRules:
         assert (to_request is not None) is crossed
         assert (state.approval_request_id is not None) is crossed
 
-    def test_without_rules_received_a_discount_is_approved_at_once(self) -> None:
-        state, to_request = gated(a_discount("90", approval_status="pending"), None, None, version=1)
+    def test_before_any_rules_are_received_a_discount_waits_and_approvals_is_asked(self) -> None:
+        state, to_request = gated(a_discount("5", approval_status="approved"), None, None, version=1)
 
-        assert (state.approval_status, to_request) == (ApprovalStatus.APPROVED, None)
+        assert (state.approval_status, to_request) == (ApprovalStatus.PENDING, NO_RULES_YET)
+        request = approval_request(state, NO_RULES_YET, requested_by=None, company_ref=None, at=AT)
+        assert request.request_id == state.approval_request_id
+        assert request.details["rules_known"] is False
 
     def test_a_value_sent_by_the_client_is_overridden(self) -> None:
         sent = a_discount("50", approval_status="approved")

@@ -5,6 +5,9 @@ gives it, and the `ApprovalRequest` it sends.
   with a money threshold in another currency does not apply to a fixed amount.
 - A discount crossing an active ``discount`` rule (value strictly above its threshold,
   `ApprovalRule.requires_approval`) is saved ``pending`` with a new request; otherwise ``approved`` at once.
+- Before the catalog has received any rule set for the tenant (approvals publishes a new tenant's defaults
+  a moment after the tenant is created), a discount is saved ``pending`` and asked about anyway: approvals
+  decides it under its rules, releasing it at once when none holds it. The gate fails closed.
 - Saving again with the same terms (type, value, currency) keeps the status and request it had (renaming
   or re-dating a discount needs no new approval; a rejected one stays rejected); changing them evaluates
   afresh, under the rules the catalog holds then.
@@ -47,15 +50,22 @@ def _same_terms(a: DiscountState, b: DiscountState) -> bool:
     return (a.discount_type, a.value, a.currency) == (b.discount_type, b.value, b.currency)
 
 
+class NoRulesYet:
+    """The catalog holds no rule set for the tenant yet: ask approvals rather than assume none applies."""
+
+
+NO_RULES_YET = NoRulesYet()
+
+
 def gated(
     state: DiscountState, before: DiscountState | None, rules: ApprovalRuleSet | None, *, version: int
-) -> tuple[DiscountState, ApprovalRule | None]:
-    """The state to save (its approval fields set by the catalog) and the rule it crossed, when it needs
-    a new approval request."""
+) -> tuple[DiscountState, ApprovalRule | NoRulesYet | None]:
+    """The state to save (its approval fields set by the catalog) and, when it needs a new approval
+    request, the rule it crossed (or `NO_RULES_YET`)."""
     if before is not None and _same_terms(state, before):
         kept = {"approval_status": before.approval_status, "approval_request_id": before.approval_request_id}
         return state.model_copy(update=kept), None
-    rule = crossed_rule(state, rules)
+    rule: ApprovalRule | NoRulesYet | None = NO_RULES_YET if rules is None else crossed_rule(state, rules)
     if rule is None:
         return state.model_copy(update={"approval_status": ApprovalStatus.APPROVED, "approval_request_id": None}), None
     request_id = request_id_for(state.tenant_id, state.discount_id, version)
@@ -63,7 +73,12 @@ def gated(
 
 
 def approval_request(
-    discount: DiscountState, rule: ApprovalRule, *, requested_by: str | None, company_ref: str | None, at: datetime
+    discount: DiscountState,
+    rule: ApprovalRule | NoRulesYet,
+    *,
+    requested_by: str | None,
+    company_ref: str | None,
+    at: datetime,
 ) -> ApprovalRequest:
     """The request for a pending discount (its ``approval_request_id`` is the request's id)."""
     assert discount.approval_request_id is not None, "only a pending discount is requested"
@@ -77,6 +92,8 @@ def approval_request(
         else "the client"
     )
     for_client = f" for {company_ref or discount.company_id}" if discount.company_id is not None else ""
+    known = isinstance(rule, ApprovalRule)
+    threshold = f" (threshold {rule.threshold})" if isinstance(rule, ApprovalRule) else ""
     return ApprovalRequest(
         request_id=discount.approval_request_id,
         tenant_id=discount.tenant_id,
@@ -88,13 +105,14 @@ def approval_request(
         trigger_field=field,
         trigger_value=discount.value,
         currency=discount.currency if field == "amount" else None,
-        summary=f"Discount {discount.name!r}: {shown} on {target}{for_client} (threshold {rule.threshold})",
+        summary=f"Discount {discount.name!r}: {shown} on {target}{for_client}{threshold}",
         requested_at=at,
         details={
             "discount_type": discount.discount_type.value,
-            "rule_id": str(rule.rule_id),
-            "rule_version": rule.version,
-            "threshold": str(rule.threshold),
+            "rule_id": str(rule.rule_id) if isinstance(rule, ApprovalRule) else None,
+            "rule_version": rule.version if isinstance(rule, ApprovalRule) else None,
+            "threshold": str(rule.threshold) if isinstance(rule, ApprovalRule) else None,
+            "rules_known": known,
             "plan_id": str(discount.plan_id) if discount.plan_id else None,
             "service_id": str(discount.service_id) if discount.service_id else None,
             "company_id": str(discount.company_id) if discount.company_id else None,
