@@ -464,3 +464,95 @@ class TestTimeoutsOnTheBillingClock:
         [decision] = await decisions(platform, request["request_id"])
         assert (decision["outcome"], decision["decided_by"]) == ("rejected", "system:timeout")
         assert datetime.fromisoformat(decision["decided_at"]) == T0 + timedelta(hours=144)
+
+
+# -- every change is audited ---------------------------------------------------------------------------------
+
+
+async def open_time_entry(platform: Platform, tenant: Tenant) -> str:
+    request = time_entry_request(tenant, "12")
+    await request_approval(platform, request)
+    await opened(platform, tenant.token, request["request_id"])
+    return str(request["request_id"])
+
+
+async def call_put_rule(platform: Platform, tenant: Tenant, manager: str) -> tuple[str, str, dict[str, Any], str]:
+    rule = {
+        "item_type": "refund",
+        "threshold_field": "amount",
+        "threshold": "250",
+        "steps": [{"step": 1, "roles": ["admin"]}],
+    }
+    return "PUT", f"/v1/approval-rules/{uuid.uuid4()}", rule, tenant.token
+
+
+async def call_republish(platform: Platform, tenant: Tenant, manager: str) -> tuple[str, str, dict[str, Any], str]:
+    return "POST", "/v1/approval-rules/republish", {}, tenant.token
+
+
+async def call_approve(platform: Platform, tenant: Tenant, manager: str) -> tuple[str, str, dict[str, Any], str]:
+    return "POST", f"/v1/approvals/{await open_time_entry(platform, tenant)}/approve", {}, manager
+
+
+async def call_reject(platform: Platform, tenant: Tenant, manager: str) -> tuple[str, str, dict[str, Any], str]:
+    return "POST", f"/v1/approvals/{await open_time_entry(platform, tenant)}/reject", {"comment": "no ticket"}, manager
+
+
+MUTATING_ROUTES = {
+    "PUT /v1/approval-rules/{rule_id}": call_put_rule,
+    "POST /v1/approval-rules/republish": call_republish,
+    "POST /v1/approvals/{request_id}/approve": call_approve,
+    "POST /v1/approvals/{request_id}/reject": call_reject,
+}
+
+
+async def approvals_mutating_routes(platform: Platform) -> set[str]:
+    document = (await platform.approvals.get("/openapi.json")).json()
+    return {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        if path.startswith("/v1/")
+        for method in operations
+        if method in ("put", "post", "delete", "patch")
+    }
+
+
+class TestEveryChangeIsAudited:
+    async def test_every_mutating_route_is_known_to_this_spec(self, platform: Platform) -> None:
+        routes = await approvals_mutating_routes(platform)
+        assert routes == set(MUTATING_ROUTES), "add new mutating routes to MUTATING_ROUTES with how to call them"
+
+    @pytest.mark.parametrize("route", sorted(MUTATING_ROUTES))
+    async def test_a_call_leaves_an_audit_row_naming_the_caller(
+        self, platform: Platform, tenant: Tenant, manager: tuple[uuid.UUID, str], route: str
+    ) -> None:
+        method, url, body, token = await MUTATING_ROUTES[route](platform, tenant, manager[1])
+        head = await platform.value_as_tenant("approvals", tenant, "SELECT coalesce(max(seq), 0) FROM audit_log")
+        response = await platform.approvals.request(method, url, json=body, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        rows = await platform.fetch_as_tenant(
+            "approvals", tenant, "SELECT actor, action FROM audit_log WHERE seq > $1", head
+        )
+        caller = manager[0] if token == manager[1] else None
+        actors = {r["actor"] for r in rows}
+        assert actors, f"{route} wrote no audit row"
+        if caller is not None:
+            assert f"user:{caller}" in actors
+
+    async def test_a_refused_decision_is_audited_too(self, platform: Platform, tenant: Tenant) -> None:
+        request_id = await open_time_entry(platform, tenant)
+        _, manager_token = await platform.add_user(tenant, "billing_manager")
+        status, _ = await decide(platform, manager_token, request_id, "reject")  # without the comment it needs
+        assert status == 422
+        rows = await platform.fetch_as_tenant(
+            "approvals", tenant, "SELECT action, after FROM audit_log WHERE entity_id = $1 ORDER BY seq", request_id
+        )
+        assert [r["action"] for r in rows] == ["approval_requested", "approval_decision_refused"]
+
+    async def test_the_audit_chain_verifies(self, platform: Platform, tenant: Tenant) -> None:
+        await open_time_entry(platform, tenant)
+        [verified] = await platform.fetch_as_tenant(
+            "approvals", tenant, "SELECT ok, checked FROM audit_verify($1)", tenant.tenant_id
+        )
+        assert verified["ok"] is True
+        assert verified["checked"] >= 9  # the 8 default rules and the request
