@@ -27,7 +27,8 @@ _HOURS = Context(prec=60)
 
 
 def billable_minutes(start: datetime, end: datetime, line: PlanLine | None) -> Decimal:
-    seconds = Decimal(str((end - start).total_seconds()))
+    span = end - start
+    seconds = Decimal(span.days * 86400 + span.seconds) + Decimal(span.microseconds) / 1_000_000
     minutes = seconds / 60
     if line is not None and line.rounding_increment_minutes:
         inc = line.rounding_increment_minutes
