@@ -9,7 +9,7 @@ from services.rating.settings import RatingSettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedRecord
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted, ThresholdCrossed
 from shared.runtime import ServiceRuntime
 
@@ -25,7 +25,7 @@ def create_app(settings: RatingSettings) -> FastAPI:
     runtime.subscribe(
         purpose="accepted",
         consumer=handlers.ACCEPTED,
-        payload=AcceptedRecord,
+        payload=AcceptedUsage | AcceptedTime,
         description="Usage and time accepted by metering (record_type usage or time)",
     )
     runtime.subscribe(

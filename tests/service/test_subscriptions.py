@@ -33,7 +33,7 @@ from shared.auth import generate_key_pair
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedUsage
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
@@ -54,14 +54,14 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
 }
 PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED],
-    "rating": [topics.RATING_CHARGES],
+    "rating": [topics.RATING_CHARGES, topics.RATING_THRESHOLDS],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
     "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
 }
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.USAGE.name: [UsageRecord],
     topics.CATALOG_EVENTS.name: [CatalogEvent],
-    topics.METERING_ACCEPTED.name: [AcceptedUsage],
+    topics.METERING_ACCEPTED.name: [AcceptedUsage, AcceptedTime],
     topics.CLOCK_TICKS.name: [ClockTick],
     topics.RATING_CHARGES.name: [ChargeCreated, PeriodCompleted],
     topics.APPROVAL_RULES.name: [ApprovalRuleSet],
