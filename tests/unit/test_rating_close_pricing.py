@@ -16,11 +16,12 @@ from services.rating.domain.close_pricing import (
     adjustment,
     bucket_overage,
     fixed_fee,
+    fixed_target,
     price_usage_line,
 )
 from services.rating.domain.line_pricing import line_terms
 from services.rating.domain.pricing import PlanCandidate, Recorded, price_usage
-from shared.contracts.catalog import AssignmentState, BucketDefinition, PlanState, StatusChange
+from shared.contracts.catalog import AssignmentState, BucketDefinition, BundleState, PlanState, StatusChange
 from shared.periods import Period
 from tests.unit.test_pricing import COMPANY, PLAN, SERVICE, TENANT, a_company, a_record, a_service
 
@@ -281,3 +282,50 @@ class TestBucketOverage:
         assert (charge.quantity, charge.amount, charge.source_records) == (D("1.5"), D("165.00"), [ids[1]])
         assert charge.bucket is not None
         assert (charge.bucket.used, charge.bucket.overage, charge.bucket.remaining) == (D(10), D("1.5"), D(0))
+
+
+class TestBundles:
+    BUNDLE = UUID("88888888-8888-4888-8888-888888888888")
+
+    def bundle(self) -> BundleState:
+        return BundleState(
+            tenant_id=TENANT,
+            bundle_id=self.BUNDLE,
+            name="Security pack",
+            price=D("99.00"),
+            currency="GBP",
+            service_ids=[SERVICE, UUID(int=9)],
+        )
+
+    def test_a_bundle_line_is_charged_at_the_bundle_price_per_cycle(self) -> None:
+        p = plan([{"bundle_id": str(self.BUNDLE)}])
+        target = fixed_target(p.lines[0], {}, {self.BUNDLE: self.bundle()})
+        assert target is not None
+        assert (target.kind, target.service_id) == ("bundle", self.BUNDLE)
+        price_as_service = a_service(default_rate="99.00")  # the bundle's price is the line's default
+        priced = fixed_fee(
+            company=a_company(),
+            candidate=candidate(p),
+            line_index=0,
+            target=target,
+            unit_price_on=lambda day: line_terms(price_as_service, p.lines[0], day),
+            cycle=JAN,
+            billed_in=JAN,
+            history=[],
+        )
+        assert [(c.kind, c.amount) for c in priced.charges] == [("bundle", D("99.00"))]
+
+    def test_usage_of_a_member_service_is_recorded_and_not_charged_again(self) -> None:
+        result = price_usage(
+            a_record(),
+            day=date(2026, 1, 15),
+            company=a_company(),
+            service=a_service(),
+            candidates=[candidate(plan([{"bundle_id": str(self.BUNDLE)}]))],
+            bundles={self.BUNDLE: self.bundle()},
+        )
+        assert isinstance(result, Recorded)
+        assert result.disposition == "in_bundle"
+
+    def test_a_usage_line_is_not_a_fixed_fee(self) -> None:
+        assert fixed_target(plan(LINE).lines[0], {SERVICE: a_service()}, {}) is None
