@@ -36,6 +36,7 @@ class Permission(StrEnum):
     APPROVALS_MANAGE = "approvals:manage"  # edit approval rules: admins only, so a manager cannot loosen their own gate
     TAX_MANAGE = "tax:manage"  # tax rates, exemptions, currencies and exchange rates
     TIME_REPORT = "time:report"
+    CHARGES_READ = "charges:read"  # rating's charges, their explanation, previews and bucket usage
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -47,12 +48,13 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.CLOCK_ADVANCE,
             Permission.APPROVALS_DECIDE,
             Permission.TAX_MANAGE,
+            Permission.CHARGES_READ,
         }
     ),
     Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE}),
     Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT}),
     Role.CLIENT_CONTACT: frozenset(),
-    Role.VIEWER: frozenset({Permission.CATALOG_READ}),
+    Role.VIEWER: frozenset({Permission.CATALOG_READ, Permission.CHARGES_READ}),
 }
 
 

@@ -9,8 +9,8 @@ from services.rating.settings import RatingSettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedUsage
-from shared.contracts.rating import ChargeCreated, PeriodCompleted
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
+from shared.contracts.rating import ChargeCreated, PeriodCompleted, ThresholdCrossed
 from shared.runtime import ServiceRuntime
 
 
@@ -25,8 +25,8 @@ def create_app(settings: RatingSettings) -> FastAPI:
     runtime.subscribe(
         purpose="accepted",
         consumer=handlers.ACCEPTED,
-        payload=AcceptedUsage,
-        description="Usage accepted by metering",
+        payload=AcceptedUsage | AcceptedTime,
+        description="Usage and time accepted by metering (record_type usage or time)",
     )
     runtime.subscribe(
         purpose="catalog",
@@ -45,5 +45,11 @@ def create_app(settings: RatingSettings) -> FastAPI:
         schema=ChargeCreated | PeriodCompleted,
         description="Charges and period-complete markers, in order per client",
     )
+    runtime.publishes(
+        topic=topics.RATING_THRESHOLDS.name,
+        schema=ThresholdCrossed,
+        description="A bucket's hours or a usage line's included quantity crossed a level (once per level, period)",
+    )
+    runtime.http_app.include_router(handlers.router)
     runtime.http_app.state.runtime = runtime
     return runtime.http_app

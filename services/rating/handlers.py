@@ -1,19 +1,32 @@
-"""Rating's message handlers: read records into contracts; use cases do the work."""
+"""Rating's message handlers and HTTP routes: read input into contracts; use cases do the work."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Request
+
 from services.rating import use_cases
+from shared.auth import Permission, Principal, requires
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedUsage
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
 
 
-def parse_accepted(env: Envelope) -> tuple[UUID, AcceptedUsage]:
+def parse_accepted(env: Envelope) -> tuple[UUID, AcceptedUsage | AcceptedTime]:
+    """Usage and time share metering.accepted.v1; ``record_type`` says which (usage when absent)."""
+    try:
+        kind = json.loads(env.value).get("record_type")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "time":
+        return parse_contract(env, AcceptedTime)
     return parse_contract(env, AcceptedUsage)
 
 
@@ -25,6 +38,35 @@ def parse_tick(env: Envelope) -> tuple[UUID, ClockTick]:
     return parse_contract(env, ClockTick)
 
 
-ACCEPTED = BatchConsumer(service="rating", consumer="accepted", parse=parse_accepted, apply=use_cases.rate_usage)
+ACCEPTED = BatchConsumer(service="rating", consumer="accepted", parse=parse_accepted, apply=use_cases.rate_records)
 CATALOG = BatchConsumer(service="rating", consumer="catalog", parse=parse_catalog, apply=use_cases.project_catalog)
 CLOCK = BatchConsumer(service="rating", consumer="clock", parse=parse_tick, apply=use_cases.close_periods)
+
+router = APIRouter(prefix="/v1", tags=["rating"])
+Reader = Annotated[Principal, Depends(requires(Permission.CHARGES_READ))]
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.runtime.pool
+    return pool
+
+
+@router.get("/charges/{charge_id}", summary="Why is this charge this amount: its records, rule, model and tiers")
+async def explain_charge(charge_id: UUID, request: Request, principal: Reader) -> dict[str, Any]:
+    found = await use_cases.explain_charge(_pool(request), tenant_id=principal.tenant_id, charge_id=charge_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"charge_id: no charge {charge_id}")
+    return found
+
+
+@router.get("/companies/{company_id}/preview", summary="Provisional charges of the client's open periods")
+async def preview(company_id: UUID, request: Request, principal: Reader) -> list[dict[str, Any]]:
+    try:
+        return await use_cases.preview(_pool(request), tenant_id=principal.tenant_id, company_id=company_id)
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail=f"company_id: {exc}") from exc
+
+
+@router.get("/companies/{company_id}/bucket-usage", summary="Bucket usage per period: used, overage, rolled over")
+async def bucket_usage(company_id: UUID, request: Request, principal: Reader) -> list[dict[str, Any]]:
+    return await use_cases.bucket_usage(_pool(request), tenant_id=principal.tenant_id, company_id=company_id)

@@ -2,23 +2,69 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from services.rating.adapters.repository import RatingRepository
+from services.rating.adapters.repository import LedgerRow, RatingRepository
+from services.rating.domain import thresholds
+from services.rating.domain.buckets import settle
+from services.rating.domain.close_pricing import (
+    Priced,
+    UsageRecord,
+    adjustment,
+    bucket_overage,
+    fixed_fee,
+    fixed_target,
+    price_usage_line,
+)
 from services.rating.domain.cycles import periods_to_close
-from services.rating.domain.pricing import PlanCandidate, Unrated, move_to_period, price_usage
-from shared import topics
-from shared.contracts.catalog import BundleState, CatalogEvent, CompanyState, PlanState, ServiceState
+from services.rating.domain.line_pricing import line_terms
+from services.rating.domain.pricing import (
+    Deferred,
+    PlanCandidate,
+    Recorded,
+    Routed,
+    Unrated,
+    move_to_period,
+    price_time,
+    price_usage,
+)
+from shared import audit, topics
+from shared.contracts.catalog import (
+    AssignmentState,
+    BillingTiming,
+    BundleState,
+    CatalogEvent,
+    ClientStatusState,
+    CompanyState,
+    PlanState,
+    ServiceState,
+    ServiceType,
+    StatusChange,
+    UserState,
+)
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedUsage
-from shared.contracts.rating import ChargeCreated, PeriodCompleted
-from shared.db.uow import UnitOfWork
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
+from shared.contracts.rating import ChargeCreated, PeriodCompleted, ThresholdCrossed
+from shared.db.uow import UnitOfWork, unit_of_work
 from shared.messaging.consumer import Rejections, Retry
 from shared.messaging.envelope import Parsed
-from shared.periods import BillingFrequency, local_date, period_containing
+from shared.periods import BillingFrequency, Period, local_date, next_period, period_bounds_utc, period_containing
+
+AcceptedRecord = AcceptedUsage | AcceptedTime
+SYSTEM = "system:rating"
+
+
+def parse_record(doc: dict[str, Any]) -> AcceptedRecord:
+    if doc.get("record_type") == "time":
+        return AcceptedTime.model_validate(doc)
+    return AcceptedUsage.model_validate(doc)
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
@@ -28,66 +74,160 @@ async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]
         await repo.save_catalog(item.body)
     parked = await repo.take_unrated()
     if parked:
-        await _rate(uow, repo, [AcceptedUsage.model_validate(doc) for doc in parked])
+        await _rate(uow, repo, [parse_record(doc) for doc in parked])
     return []
 
 
-async def rate_usage(uow: UnitOfWork, items: Sequence[Parsed[AcceptedUsage]]) -> Rejections[AcceptedUsage]:
-    """Price accepted usage into charges on the client's open billing period, and publish them.
+async def rate_records(uow: UnitOfWork, items: Sequence[Parsed[AcceptedRecord]]) -> Rejections[AcceptedRecord]:
+    """Price accepted usage and time: charge at once, defer to the period's close, or record uncharged.
 
     A record rating cannot price yet (its client, service or plan not in rating's catalog view, which
     arrives on another topic) is parked with the reason, never dropped, and re-rated when the catalog
-    changes.
+    changes. Each record is kept once in the ledger, so a redelivery changes nothing.
     """
     await _rate(uow, RatingRepository(uow.conn), [i.body for i in items])
     return []
 
 
-async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedUsage]) -> None:
+rate_usage = rate_records  # the walking skeleton's name
+
+
+@dataclass
+class _View:
+    """The slice of rating's catalog view one batch needs."""
+
+    tz: str
+    livemode: bool
+    companies: dict[UUID, CompanyState]
+    services: dict[UUID, ServiceState]
+    assignments: list[AssignmentState]
+    plans: dict[UUID, PlanState]
+    bundles: dict[UUID, BundleState]
+    statuses: dict[UUID, ClientStatusState]
+
+    def candidates(self, company_id: UUID) -> list[PlanCandidate]:
+        return [
+            PlanCandidate(a, self.plans[a.plan_id])
+            for a in self.assignments
+            if a.company_id == company_id and a.plan_id in self.plans
+        ]
+
+    def history(self, company_id: UUID) -> list[StatusChange]:
+        status = self.statuses.get(company_id)
+        return list(status.history) if status else []
+
+
+async def _view(
+    repo: RatingRepository, tz: str, livemode: bool, company_ids: list[UUID], service_ids: list[UUID]
+) -> _View:
+    companies: dict[UUID, CompanyState] = await repo.entities("company", company_ids)
+    assignments = await repo.assignments_of(list(companies))
+    plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
+    line_services = {line.service_id for p in plans.values() for line in p.lines if line.service_id is not None}
+    services: dict[UUID, ServiceState] = await repo.entities("service", list(set(service_ids) | line_services))
+    bundle_ids = {line.bundle_id for p in plans.values() for line in p.lines if line.bundle_id is not None}
+    bundles: dict[UUID, BundleState] = await repo.entities("bundle", list(bundle_ids))
+    statuses: dict[UUID, ClientStatusState] = await repo.entities("client_status", list(companies))
+    return _View(tz, livemode, companies, services, assignments, plans, bundles, statuses)
+
+
+async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedRecord]) -> None:
     tenant_id = uow.require_tenant()
     tenant = await repo.tenant(tenant_id)
     if tenant is None:
         reason = f"tenant {tenant_id} is not in rating's catalog view yet"
         await repo.save_unrated(tenant_id, [(r.record_id, reason, r.model_dump(mode="json")) for r in records])
         return
-    tz, _ = tenant
-    companies: dict[UUID, CompanyState] = await repo.entities("company", list({r.company_id for r in records}))
-    services: dict[UUID, ServiceState] = await repo.entities("service", list({r.service_id for r in records}))
-    assignments = await repo.assignments_of(list(companies))
-    plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
-    bundle_ids = {line.bundle_id for p in plans.values() for line in p.lines if line.bundle_id is not None}
-    bundles: dict[UUID, BundleState] = await repo.entities("bundle", list(bundle_ids))
+    tz, livemode = tenant
+    view = await _view(repo, tz, livemode, list({r.company_id for r in records}), list({r.service_id for r in records}))
+    times = [r for r in records if isinstance(r, AcceptedTime)]
+    users: dict[UUID, UserState] = {}
+    by_ref: dict[str, UserState] = {}
+    if times:
+        for u in await repo.users([r.user_id for r in times if r.user_id], [r.user_ref for r in times]):
+            users[u.user_id] = u
+            if u.user_ref:
+                by_ref[u.user_ref] = u
 
-    priced: list[tuple[ChargeCreated, BillingFrequency]] = []
+    routed: list[tuple[AcceptedRecord, Routed]] = []
     unrated: list[tuple[UUID, str, dict[str, object]]] = []
     for record in records:
-        company = companies.get(record.company_id)
+        company = view.companies.get(record.company_id)
         if company is None:
             reason = f"client {record.company_ref!r} is not in rating's catalog view yet"
             unrated.append((record.record_id, reason, record.model_dump(mode="json")))
             continue
-        candidates = [
-            PlanCandidate(a, plans[a.plan_id])
-            for a in assignments
-            if a.company_id == company.company_id and a.plan_id in plans
-        ]
         day = local_date(record.occurred_at, tz=tz)
-        result = price_usage(
-            record,
-            day=day,
-            company=company,
-            service=services.get(record.service_id),
-            candidates=candidates,
-            bundles=bundles,
-        )
+        common: dict[str, Any] = {
+            "day": day,
+            "company": company,
+            "service": view.services.get(record.service_id),
+            "candidates": view.candidates(company.company_id),
+            "bundles": view.bundles,
+            "history": view.history(company.company_id),
+        }
+        if isinstance(record, AcceptedTime):
+            user = users.get(record.user_id) if record.user_id else None
+            result = price_time(record, user=user or by_ref.get(record.user_ref), **common)
+        else:
+            result = price_usage(record, **common)
         if isinstance(result, Unrated):
             unrated.append((record.record_id, result.reason, record.model_dump(mode="json")))
         else:
-            priced.append(result)
+            routed.append((record, result))
     if unrated:
         await repo.save_unrated(tenant_id, unrated)
+    if not routed:
+        return
+
+    fresh = await repo.record([_ledger_row(tenant_id, r, result) for r, result in routed])
+    routed = [(r, result) for r, result in routed if r.record_id in fresh]  # a redelivery changes nothing
+    priced = [result for _, result in routed if isinstance(result, tuple)]
+    deferred = [(r, result) for r, result in routed if isinstance(result, Deferred)]
     if priced:
-        await _book(uow, repo, tenant_id, tz, priced, companies)
+        await _book(uow, repo, tenant_id, tz, priced, view.companies)
+    if deferred:
+        await _late_deferred(uow, repo, view, deferred)
+        await _thresholds(uow, repo, view, deferred)
+
+
+def _ledger_row(tenant_id: UUID, record: AcceptedRecord, result: Routed) -> LedgerRow:
+    if isinstance(result, tuple):
+        charge, _ = result
+        disposition, note, assignment, period_start, quantity = (
+            "charged",
+            None,
+            charge.assignment_id,
+            charge.period_start,
+            charge.quantity,
+        )
+    elif isinstance(result, Deferred):
+        disposition, note = result.disposition, None
+        assignment, period_start, quantity = (
+            result.candidate.assignment.assignment_id,
+            result.period.start,
+            result.quantity,
+        )
+    else:
+        assert isinstance(result, Recorded)
+        disposition, note = result.disposition, result.note
+        assignment = result.candidate.assignment.assignment_id if result.candidate else None
+        period_start = result.period.start
+        quantity = record.hours if isinstance(record, AcceptedTime) else record.quantity
+    return (
+        tenant_id,
+        record.record_id,
+        record.record_type,
+        record.company_id,
+        record.service_id,
+        assignment,
+        period_start,
+        record.occurred_at,
+        quantity,
+        disposition,
+        note,
+        record.model_dump(mode="json"),
+    )
 
 
 async def _book(
@@ -103,10 +243,7 @@ async def _book(
     accepted = await repo.count_into_open_periods(tenant_id, _counts(fresh))
     late = [(c, f) for c, f in fresh if (c.company_id, f.value, c.period_start) not in accepted]
     if late:
-        now = await repo.clock(tenant_id)
-        if now is None:
-            raise Retry("a period is closed but the tenant's clock is unknown")
-        today = local_date(now, tz=tz)
+        today = await _today(repo, tenant_id, tz)
         moved = [
             (
                 move_to_period(c, period_containing(today, frequency=f, anchor=companies[c.company_id].billing_anchor)),
@@ -118,8 +255,14 @@ async def _book(
         if len(taken) < len({(c.company_id, f.value, c.period_start) for c, f in moved}):
             raise Retry("the open period closed while late charges were moved into it")
         fresh = [(c, f) for c, f in fresh if (c.company_id, f.value, c.period_start) in accepted] + moved
-    charges = [c for c, _ in fresh]
-    await repo.insert_charges(charges)
+    await _send(uow, repo, [c for c, _ in fresh], {})
+
+
+async def _send(uow: UnitOfWork, repo: RatingRepository, charges: list[ChargeCreated], keys: dict[UUID, str]) -> None:
+    """Keep and publish charges already counted into their periods."""
+    if not charges:
+        return
+    await repo.insert_charges(charges, keys)
     for charge in charges:
         uow.publish(
             topic=topics.RATING_CHARGES.name,
@@ -127,6 +270,22 @@ async def _book(
             message=charge,
             message_id=charge.charge_id,
         )
+    await audit.record(
+        uow,
+        actor=SYSTEM,
+        action="charges_created",
+        entity_type="charge_batch",
+        entity_id=charges[0].charge_id,
+        at=datetime.now(UTC),
+        after={"charge_ids": [str(c.charge_id) for c in charges], "total": str(sum(c.amount for c in charges))},
+    )
+
+
+async def _today(repo: RatingRepository, tenant_id: UUID, tz: str) -> date:
+    now = await repo.clock(tenant_id)
+    if now is None:
+        raise Retry("a period is closed but the tenant's clock is unknown")
+    return local_date(now, tz=tz)
 
 
 def _counts(
@@ -138,8 +297,188 @@ def _counts(
     return [(*k, n) for k, n in counts.items()]
 
 
+# -- late records of period-priced lines -------------------------------------------------------------------
+
+
+async def _late_deferred(
+    uow: UnitOfWork, repo: RatingRepository, view: _View, deferred: list[tuple[AcceptedRecord, Deferred]]
+) -> None:
+    """A record for a period already closed (or a bucket period already settled): price the period again
+    with it and charge the difference in the open period, referencing the charges it corrects."""
+    tenant_id = uow.require_tenant()
+    at_close = {
+        (d.candidate.assignment.assignment_id, d.line_index, d.period.start): d
+        for _, d in deferred
+        if d.disposition == "at_close"
+    }
+    keys = [
+        (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, d.period.start)
+        for d in at_close.values()
+    ]
+    closed = await repo.closed_periods(keys) if keys else set()
+    adjustments: list[tuple[ChargeCreated, BillingFrequency, str]] = []
+    today: date | None = None
+    for d in at_close.values():
+        company = view.companies[d.candidate.assignment.company_id]
+        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
+        if (company.company_id, frequency.value, d.period.start) not in closed:
+            continue
+        today = today or await _today(repo, tenant_id, view.tz)
+        open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
+        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, d.period)
+        if priced is None:
+            continue
+        sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
+        adj = adjustment(
+            priced=priced,
+            sent_total=sent[0],
+            sent_ids=sent[1],
+            billed_in=open_period,
+            reason=f"late usage for {d.period.start.isoformat()} to {d.period.end.isoformat()}",
+        )
+        if adj is not None:
+            adjustments.append((adj, frequency, priced.rule_key))
+    for _, d in deferred:
+        if d.disposition == "bucket":
+            row = await repo.bucket_row(d.candidate.assignment.assignment_id, d.period.start)
+            if row is not None:
+                found = await _resettle_bucket(repo, view, d, row)
+                if found is not None:
+                    adjustments.append(found)
+    if adjustments:
+        counted = await repo.count_into_open_periods(tenant_id, _counts([(c, f) for c, f, _ in adjustments]))
+        if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
+            raise Retry("the open period closed while adjustments were booked into it")
+        await _send(uow, repo, [c for c, _, _ in adjustments], {c.charge_id: k for c, _, k in adjustments})
+
+
+async def _resettle_bucket(
+    repo: RatingRepository, view: _View, d: Deferred, row: dict[str, Any]
+) -> tuple[ChargeCreated, BillingFrequency, str] | None:
+    """A late entry for a settled bucket period: settle that period again (its carried-in hours as they were)
+    and charge the overage difference. Later periods' rollover is not recomputed (see README)."""
+    candidate = d.candidate
+    company = view.companies[candidate.assignment.company_id]
+    bucket = candidate.plan.bucket
+    assert bucket is not None
+    period = Period(row["period_start"], row["period_end"])
+    carried = await repo.carried_into(candidate.assignment.assignment_id, period.start)
+    records = await repo.deferred(candidate.assignment.assignment_id, period.start, "bucket")
+    settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+    frequency = BillingFrequency(candidate.plan.billing_frequency)
+    today = await _today(repo, company.tenant_id, view.tz)
+    open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
+    priced = bucket_overage(
+        company=company,
+        candidate=candidate,
+        definition=bucket,
+        settlement=settlement,
+        bucket_period=period,
+        billed_in=open_period,
+        service_of={r["record_id"]: view.services[r["service_id"]] for r in records},
+        line_of=_lines_by_service(candidate.plan),
+    )
+    sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
+    adj = adjustment(
+        priced=priced,
+        sent_total=sent[0],
+        sent_ids=sent[1],
+        billed_in=open_period,
+        reason=f"late time for bucket period {period.start.isoformat()} to {period.end.isoformat()}",
+    )
+    return (adj, frequency, priced.rule_key) if adj is not None else None
+
+
+def _lines_by_service(plan: PlanState) -> dict[UUID, int]:
+    return {line.service_id: i for i, line in enumerate(plan.lines) if line.service_id is not None}
+
+
+async def _price_line_at_close(
+    repo: RatingRepository, view: _View, company: CompanyState, candidate: PlanCandidate, index: int, period: Period
+) -> Priced | None:
+    line = candidate.plan.lines[index]
+    service = view.services.get(line.service_id) if line.service_id else None
+    if service is None:
+        return None
+    rows = await repo.deferred(candidate.assignment.assignment_id, period.start, "at_close", service.service_id)
+    if not rows:
+        return None
+    records = [
+        UsageRecord(r["record_id"], r["occurred_at"], r["document"].get("kind", "delta"), r["quantity"]) for r in rows
+    ]
+    return price_usage_line(
+        company=company,
+        candidate=candidate,
+        line_index=index,
+        service=service,
+        period=period,
+        records=records,
+        period_end_instant=period_bounds_utc(period, tz=view.tz)[1],
+    )
+
+
+# -- thresholds ------------------------------------------------------------------------------------------
+
+
+async def _thresholds(
+    uow: UnitOfWork, repo: RatingRepository, view: _View, deferred: list[tuple[AcceptedRecord, Deferred]]
+) -> None:
+    """Publish each level a bucket's hours or a usage line's included quantity crossed, once per period."""
+    tenant_id = uow.require_tenant()
+    added: dict[tuple[str, UUID, date, UUID | None], tuple[Decimal, Deferred]] = {}
+    for record, d in deferred:
+        line = d.candidate.plan.lines[d.line_index]
+        k: tuple[str, UUID, date, UUID | None]
+        if d.disposition == "bucket":
+            k = ("bucket", d.candidate.assignment.assignment_id, d.period.start, None)
+        elif line.included_quantity > 0 and isinstance(record, AcceptedUsage) and record.kind == "delta":
+            k = ("usage", d.candidate.assignment.assignment_id, d.period.start, record.service_id)
+        else:
+            continue
+        before = added.get(k, (Decimal(0), d))[0]
+        added[k] = (before + d.quantity, d)
+    for (subject, assignment_id, start, service_id), (batch, d) in added.items():
+        if subject == "bucket":
+            bucket = d.candidate.plan.bucket
+            assert bucket is not None
+            carried = await repo.carried_into(assignment_id, start)
+            limit = bucket.hours + sum((lot.hours for lot in carried), Decimal(0))
+            key, unit = f"bucket:{assignment_id}", "hour"
+        else:
+            limit = d.candidate.plan.lines[d.line_index].included_quantity
+            key, unit = f"usage:{assignment_id}:{service_id}", view.services[service_id].unit if service_id else "unit"
+        total = await repo.deferred_total(assignment_id, start, d.disposition, service_id)
+        levels = thresholds.crossed(thresholds.DEFAULT_LEVELS, limit=limit, before=total - batch, after=total)
+        if not levels:
+            continue
+        company = view.companies[d.candidate.assignment.company_id]
+        for level in await repo.claim_crossings(tenant_id, key, start, levels):
+            event = ThresholdCrossed(
+                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"threshold:{tenant_id}:{key}:{start}:{level}"),
+                tenant_id=tenant_id,
+                company_id=company.company_id,
+                company_ref=company.company_ref,
+                subject="bucket" if subject == "bucket" else "usage",
+                assignment_id=assignment_id,
+                plan_id=d.candidate.plan.plan_id,
+                service_id=service_id,
+                period_start=d.period.start,
+                period_end=d.period.end,
+                level_percent=level,
+                limit=limit,
+                total=total,
+                unit=unit,
+                livemode=view.livemode,
+            )
+            uow.publish(topic=topics.RATING_THRESHOLDS.name, key=event.key(), message=event, message_id=event.event_id)
+
+
+# -- closing periods -------------------------------------------------------------------------------------
+
+
 async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> Rejections[ClockTick]:
-    """On a tick, close every billing period that has ended and announce it (after its charges)."""
+    """On a tick, close every billing period that has ended: price what is priced at close (period-priced
+    usage, bucket overage, fixed fees and the next cycle's fees in advance), then announce the period."""
     tenant_id = uow.require_tenant()
     repo = RatingRepository(uow.conn)
     tenant = await repo.tenant(tenant_id)
@@ -151,16 +490,15 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
         return []
     today = local_date(latest.now, tz=tz)
     assignments = await repo.all_assignments()
-    companies: dict[UUID, CompanyState] = await repo.entities("company", list({a.company_id for a in assignments}))
-    plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
+    view = await _view(repo, tz, livemode, list({a.company_id for a in assignments}), [])
     done: set[tuple[UUID, str]] = set()
-    for a in sorted(assignments, key=lambda a: (str(a.company_id), a.start_date)):
-        company, plan = companies.get(a.company_id), plans.get(a.plan_id)
+    for a in sorted(view.assignments, key=lambda a: (str(a.company_id), a.start_date)):
+        company, plan = view.companies.get(a.company_id), view.plans.get(a.plan_id)
         if company is None or plan is None or (a.company_id, plan.billing_frequency) in done:
             continue
         done.add((a.company_id, plan.billing_frequency))
         frequency = BillingFrequency(plan.billing_frequency)
-        starts = [x.start_date for x in assignments if x.company_id == a.company_id]
+        starts = [x.start_date for x in view.assignments if x.company_id == a.company_id]
         last = await repo.last_closed_end(a.company_id, frequency.value)
         for period in periods_to_close(
             start=min(starts),
@@ -169,18 +507,278 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
             frequency=frequency,
             anchor=company.billing_anchor,
         ):
-            count = await repo.close_period(tenant_id, a.company_id, frequency.value, period.start, period.end)
-            if count is None:
-                continue
-            done_event = PeriodCompleted(
-                tenant_id=tenant_id,
-                company_id=a.company_id,
-                company_ref=company.company_ref,
-                period_start=period.start,
-                period_end=period.end,
-                charge_count=count,
-                closed_at=latest.now,
-                livemode=livemode,
-            )
-            uow.publish(topic=topics.RATING_CHARGES.name, key=f"{tenant_id}:{company.company_ref}", message=done_event)
+            await _close_one(uow, repo, view, company, frequency, period, latest.now)
     return []
+
+
+async def _close_charges(
+    repo: RatingRepository, view: _View, company: CompanyState, frequency: BillingFrequency, period: Period
+) -> tuple[list[ChargeCreated], dict[UUID, str]]:
+    """What closing ``period`` charges: period-priced usage, bucket settlements, fixed fees (and, in advance,
+    the next cycle's). Writes only bucket settlements; the preview runs it in a transaction it rolls back."""
+    charges: list[ChargeCreated] = []
+    keys: dict[UUID, str] = {}
+
+    def take(priced: Priced | None) -> None:
+        if priced is not None:
+            for c in priced.charges:
+                charges.append(c)
+                keys[c.charge_id] = priced.rule_key
+
+    candidates = [
+        c
+        for c in view.candidates(company.company_id)
+        if c.plan.billing_frequency == frequency
+        and c.assignment.start_date < period.end
+        and (c.assignment.end_date is None or c.assignment.end_date > period.start)
+    ]
+    history = view.history(company.company_id)
+    for candidate in candidates:
+        for index, line in enumerate(candidate.plan.lines):
+            if line.service_id is not None:
+                take(await _price_line_at_close(repo, view, company, candidate, index, period))
+        if candidate.plan.bucket is not None:
+            for priced in await _settle_buckets(repo, view, company, candidate, period):
+                take(priced)
+        for priced in await _fixed_fees(repo, view, company, candidate, period, history):
+            take(priced)
+    existing = await repo.existing_charges([c.charge_id for c in charges])
+    return [c for c in charges if c.charge_id not in existing], keys
+
+
+async def _close_one(
+    uow: UnitOfWork,
+    repo: RatingRepository,
+    view: _View,
+    company: CompanyState,
+    frequency: BillingFrequency,
+    period: Period,
+    now: datetime,
+) -> None:
+    tenant_id = uow.require_tenant()
+    charges, keys = await _close_charges(repo, view, company, frequency, period)
+    if charges:
+        counted = await repo.count_into_open_periods(tenant_id, _counts([(c, frequency) for c in charges]))
+        if not counted:
+            return  # closed meanwhile by a concurrent tick: that one published everything
+        await _send(uow, repo, charges, keys)
+    count = await repo.close_period(tenant_id, company.company_id, frequency.value, period.start, period.end)
+    if count is None:
+        return
+    done_event = PeriodCompleted(
+        tenant_id=tenant_id,
+        company_id=company.company_id,
+        company_ref=company.company_ref,
+        period_start=period.start,
+        period_end=period.end,
+        charge_count=count,
+        closed_at=now,
+        livemode=view.livemode,
+    )
+    uow.publish(topic=topics.RATING_CHARGES.name, key=f"{tenant_id}:{company.company_ref}", message=done_event)
+    await audit.record(
+        uow,
+        actor=SYSTEM,
+        action="period_closed",
+        entity_type="billing_period",
+        entity_id=f"{company.company_id}:{frequency.value}:{period.start.isoformat()}",
+        at=now,
+        after={"period_end": period.end.isoformat(), "charge_count": count},
+    )
+
+
+async def _settle_buckets(
+    repo: RatingRepository, view: _View, company: CompanyState, candidate: PlanCandidate, period: Period
+) -> list[Priced]:
+    """Settle every bucket period that ended by the end of the billing period being closed, in order."""
+    bucket = candidate.plan.bucket
+    assert bucket is not None
+    frequency = BillingFrequency(bucket.period)
+    assignment = candidate.assignment
+    last = await repo.last_bucket(assignment.assignment_id)
+    if last is None:
+        bp, carried = period_containing(assignment.start_date, frequency=frequency, anchor=company.billing_anchor), []
+    else:
+        bp = period_containing(last[0], frequency=frequency, anchor=company.billing_anchor)
+        carried = last[1]
+    out: list[Priced] = []
+    while bp.end <= period.end and (assignment.end_date is None or bp.start < assignment.end_date):
+        records = await repo.deferred(assignment.assignment_id, bp.start, "bucket")
+        settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+        await repo.save_bucket(
+            company.tenant_id, company.company_id, assignment.assignment_id, bp.start, bp.end, settlement
+        )
+        out.append(
+            bucket_overage(
+                company=company,
+                candidate=candidate,
+                definition=bucket,
+                settlement=settlement,
+                bucket_period=bp,
+                billed_in=period,
+                service_of={r["record_id"]: view.services[r["service_id"]] for r in records},
+                line_of=_lines_by_service(candidate.plan),
+            )
+        )
+        carried = list(settlement.rolled_out)
+        bp = next_period(bp, frequency=frequency, anchor=company.billing_anchor)
+    return out
+
+
+async def _fixed_fees(
+    repo: RatingRepository,
+    view: _View,
+    company: CompanyState,
+    candidate: PlanCandidate,
+    period: Period,
+    history: list[StatusChange],
+) -> list[Priced]:
+    """Settle each fixed line's fee for the cycle that closes; in advance, also charge the next cycle."""
+    out: list[Priced] = []
+    plan = candidate.plan
+    frequency = BillingFrequency(plan.billing_frequency)
+    for index, line in enumerate(plan.lines):
+        target = fixed_target(line, view.services, view.bundles)
+        if target is None:
+            continue
+        service = view.services.get(line.service_id) if line.service_id else None
+        bundle = view.bundles.get(line.bundle_id) if line.bundle_id else None
+
+        def terms_on(day: date, line: Any = line, service: Any = service, bundle: Any = bundle) -> Any:
+            if bundle is not None:  # a bundle line is priced at the bundle's price unless the line overrides it
+                base = ServiceState(
+                    tenant_id=bundle.tenant_id,
+                    service_id=bundle.bundle_id,
+                    code=f"bundle:{bundle.name}",
+                    name=bundle.name,
+                    service_type=ServiceType.FIXED,
+                    default_rate=bundle.price,
+                    currency=bundle.currency,
+                    unit="bundle",
+                )
+                return line_terms(base, line, day)
+            return line_terms(service, line, day)
+
+        final = fixed_fee(
+            company=company,
+            candidate=candidate,
+            line_index=index,
+            target=target,
+            unit_price_on=terms_on,
+            cycle=period,
+            billed_in=period,
+            history=history,
+        )
+        sent = (await repo.sent_for_rules([final.rule_key])).get(final.rule_key)
+        if sent is None:
+            out.append(final)
+        else:
+            adj = adjustment(
+                priced=final,
+                sent_total=sent[0],
+                sent_ids=sent[1],
+                billed_in=period,
+                reason=f"settled at the end of {period.start.isoformat()} to {period.end.isoformat()}",
+                template=ChargeCreated.model_validate((await repo.charges_of_rule(final.rule_key))[0]),
+            )
+            if adj is not None:
+                out.append(Priced(final.rule_key, [adj.model_copy(update={"late": False})]))
+        if plan.billing_timing is BillingTiming.ADVANCE:
+            upcoming = next_period(period, frequency=frequency, anchor=company.billing_anchor)
+            a = candidate.assignment
+            if a.end_date is None or a.end_date > upcoming.start:
+                out.append(
+                    fixed_fee(
+                        company=company,
+                        candidate=candidate,
+                        line_index=index,
+                        target=target,
+                        unit_price_on=terms_on,
+                        cycle=upcoming,
+                        billed_in=period,
+                        history=history,
+                    )
+                )
+    return out
+
+
+# -- queries ---------------------------------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def preview(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[str, Any]]:
+    """The provisional charges of the client's open periods (one per plan frequency): what is charged so far
+    plus what closing the period now would charge. Nothing is kept: the transaction is rolled back."""
+    result: list[dict[str, Any]] = []
+    try:
+        async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+            repo = RatingRepository(uow.conn)
+            tenant = await repo.tenant(tenant_id)
+            if tenant is None:
+                raise LookupError(f"tenant {tenant_id} is not in rating's catalog view")
+            tz, livemode = tenant
+            view = await _view(repo, tz, livemode, [company_id], [])
+            company = view.companies.get(company_id)
+            if company is None:
+                raise LookupError(f"client {company_id} is not in rating's catalog view")
+            now = await repo.clock(tenant_id) or datetime.now(UTC)
+            today = local_date(now, tz=tz)
+            frequencies = sorted({c.plan.billing_frequency for c in view.candidates(company_id)})
+            for f in frequencies:
+                frequency = BillingFrequency(f)
+                period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
+                booked = await repo.charges_in_period(company_id, period.start, period.end)
+                at_close, _ = await _close_charges(repo, view, company, frequency, period)
+                charges = [*booked, *(c.model_dump(mode="json") for c in at_close)]
+                result.append(
+                    {
+                        "frequency": frequency.value,
+                        "period_start": period.start.isoformat(),
+                        "period_end": period.end.isoformat(),
+                        "as_of": now.isoformat(),
+                        "provisional": True,
+                        "charges": charges,
+                        "total": str(sum((Decimal(c["amount"]) for c in charges), Decimal(0))),
+                    }
+                )
+            raise _Rollback
+    except _Rollback:
+        pass
+    return result
+
+
+async def explain_charge(pool: Any, *, tenant_id: UUID, charge_id: UUID) -> dict[str, Any] | None:
+    """Why a charge is this amount: the charge as sent (records, rule, model, tiers, proration, bucket), the
+    other charges of the same pricing rule, the charges it corrects, and the ledger of its source records."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = RatingRepository(uow.conn)
+        found = await repo.charge(charge_id)
+        if found is None:
+            return None
+        document, rule_key = found
+        charge = ChargeCreated.model_validate(document)
+        siblings = await repo.charges_of_rule(rule_key) if rule_key else [document]
+        corrects = [d for d in [await repo.charge(i) for i in charge.corrects_charge_ids] if d is not None]
+        records = await repo.ledger(charge.source_records[:1000])
+        return {
+            "charge": document,
+            "rule_key": rule_key,
+            "explanation": charge.explanation or _flat_explanation(charge),
+            "rule_charges": siblings,
+            "rule_total": str(sum((Decimal(d["amount"]) for d in siblings), Decimal(0))),
+            "corrects": [d for d, _ in corrects],
+            "source_records": records,
+        }
+
+
+def _flat_explanation(c: ChargeCreated) -> str:
+    return f"{c.quantity} {c.unit} x {c.unit_price} ({c.price_rule.rate_source}) = {c.amount}"
+
+
+async def bucket_usage(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[str, Any]]:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        rows = await RatingRepository(uow.conn).bucket_usage(company_id)
+    return [{k: (str(v) if not isinstance(v, (list, dict)) else v) for k, v in r.items()} for r in rows]

@@ -140,7 +140,11 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
 
 
 async def pipeline(
-    stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]], *, rate: float | None = None
+    stack: Stack,
+    batch: list[tuple[str, bytes, uuid.UUID]],
+    *,
+    rate: float | None = None,
+    topic: str = "billing.usage.v1",
 ) -> tuple[float, list[float]]:
     """Publish ``batch`` (as fast as possible, or at ``rate`` records/s) and time each record to its charge."""
     wanted = {rid for _, _, rid in batch}
@@ -173,7 +177,7 @@ async def pipeline(
         if rate is not None:
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
         sent_at[rid] = time.perf_counter()
-        await producer.send("billing.usage.v1", value, key=key.encode())
+        await producer.send(topic, value, key=key.encode())
         if rate is not None:
             await producer.flush()
     await producer.flush()
@@ -230,6 +234,166 @@ async def baseline(stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]]) -> t
     return kafka_s, copy_s
 
 
+# -- rating alone: accepted records straight onto metering.accepted.v1 ------------------------------------
+
+
+class RatingSeed:
+    def __init__(
+        self, tenant: uuid.UUID, token: str, clients: list[tuple[uuid.UUID, str]], flat: uuid.UUID, tiered: uuid.UUID
+    ):
+        self.tenant, self.token, self.clients, self.flat, self.tiered = tenant, token, clients, flat, tiered
+
+
+async def seed_rating(stack: Stack) -> RatingSeed:
+    """A sandbox tenant whose clients have a per-record (flat) line and a graduated line priced at close."""
+    tenant, flat, tiered, flat_plan, tiered_plan = (uuid.uuid4() for _ in range(5))
+    async with httpx.AsyncClient(
+        base_url=stack.url(service("catalog")), timeout=60, headers={"Authorization": f"Bearer {stack.admin_token}"}
+    ) as api:
+
+        async def put(path: str, body: dict[str, Any]) -> None:
+            r = await api.put(path, json=body)
+            r.raise_for_status()
+
+        await put(
+            f"/v1/tenants/{tenant}",
+            {
+                "tenant_id": str(tenant),
+                "name": "Rating bench",
+                "mode": "sandbox",
+                "timezone": "UTC",
+                "base_currency": "USD",
+            },
+        )
+        issued = await api.post(f"/v1/tenants/{tenant}/admin-keys", json={"email": "r@bench.example", "name": "R"})
+        issued.raise_for_status()
+        token = (await api.post("/v1/auth/token", json={"api_key": issued.json()["api_key"]})).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        for sid, code in ((flat, "flat-device"), (tiered, "tiered-device")):
+            await put(
+                f"/v1/services/{sid}",
+                {
+                    "service_id": str(sid),
+                    "code": code,
+                    "name": code,
+                    "service_type": "Usage",
+                    "default_rate": "2.50",
+                    "currency": "USD",
+                    "unit": "device",
+                },
+            )
+        tiers = [
+            {"up_to": "100", "unit_price": "2.50"},
+            {"up_to": "1000", "unit_price": "2.00"},
+            {"up_to": None, "unit_price": "1.50"},
+        ]
+        for pid, line in (
+            (flat_plan, {"service_id": str(flat)}),
+            (tiered_plan, {"service_id": str(tiered), "pricing": {"model": "graduated", "tiers": tiers}}),
+        ):
+            await put(
+                f"/v1/plans/{pid}",
+                {
+                    "plan_id": str(pid),
+                    "name": str(pid)[:8],
+                    "plan_type": "usage-based",
+                    "billing_frequency": "monthly",
+                    "currency": "USD",
+                    "lines": [line],
+                },
+            )
+        clients = []
+        for i in range(TENANTS_CLIENTS):
+            company_id, ref = uuid.uuid4(), f"rclient-{i}"
+            clients.append((company_id, ref))
+            await put(
+                f"/v1/companies/{company_id}",
+                {
+                    "company_id": str(company_id),
+                    "company_ref": ref,
+                    "name": ref,
+                    "billing_email": f"{ref}@example.com",
+                    "region": "US",
+                    "currency": "USD",
+                    "billing_anchor": "2026-01-01",
+                },
+            )
+            for pid in (flat_plan, tiered_plan):
+                aid = uuid.uuid4()
+                await put(
+                    f"/v1/assignments/{aid}",
+                    {
+                        "assignment_id": str(aid),
+                        "company_id": str(company_id),
+                        "plan_id": str(pid),
+                        "start_date": "2026-01-01",
+                    },
+                )
+    await asyncio.sleep(3)
+    return RatingSeed(tenant, token, clients, flat, tiered)
+
+
+def accepted(seed: RatingSeed, service_id: uuid.UUID, code: str, n: int) -> list[tuple[str, bytes, uuid.UUID]]:
+    out = []
+    for i in range(n):
+        company_id, ref = seed.clients[i % len(seed.clients)]
+        rid = uuid.uuid4()
+        doc = {
+            "record_type": "usage",
+            "record_id": str(rid),
+            "tenant_id": str(seed.tenant),
+            "source": "bench",
+            "event_id": f"{code}-{i}",
+            "company_id": str(company_id),
+            "company_ref": ref,
+            "service_id": str(service_id),
+            "service_ref": code,
+            "kind": "delta",
+            "quantity": "1",
+            "unit": "device",
+            "occurred_at": "2026-01-15T10:00:00+00:00",
+        }
+        out.append((f"{seed.tenant}:{ref}", json.dumps(doc).encode(), rid))
+    return out
+
+
+async def rating_close(
+    stack: Stack, seed: RatingSeed, batch: list[tuple[str, bytes, uuid.UUID]]
+) -> tuple[float, float]:
+    """Period-close model: publish ``batch`` (deferred to the close), wait until rating has them all, then time
+    the clock advance that closes the period and prices them (the advance returns once consumers caught up)."""
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    started = time.perf_counter()
+    for key, value, _ in batch:
+        await producer.send("metering.accepted.v1", value, key=key.encode())
+    await producer.flush()
+    await producer.stop()
+    conn = await asyncpg.connect(stack.admin_dsn)
+    try:
+        while True:
+            taken = await conn.fetchval(
+                "SELECT count(*) FROM rating.rated_records WHERE tenant_id = $1 AND disposition = 'at_close'",
+                seed.tenant,
+            )
+            if taken >= len(batch):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    ingest_s = time.perf_counter() - started
+    async with httpx.AsyncClient(base_url=stack.url(service("catalog")), timeout=600) as api:
+        started = time.perf_counter()
+        r = await api.post(
+            "/v1/test-clock/advance",
+            json={"to": "2026-02-01T00:00:00+00:00"},
+            headers={"Authorization": f"Bearer {seed.token}"},
+        )
+        r.raise_for_status()
+        close_s = time.perf_counter() - started
+    return ingest_s, close_s
+
+
 def rss_mb(stack: Stack) -> dict[str, float]:
     return {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.processes.items()}
 
@@ -247,6 +411,12 @@ def main() -> None:
         elapsed, latencies = asyncio.run(pipeline(stack, batch))
         print(f"then {PACED_N} more at {PACED_RATE:.0f} records/s for latency below saturation …", flush=True)
         _, paced = asyncio.run(pipeline(stack, records(tenant, refs, PACED_N, "paced"), rate=PACED_RATE))
+        rseed = asyncio.run(seed_rating(stack))
+        print(f"rating alone: {N} accepted records on a per-record line, then {N} on a graduated line …", flush=True)
+        r_elapsed, r_latencies = asyncio.run(
+            pipeline(stack, accepted(rseed, rseed.flat, "flat-device", N), topic="metering.accepted.v1")
+        )
+        ingest_s, close_s = asyncio.run(rating_close(stack, rseed, accepted(rseed, rseed.tiered, "tiered-device", N)))
         kafka_s, copy_s = asyncio.run(baseline(stack, batch))
         memory = rss_mb(stack)
     finally:
@@ -262,6 +432,14 @@ def main() -> None:
     print(
         f"          latency p50 / p99      {pq[49] * 1000:10.0f} ms / {pq[98] * 1000:.0f} ms  "
         f"(paced at {PACED_RATE:.0f} records/s)"
+    )
+    rq = statistics.quantiles(r_latencies, n=100)
+    print(f"rating    accepted → charge      {N / r_elapsed:10.0f} records/s   ({r_elapsed:.2f} s, per-record model)")
+    print(f"          latency p50 / p99      {rq[49] * 1000:10.0f} ms / {rq[98] * 1000:.0f} ms  (at saturation)")
+    print(f"          at-close ingest        {N / ingest_s:10.0f} records/s   ({ingest_s:.2f} s, graduated, deferred)")
+    print(
+        f"          period close           {close_s:10.2f} s for {N} records / {TENANTS_CLIENTS} clients "
+        "(advance → every period priced and completed)"
     )
     print(f"baseline  aiokafka produce+consume {N / kafka_s:8.0f} records/s   ({kafka_s:.2f} s)")
     print(f"          asyncpg COPY           {N / copy_s:10.0f} rows/s      ({copy_s:.2f} s)")

@@ -35,7 +35,7 @@ from shared.auth import generate_key_pair
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
-from shared.contracts.metering import AcceptedUsage
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.contracts.tax import ConversionRequested, TaxRequested
 from shared.contracts.usage import UsageRecord
@@ -58,7 +58,7 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
 }
 PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED],
-    "rating": [topics.RATING_CHARGES],
+    "rating": [topics.RATING_CHARGES, topics.RATING_THRESHOLDS],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
     "tax_currency": [topics.TAX_RESULTS],
     "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
@@ -66,7 +66,7 @@ PUBLISHES = {
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.USAGE.name: [UsageRecord],
     topics.CATALOG_EVENTS.name: [CatalogEvent],
-    topics.METERING_ACCEPTED.name: [AcceptedUsage],
+    topics.METERING_ACCEPTED.name: [AcceptedUsage, AcceptedTime],
     topics.CLOCK_TICKS.name: [ClockTick],
     topics.RATING_CHARGES.name: [ChargeCreated, PeriodCompleted],
     topics.APPROVAL_RULES.name: [ApprovalRuleSet],

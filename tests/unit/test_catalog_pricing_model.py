@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from services.catalog.domain.plan_rules import plan_is_well_formed, plan_problems
 from services.catalog.domain.problems import Problem
 from services.catalog.domain.service_rules import category_not_in_use, service_category_exists
-from services.rating.domain.pricing import PlanCandidate, Unrated, price_usage
+from services.rating.domain.pricing import Deferred, PlanCandidate, Unrated, price_usage
 from shared.contracts.catalog import (
     CategoryState,
     LinePrice,
@@ -472,7 +472,7 @@ class TestServiceCategories:
 
 class TestRatingNonFlatLines:
     @pytest.mark.parametrize("model", ["graduated", "volume", "package"])
-    def test_parks_a_record_whose_line_is_priced_by_a_non_flat_model(self, model: str) -> None:
+    def test_defers_a_record_whose_line_is_priced_by_a_non_flat_model_to_the_periods_close(self, model: str) -> None:
         pricing = {"graduated": GRADUATED, "volume": GRADUATED | {"model": "volume"}}.get(
             model, {"model": "package", "package_size": "10", "package_price": "99"}
         )
@@ -486,10 +486,11 @@ class TestRatingNonFlatLines:
             candidates=[PlanCandidate(an_assignment(), plan)],
         )
 
-        assert isinstance(result, Unrated)
-        assert f"pricing model {model} is priced by the rating issue" in result.reason
+        # tiers and packages need the period's whole quantity: priced when the period closes (rating issue)
+        assert isinstance(result, Deferred)
+        assert (result.disposition, result.quantity) == ("at_close", Decimal(3))
 
-    def test_parks_only_from_the_day_a_dated_price_switches_to_tiers(self) -> None:
+    def test_defers_only_from_the_day_a_dated_price_switches_to_tiers(self) -> None:
         plan = with_line(custom_rate="12.50", prices=[{"effective_from": "2026-01-16", "pricing": GRADUATED}])
         candidates = [PlanCandidate(an_assignment(), plan)]
 
@@ -501,8 +502,9 @@ class TestRatingNonFlatLines:
         )
 
         assert not isinstance(before, Unrated)
+        assert isinstance(before, tuple)
         assert before[0].unit_price == Decimal("12.50")
-        assert isinstance(after, Unrated)
+        assert isinstance(after, Deferred)
 
     @pytest.mark.parametrize(
         ("day", "rate", "source"),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rating.domain.pricing import PlanCandidate, Unrated, move_to_period, price_usage
+from services.rating.domain.pricing import Deferred, PlanCandidate, Recorded, Unrated, move_to_period, price_usage
 from shared.contracts.catalog import AssignmentState, BundleState, CompanyState, PlanLine, PlanState, ServiceState
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated
@@ -230,13 +230,13 @@ class TestUnrated:
         assert "'managed-device'" in result.reason
         assert "catalog" in result.reason
 
-    def test_when_the_record_is_a_snapshot(self) -> None:
+    def test_not_when_the_record_is_a_snapshot_which_is_aggregated_at_the_periods_close(self) -> None:
         result = price_usage(
             a_record(kind="snapshot"), day=DAY, company=a_company(), service=a_service(), candidates=[a_candidate()]
         )
 
-        assert isinstance(result, Unrated)
-        assert "snapshot" in result.reason
+        assert isinstance(result, Deferred)
+        assert result.disposition == "at_close"
 
     @pytest.mark.parametrize(
         ("start", "end", "day"),
@@ -346,7 +346,7 @@ class TestBundledServices:
             service_ids=[SERVICE, OTHER_SERVICE],
         )
 
-    def test_usage_of_a_service_sold_in_a_bundle_is_parked_not_charged_at_the_service_price(self) -> None:
+    def test_usage_of_a_service_sold_in_a_bundle_is_recorded_not_charged_at_the_service_price(self) -> None:
         result = price_usage(
             a_record(),
             day=DAY,
@@ -356,9 +356,10 @@ class TestBundledServices:
             bundles={self.BUNDLE: self.a_bundle()},
         )
 
-        assert isinstance(result, Unrated)
-        assert "bundle 'Security pack'" in result.reason
-        assert "99.00 GBP" in result.reason
+        assert isinstance(result, Recorded)
+        assert result.disposition == "in_bundle"
+        assert "bundle 'Security pack'" in result.note
+        assert "99.00 GBP" in result.note
 
     def test_a_service_line_beside_a_bundle_of_other_services_is_still_priced(self) -> None:
         bundle = self.a_bundle().model_copy(update={"service_ids": [OTHER_SERVICE, RECORD]})

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from services.rating.domain.buckets import Lot, Settlement
 from shared.contracts.catalog import (
     AssignmentState,
     BundleState,
     CatalogEvent,
+    ClientStatusState,
     CompanyState,
     PlanState,
     ServiceState,
     TenantState,
+    UserState,
 )
 from shared.contracts.rating import ChargeCreated
 from shared.db.pool import DbConnection
@@ -25,7 +29,17 @@ _STATE_TYPES: dict[str, Any] = {
     "plan": PlanState,
     "assignment": AssignmentState,
     "bundle": BundleState,
+    "client_status": ClientStatusState,
+    "user": UserState,
 }
+
+
+LedgerRow = tuple[UUID, UUID, str, UUID, UUID, UUID | None, date, datetime, Decimal, str, str | None, dict[str, Any]]
+"""tenant, record, type, company, service, assignment, period start, occurred at, quantity, disposition, note, doc"""
+
+
+def _lots(doc: Any) -> list[Lot]:
+    return [Lot(Decimal(x["hours"]), x["periods_left"]) for x in doc or []]
 
 
 class RatingRepository:
@@ -43,6 +57,15 @@ class RatingRepository:
                 state.tenant_id,
                 state.timezone,
                 state.mode == "live",
+                event.version,
+            )
+            return
+        if event.deleted:
+            # A removed plan, assignment or service prices nothing from now on (what was charged stays).
+            await self._conn.execute(
+                """DELETE FROM catalog_entities WHERE entity_type = $1 AND entity_id = $2 AND version < $3""",
+                event.entity_type,
+                event.entity_id,
                 event.version,
             )
             return
@@ -70,6 +93,15 @@ class RatingRepository:
         )
         model = _STATE_TYPES[entity_type]
         return {r["entity_id"]: model.model_validate(r["state"]) for r in rows}
+
+    async def users(self, user_ids: Sequence[UUID], user_refs: Sequence[str]) -> list[UserState]:
+        rows = await self._conn.fetch(
+            """SELECT state FROM catalog_entities WHERE entity_type = 'user'
+               AND (entity_id = ANY($1::uuid[]) OR (state ->> 'user_ref') = ANY($2::text[]))""",
+            list(user_ids),
+            list(user_refs),
+        )
+        return [UserState.model_validate(r["state"]) for r in rows]
 
     async def assignments_of(self, company_ids: Sequence[UUID]) -> list[AssignmentState]:
         rows = await self._conn.fetch(
@@ -162,13 +194,14 @@ class RatingRepository:
         rows = await self._conn.fetch("SELECT charge_id FROM charges WHERE charge_id = ANY($1::uuid[])", list(ids))
         return {r["charge_id"] for r in rows}
 
-    async def insert_charges(self, charges: Sequence[ChargeCreated]) -> None:
+    async def insert_charges(self, charges: Sequence[ChargeCreated], rule_keys: dict[UUID, str] | None = None) -> None:
+        keys = rule_keys or {}
         await self._conn.execute(
             """
             INSERT INTO charges (tenant_id, charge_id, company_id, period_start, period_end, amount, currency,
-                                 document)
+                                 document, rule_key)
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::date[], $6::numeric[],
-                                 $7::text[], $8::jsonb[])
+                                 $7::text[], $8::jsonb[], $9::text[])
             """,
             [c.tenant_id for c in charges],
             [c.charge_id for c in charges],
@@ -178,7 +211,165 @@ class RatingRepository:
             [c.amount for c in charges],
             [c.currency for c in charges],
             [c.model_dump(mode="json") for c in charges],
+            [keys.get(c.charge_id) for c in charges],
         )
+
+    async def sent_for_rules(self, rule_keys: Sequence[str]) -> dict[str, tuple[Decimal, list[UUID]]]:
+        """What was already sent per pricing rule: its total and its charge ids."""
+        rows = await self._conn.fetch(
+            """SELECT rule_key, sum(amount) AS total, array_agg(charge_id ORDER BY charge_id) AS ids
+               FROM charges WHERE rule_key = ANY($1::text[]) GROUP BY rule_key""",
+            list(rule_keys),
+        )
+        return {r["rule_key"]: (r["total"], list(r["ids"])) for r in rows}
+
+    async def charge(self, charge_id: UUID) -> tuple[dict[str, Any], str | None] | None:
+        row = await self._conn.fetchrow("SELECT document, rule_key FROM charges WHERE charge_id = $1", charge_id)
+        return (row["document"], row["rule_key"]) if row else None
+
+    async def charges_in_period(self, company_id: UUID, start: date, end: date) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            """SELECT document FROM charges WHERE company_id = $1 AND period_start = $2 AND period_end = $3
+               ORDER BY charge_id""",
+            company_id,
+            start,
+            end,
+        )
+        return [r["document"] for r in rows]
+
+    async def ledger(self, record_ids: Sequence[UUID]) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            """SELECT record_id, record_type, disposition, note, quantity, occurred_at, period_start
+               FROM rated_records WHERE record_id = ANY($1::uuid[]) ORDER BY occurred_at, record_id""",
+            list(record_ids),
+        )
+        return [{k: str(v) if v is not None else None for k, v in dict(r).items()} for r in rows]
+
+    async def charges_of_rule(self, rule_key: str) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch("SELECT document FROM charges WHERE rule_key = $1 ORDER BY charge_id", rule_key)
+        return [r["document"] for r in rows]
+
+    # -- the record ledger ---------------------------------------------------------------------
+    async def record(self, rows: Sequence[LedgerRow]) -> set[UUID]:
+        """Keep each record once; returns the ids that are new (a redelivery returns nothing)."""
+        if not rows:
+            return set()
+        inserted = await self._conn.fetch(
+            """
+            INSERT INTO rated_records (tenant_id, record_id, record_type, company_id, service_id, assignment_id,
+                                       period_start, occurred_at, quantity, disposition, note, document)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[],
+                                 $7::date[], $8::timestamptz[], $9::numeric[], $10::text[], $11::text[], $12::jsonb[])
+            ON CONFLICT (tenant_id, record_id) DO NOTHING
+            RETURNING record_id
+            """,
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
+        return {r["record_id"] for r in inserted}
+
+    async def deferred(
+        self, assignment_id: UUID, period_start: date, disposition: str, service_id: UUID | None = None
+    ) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            """SELECT record_id, service_id, occurred_at, quantity, document FROM rated_records
+               WHERE assignment_id = $1 AND period_start = $2 AND disposition = $3
+                 AND ($4::uuid IS NULL OR service_id = $4)
+               ORDER BY occurred_at, record_id""",
+            assignment_id,
+            period_start,
+            disposition,
+            service_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def deferred_total(
+        self, assignment_id: UUID, period_start: date, disposition: str, service_id: UUID | None
+    ) -> Decimal:
+        value: Decimal = await self._conn.fetchval(
+            """SELECT coalesce(sum(quantity), 0) FROM rated_records
+               WHERE assignment_id = $1 AND period_start = $2 AND disposition = $3
+                 AND ($4::uuid IS NULL OR service_id = $4) AND (document ->> 'kind') IS DISTINCT FROM 'snapshot'""",
+            assignment_id,
+            period_start,
+            disposition,
+            service_id,
+        )
+        return value
+
+    async def closed_periods(self, keys: Sequence[tuple[UUID, str, date]]) -> set[tuple[UUID, str, date]]:
+        rows = await self._conn.fetch(
+            """SELECT company_id, frequency, period_start FROM billing_periods
+               WHERE status = 'closed' AND (company_id, frequency, period_start) IN (
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[]))""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r["company_id"], r["frequency"], r["period_start"]) for r in rows}
+
+    # -- buckets -------------------------------------------------------------------------------
+    async def last_bucket(self, assignment_id: UUID) -> tuple[date, list[Lot]] | None:
+        row = await self._conn.fetchrow(
+            """SELECT period_end, carried FROM bucket_usage WHERE assignment_id = $1
+               ORDER BY period_start DESC LIMIT 1""",
+            assignment_id,
+        )
+        if row is None:
+            return None
+        return row["period_end"], _lots(row["carried"])
+
+    async def bucket_row(self, assignment_id: UUID, period_start: date) -> dict[str, Any] | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM bucket_usage WHERE assignment_id = $1 AND period_start = $2", assignment_id, period_start
+        )
+        return dict(row) if row else None
+
+    async def carried_into(self, assignment_id: UUID, period_start: date) -> list[Lot]:
+        doc = await self._conn.fetchval(
+            "SELECT carried FROM bucket_usage WHERE assignment_id = $1 AND period_end = $2", assignment_id, period_start
+        )
+        return _lots(doc) if doc is not None else []
+
+    async def save_bucket(
+        self, tenant_id: UUID, company_id: UUID, assignment_id: UUID, start: date, end: date, s: Settlement
+    ) -> None:
+        await self._conn.execute(
+            """INSERT INTO bucket_usage VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT DO NOTHING""",
+            tenant_id,
+            assignment_id,
+            start,
+            end,
+            company_id,
+            s.allocation,
+            s.rolled_in,
+            s.used,
+            s.overage,
+            s.remaining,
+            s.rolled_out_hours,
+            s.expired,
+            [{"hours": str(lot.hours), "periods_left": lot.periods_left} for lot in s.rolled_out],
+        )
+
+    async def bucket_usage(self, company_id: UUID) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM bucket_usage WHERE company_id = $1 ORDER BY assignment_id, period_start", company_id
+        )
+        return [dict(r) for r in rows]
+
+    # -- thresholds ----------------------------------------------------------------------------
+    async def claim_crossings(
+        self, tenant_id: UUID, subject: str, period_start: date, levels: Sequence[Decimal]
+    ) -> list[Decimal]:
+        rows = await self._conn.fetch(
+            """INSERT INTO threshold_crossings SELECT $1, $2, $3, unnest($4::numeric[])
+               ON CONFLICT DO NOTHING RETURNING level""",
+            tenant_id,
+            subject,
+            period_start,
+            list(levels),
+        )
+        return sorted(r["level"] for r in rows)
 
     async def take_unrated(self, limit: int = 5000) -> list[dict[str, Any]]:
         """Remove and return parked records (they are parked again if still unpriceable)."""

@@ -1,37 +1,43 @@
-"""Pricing a usage record against a client's plans: pure, no I/O, no clock.
+"""Routing each accepted record to what rating does with it, and pricing the ones charged on arrival. Pure.
 
-This is the walking skeleton's rule set: a ``delta`` record of a ``Usage`` service on an active plan line,
-priced flat at full precision with the line's price in force on the record's day (`price_on`: its
-effective-dated ``prices``, else its custom rate or per_unit pricing, else the service's default rate).
-Tiers, packages, snapshots, buckets, bundle charges and proration arrive with the rating issue as further
-strategies beside ``flat``; until then a line whose in-force price is such a model, or a service sold
-inside a bundle, is parked, never charged at a wrong price.
+Which plan: `rank_candidates` (the catalog's documented precedence) picks exactly one of the client's
+active assignments that covers the service, so no record is ever priced by two plans. Then:
+- usage on a flat per-unit line with nothing included is charged at once (`price_usage`);
+- usage on a tiered, volume or package line, with an included quantity, or a snapshot, is deferred to the
+  period's close (`close_pricing`), because its price depends on the period's whole quantity;
+- time is charged at once (`price_time`), or used against the plan's bucket at the bucket period's close;
+- non-billable time, days on which the client, assignment or service is suspended or cancelled, and
+  services sold inside a bundle are recorded and never charged.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Context, Decimal
 from uuid import UUID
 
+from services.rating.domain.line_pricing import line_terms
+from services.rating.domain.time_entries import NoTimeRate, billable_minutes, hours_of, time_rate
+from shared.client_status import status_on
 from shared.contracts.catalog import (
     AssignmentState,
     BundleState,
+    ClientStatus,
     CompanyState,
-    LinePrice,
-    PerUnitPricing,
     PlanLine,
     PlanState,
-    PriceTerms,
     ServiceState,
-    price_on,
-    rate_of,
+    StatusChange,
+    UserState,
 )
-from shared.contracts.metering import AcceptedUsage
+from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PriceRule
 from shared.periods import BillingFrequency, Period, period_containing
+
+_PRECISE = Context(prec=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +79,63 @@ def _active_on(a: AssignmentState, day: date) -> bool:
     return a.start_date <= day and (a.end_date is None or day < a.end_date)
 
 
-def _line_for(plan: PlanState, service: ServiceState) -> PlanLine | None:
-    return next((line for line in plan.lines if line.service_id == service.service_id), None)
+def _line_for(plan: PlanState, service: ServiceState) -> tuple[int, PlanLine] | None:
+    return next(((i, line) for i, line in enumerate(plan.lines) if line.service_id == service.service_id), None)
 
 
 def _bundle_for(plan: PlanState, service: ServiceState, bundles: Mapping[UUID, BundleState]) -> BundleState | None:
     held = (bundles.get(line.bundle_id) for line in plan.lines if line.bundle_id is not None)
     return next((b for b in held if b is not None and service.service_id in b.service_ids), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Priced later: ``at_close`` (the line's model needs the period's whole quantity: tiers, packages,
+    included quantities, snapshots) or ``bucket`` (hours used against a bucket, in time order)."""
+
+    disposition: str
+    candidate: PlanCandidate
+    line_index: int
+    period: Period
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """Kept in rating's ledger and never charged: non-billable time, a day on which the client, the
+    assignment or the service is suspended or cancelled, or a service sold inside a bundle."""
+
+    disposition: str
+    note: str
+    candidate: PlanCandidate | None
+    period: Period
+
+
+Routed = tuple[ChargeCreated, BillingFrequency] | Deferred | Recorded | Unrated
+
+
+def _covering(
+    candidates: list[PlanCandidate], service: ServiceState, day: date, bundles: Mapping[UUID, BundleState]
+) -> tuple[PlanCandidate, int, PlanLine] | tuple[PlanCandidate, BundleState] | None:
+    """The one plan (by `rank_candidates`) that prices the service on ``day``: so no record is priced twice."""
+    for candidate in rank_candidates(candidates, service):
+        if not _active_on(candidate.assignment, day):
+            continue
+        found = _line_for(candidate.plan, service)
+        if found is None and (bundle := _bundle_for(candidate.plan, service, bundles)) is not None:
+            return candidate, bundle
+        if found is not None:
+            return candidate, found[0], found[1]
+    return None
+
+
+def _status_note(
+    history: Sequence[StatusChange], day: date, candidate: PlanCandidate, service: ServiceState
+) -> str | None:
+    status = status_on(history, day, assignment_id=candidate.assignment.assignment_id, service_id=service.service_id)
+    if status is ClientStatus.ACTIVE:
+        return None
+    return f"service {service.code!r} is {status.value} on {day.isoformat()} (client status history): not charged"
 
 
 def price_usage(
@@ -90,60 +146,122 @@ def price_usage(
     service: ServiceState | None,
     candidates: list[PlanCandidate],
     bundles: Mapping[UUID, BundleState] | None = None,
-) -> tuple[ChargeCreated, BillingFrequency] | Unrated:
-    """Price one record that occurred on ``day`` (the tenant's local date).
+    history: Sequence[StatusChange] = (),
+) -> Routed:
+    """Route one usage record that occurred on ``day`` (the tenant's local date).
 
-    A service a plan sells inside a bundle is billed at the bundle's price, never its own: until bundle
-    charges exist (rating issue) such usage is parked with that reason rather than charged per service.
+    A ``delta`` record on a line whose price in force is a flat rate, with nothing included, is charged at
+    once. Tiers, packages, included quantities and snapshots need the period's whole quantity: such records
+    are deferred to the period's close. A service a plan sells inside a bundle is recorded, not charged
+    (the bundle's fixed price covers it).
     """
     if service is None:
         return Unrated(f"service {record.service_ref!r} is not in rating's catalog view yet")
-    if record.kind != "delta":
-        return Unrated("snapshot usage is priced by the rating issue's snapshot aggregation (not yet built)")
-    for candidate in rank_candidates(candidates, service):
-        line = _line_for(candidate.plan, service)
-        if not _active_on(candidate.assignment, day):
-            continue
-        if line is None and (bundle := _bundle_for(candidate.plan, service, bundles or {})) is not None:
-            return Unrated(
-                f"service {service.code!r} is sold in bundle {bundle.name!r} on plan {candidate.plan.name!r} at "
-                f"the bundle price ({bundle.price} {bundle.currency}), not per service: bundle charges are not "
-                "built yet (rating issue)"
-            )
-        if line is None:
-            continue
-        terms = price_on(line, day)
-        if terms.pricing is not None and not isinstance(terms.pricing, PerUnitPricing):
-            return Unrated(
-                f"pricing model {terms.pricing.model} is priced by the rating issue (plan "
-                f"{candidate.plan.name!r}, service {service.code!r}); not charged at a flat rate meanwhile"
-            )
-        source = _rate_source(terms)
-        if source == "service_default_rate" and service.currency != candidate.plan.currency:
-            return Unrated(
-                f"service {service.code!r} has its default rate in {service.currency} but plan "
-                f"{candidate.plan.name!r} is in {candidate.plan.currency}: set a custom rate"
-            )
-        frequency = BillingFrequency(candidate.plan.billing_frequency)
-        period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
-        rule = PriceRule(
-            plan_id=candidate.plan.plan_id,
-            model="flat",
-            rate=rate_of(service, line, day=day),
-            rate_source=source,
+    found = _covering(candidates, service, day, bundles or {})
+    if found is None:
+        return Unrated(
+            f"no active plan of client {company.company_ref!r} covers service {service.code!r} on {day.isoformat()}"
         )
-        return _charge(record, company, service, candidate.plan, period, rule), frequency
-    return Unrated(
-        f"no active plan of client {company.company_ref!r} covers service {service.code!r} on {day.isoformat()}"
+    candidate = found[0]
+    frequency = BillingFrequency(candidate.plan.billing_frequency)
+    period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
+    if len(found) == 2:
+        bundle = found[1]
+        note = (
+            f"service {service.code!r} is sold in bundle {bundle.name!r} on plan {candidate.plan.name!r} at the "
+            f"bundle price ({bundle.price} {bundle.currency}), not per service"
+        )
+        return Recorded("in_bundle", note, candidate, period)
+    _, index, line = found
+    if (status_note := _status_note(history, day, candidate, service)) is not None:
+        return Recorded("not_billed_status", status_note, candidate, period)
+    terms = line_terms(service, line, day)
+    if terms.rate_source == "service_default_rate" and service.currency != candidate.plan.currency:
+        return Unrated(
+            f"service {service.code!r} has its default rate in {service.currency} but plan "
+            f"{candidate.plan.name!r} is in {candidate.plan.currency}: set a custom rate"
+        )
+    if record.kind != "delta" or not terms.per_record or line.included_quantity > 0:
+        return Deferred("at_close", candidate, index, period, record.quantity)
+    rule = PriceRule(
+        plan_id=candidate.plan.plan_id, model="flat", rate=terms.flat_rate(), rate_source=terms.rate_source
     )
+    charge = _charge(record, company, service, candidate.plan, period, rule)
+    return charge.model_copy(
+        update={"assignment_id": candidate.assignment.assignment_id, "plan_line": index}
+    ), frequency
 
 
-def _rate_source(terms: PriceTerms) -> str:
-    """Which price rule set the rate: traceable to the line, or the dated entry, that produced it."""
-    if terms.pricing is None and terms.custom_rate is None:
-        return "service_default_rate"
-    source = "plan_line_per_unit_price" if terms.pricing is not None else "plan_line_custom_rate"
-    return f"{source}@{terms.effective_from.isoformat()}" if isinstance(terms, LinePrice) else source
+def price_time(
+    record: AcceptedTime,
+    *,
+    day: date,
+    company: CompanyState,
+    service: ServiceState | None,
+    candidates: list[PlanCandidate],
+    bundles: Mapping[UUID, BundleState] | None = None,
+    history: Sequence[StatusChange] = (),
+    user: UserState | None = None,
+) -> Routed:
+    """Route one time entry whose work started on ``day``: charged at once at the rate of
+    `time_entries.time_rate`, used against the plan's bucket, or recorded (non-billable, suspended)."""
+    if service is None:
+        return Unrated(f"service {record.service_ref!r} is not in rating's catalog view yet")
+    found = _covering(candidates, service, day, bundles or {})
+    if found is None:
+        return Unrated(
+            f"no active plan of client {company.company_ref!r} covers service {service.code!r} on {day.isoformat()}"
+        )
+    candidate = found[0]
+    frequency = BillingFrequency(candidate.plan.billing_frequency)
+    period = period_containing(day, frequency=frequency, anchor=company.billing_anchor)
+    if not record.billable:
+        return Recorded("non_billable", "non-billable time: recorded, never charged", candidate, period)
+    if len(found) == 2:
+        return Recorded(
+            "in_bundle", f"sold in bundle {found[1].name!r}: charged at the bundle price", candidate, period
+        )
+    _, index, line = found
+    if (status_note := _status_note(history, day, candidate, service)) is not None:
+        return Recorded("not_billed_status", status_note, candidate, period)
+    minutes = billable_minutes(record.start_time, record.end_time, line)
+    hours = hours_of(minutes)
+    bucket = candidate.plan.bucket
+    if bucket is not None:
+        bucket_period = period_containing(day, frequency=BillingFrequency(bucket.period), anchor=company.billing_anchor)
+        return Deferred("bucket", candidate, index, bucket_period, hours)
+    try:
+        rate = time_rate(line=line, user=user, service=service, currency=candidate.plan.currency, day=day)
+    except NoTimeRate as exc:
+        return Unrated(str(exc))
+    rule = PriceRule(plan_id=candidate.plan.plan_id, model="flat", rate=rate.rate, rate_source=rate.source)
+    worked = (record.end_time - record.start_time).total_seconds() / 60
+    charge = ChargeCreated(
+        charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{record.record_id}:{candidate.plan.plan_id}"),
+        tenant_id=record.tenant_id,
+        company_id=company.company_id,
+        company_ref=company.company_ref,
+        period_start=period.start,
+        period_end=period.end,
+        kind="time",
+        service_id=service.service_id,
+        service_ref=service.code,
+        description=service.name,
+        quantity=hours,
+        unit="hour",
+        unit_price=rate.rate,
+        amount=_PRECISE.divide(minutes * rate.rate, Decimal(60)),  # full precision; rounded on the invoice line
+        currency=candidate.plan.currency,
+        source_records=[record.record_id],
+        price_rule=rule,
+        assignment_id=candidate.assignment.assignment_id,
+        plan_line=index,
+        explanation=(
+            f"{worked:g} min worked, billed as {minutes} min (increment {line.rounding_increment_minutes or 'none'}, "
+            f"minimum {line.minimum_minutes or 'none'}) = {hours} h x {rate.rate} ({rate.source})"
+        ),
+    )
+    return charge, frequency
 
 
 def _charge(

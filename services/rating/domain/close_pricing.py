@@ -1,0 +1,411 @@
+"""What rating charges when a period closes: period-priced usage, fixed fees, bucket overage. Pure.
+
+**Usage priced at close.** A line whose model needs the period's whole quantity (graduated, volume,
+package, an included quantity, snapshots) prices the quantity of all its records of the period at once:
+deltas are summed, snapshots aggregated as the service says (`snapshots.aggregate`), the included quantity
+deducted, and the rest priced by the model in force on the **last day of the period the assignment covers**
+(a mid-period price change to such a line applies to the whole period). One charge per piece (tier,
+package count, flat fee), each carrying the whole calculation.
+
+**Fixed fees** (lines of ``Fixed`` services, and bundle lines at the bundle's price) are charged per service
+cycle of the plan's frequency, prorated by days (`proration`): the days the assignment is in force and
+neither the client, the assignment nor the service is suspended or cancelled. ``arrears``: a cycle's fee is
+charged when the cycle closes. ``advance``: when a cycle closes, the next cycle's fee is charged with it, as
+known then; the first cycle is charged when it closes. Either way, when a cycle closes its fee is settled:
+the final amount is compared with what was already charged for it and only the difference is charged, as
+an adjustment referencing those charges (a suspension after an advance charge is credited back).
+
+**Re-rating.** When a record arrives for a period already closed, the period's line is priced again with it
+and the difference to what was sent is charged in the open period (never rewriting a sent charge).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from services.rating.domain import models
+from services.rating.domain.buckets import Settlement
+from services.rating.domain.line_pricing import LineTerms, line_terms, price_quantity
+from services.rating.domain.pricing import PlanCandidate
+from services.rating.domain.proration import billable_runs, prorated, split_at
+from services.rating.domain.snapshots import aggregate
+from shared.contracts.catalog import (
+    BucketDefinition,
+    BundleState,
+    CompanyState,
+    PlanLine,
+    ServiceState,
+    SnapshotAggregation,
+    StatusChange,
+)
+from shared.contracts.rating import BucketDetail, ChargeCreated, PriceRule, Proration, TierLine
+from shared.periods import Period
+
+ZERO = Decimal(0)
+LineTermsFor = Callable[[date], LineTerms]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    record_id: UUID
+    occurred_at: datetime
+    kind: str  # delta or snapshot
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A rule's charges with the key that groups them (what a later re-rating compares with)."""
+
+    rule_key: str
+    charges: list[ChargeCreated]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.amount for c in self.charges), ZERO)
+
+
+def tier_lines(pieces: Sequence[models.Piece]) -> list[TierLine]:
+    return [
+        TierLine(
+            quantity=p.quantity,
+            unit_price=p.unit_price,
+            amount=p.amount,
+            unit=p.unit,
+            tier=p.tier,
+            tier_from=p.tier_from,
+            tier_up_to=p.tier_up_to,
+        )
+        for p in pieces
+    ]
+
+
+def explain(pieces: Sequence[models.Piece]) -> str:
+    parts = []
+    for p in pieces:
+        where = ""
+        if p.tier is not None:
+            upper = "inf" if p.tier_up_to is None else p.tier_up_to
+            where = f" (tier {p.tier + 1}, ({p.tier_from}, {upper}])"
+        label = {"flat_fee": " flat fee", "package": " packages"}.get(p.unit, "")
+        parts.append(f"{p.quantity}{label} x {p.unit_price}{where}")
+    return " + ".join(parts) + f" = {models.total(list(pieces))}"
+
+
+def usage_rule_key(candidate: PlanCandidate, line_index: int, period: Period) -> str:
+    return f"usage:{candidate.assignment.assignment_id}:{line_index}:{period.start.isoformat()}"
+
+
+def period_quantity(service: ServiceState, records: Sequence[UsageRecord], *, period_end: datetime) -> Decimal:
+    deltas = sum((r.quantity for r in records if r.kind == "delta"), ZERO)
+    snaps = [(r.occurred_at, r.record_id, r.quantity) for r in records if r.kind != "delta"]
+    how = service.snapshot_aggregation or SnapshotAggregation.PEAK
+    return deltas + (aggregate(how, snaps, period_end=period_end) if snaps else ZERO)
+
+
+def price_usage_line(
+    *,
+    company: CompanyState,
+    candidate: PlanCandidate,
+    line_index: int,
+    service: ServiceState,
+    period: Period,
+    records: Sequence[UsageRecord],
+    period_end_instant: datetime,
+) -> Priced:
+    line = candidate.plan.lines[line_index]
+    last = period.end - timedelta(days=1)
+    if candidate.assignment.end_date is not None:
+        last = min(last, candidate.assignment.end_date - timedelta(days=1))
+    terms = line_terms(service, line, max(last, period.start))
+    quantity = period_quantity(service, records, period_end=period_end_instant)
+    pieces = price_quantity(terms, quantity, included=line.included_quantity)
+    key = usage_rule_key(candidate, line_index, period)
+    ids = sorted((r.record_id for r in records), key=str)
+    charges = [
+        _piece_charge(company, candidate, line_index, service, period, terms, p, pieces, i, key, ids, quantity)
+        for i, p in enumerate(pieces)
+    ]
+    return Priced(key, charges)
+
+
+def _piece_unit(service: ServiceState, piece: models.Piece, terms: LineTerms) -> str:
+    if piece.unit == "flat_fee":
+        return "fee"
+    if piece.unit == "package":
+        return f"package of {terms.terms.package_size} {service.unit}"
+    return service.unit
+
+
+def _piece_charge(
+    company: CompanyState,
+    candidate: PlanCandidate,
+    line_index: int,
+    service: ServiceState,
+    period: Period,
+    terms: LineTerms,
+    piece: models.Piece,
+    pieces: Sequence[models.Piece],
+    n: int,
+    key: str,
+    record_ids: list[UUID],
+    quantity: Decimal,
+) -> ChargeCreated:
+    line = candidate.plan.lines[line_index]
+    tier = f" (tier {piece.tier + 1})" if piece.tier is not None and len(pieces) > 1 else ""
+    fee = " flat fee" if piece.unit == "flat_fee" else ""
+    return ChargeCreated(
+        charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{key}:{n}"),
+        tenant_id=company.tenant_id,
+        company_id=company.company_id,
+        company_ref=company.company_ref,
+        period_start=period.start,
+        period_end=period.end,
+        kind="usage",
+        service_id=service.service_id,
+        service_ref=service.code,
+        description=f"{service.name}{tier}{fee}",
+        quantity=piece.quantity,
+        unit=_piece_unit(service, piece, terms),
+        unit_price=piece.unit_price,
+        amount=piece.amount,
+        currency=candidate.plan.currency,
+        source_records=record_ids,
+        price_rule=PriceRule(
+            plan_id=candidate.plan.plan_id, model=terms.model, rate=piece.unit_price, rate_source=terms.rate_source
+        ),
+        assignment_id=candidate.assignment.assignment_id,
+        plan_line=line_index,
+        tiers=tier_lines(pieces),
+        included_quantity=line.included_quantity,
+        total_quantity=quantity,
+        explanation=(
+            f"{quantity} {service.unit} - {line.included_quantity} included: " if line.included_quantity else ""
+        )
+        + explain(pieces),
+    )
+
+
+# -- fixed fees ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FixedTarget:
+    """What a fixed line charges for: a Fixed service, or a bundle at the bundle's price."""
+
+    service_id: UUID
+    code: str
+    name: str
+    unit: str
+    kind: str  # fixed or bundle
+
+
+def fixed_target(
+    line: PlanLine, services: dict[UUID, ServiceState], bundles: dict[UUID, BundleState]
+) -> FixedTarget | None:
+    if line.bundle_id is not None:
+        bundle = bundles.get(line.bundle_id)
+        if bundle is None:
+            return None
+        return FixedTarget(bundle.bundle_id, f"bundle:{bundle.name}", bundle.name, "bundle", "bundle")
+    service = services.get(line.service_id) if line.service_id else None
+    if service is None or service.service_type != "Fixed":
+        return None
+    return FixedTarget(service.service_id, service.code, service.name, service.unit, "fixed")
+
+
+def fixed_rule_key(candidate: PlanCandidate, line_index: int, cycle: Period) -> str:
+    return f"fixed:{candidate.assignment.assignment_id}:{line_index}:{cycle.start.isoformat()}"
+
+
+def fixed_fee(
+    *,
+    company: CompanyState,
+    candidate: PlanCandidate,
+    line_index: int,
+    target: FixedTarget,
+    unit_price_on: LineTermsFor,
+    cycle: Period,
+    billed_in: Period,
+    history: Sequence[StatusChange],
+) -> Priced:
+    """The fee of one line for one service ``cycle``, booked into billing period ``billed_in``."""
+    line = candidate.plan.lines[line_index]
+    currency = candidate.plan.currency
+    runs = billable_runs(cycle, candidate.assignment, history, service_id=target.service_id)
+    runs = split_at(runs, [p.effective_from for p in line.prices])
+    key = fixed_rule_key(candidate, line_index, cycle)
+    charges: list[ChargeCreated] = []
+    for run in runs:
+        terms = unit_price_on(run.start)
+        pieces = price_quantity(terms, line.quantity)
+        full = models.total(pieces)
+        whole = run == cycle
+        amount = full if whole else prorated(full, cycle, run, currency=currency)
+        proration = None
+        if not whole:
+            proration = Proration(
+                days=run.days, cycle_days=cycle.days, full_price=full, first_day=run.start, end_day=run.end
+            )
+        charges.append(
+            ChargeCreated(
+                charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{key}:{run.start.isoformat()}:{run.end.isoformat()}"),
+                tenant_id=company.tenant_id,
+                company_id=company.company_id,
+                company_ref=company.company_ref,
+                period_start=billed_in.start,
+                period_end=billed_in.end,
+                kind=target.kind,
+                service_id=target.service_id,
+                service_ref=target.code,
+                description=target.name
+                + ("" if whole else f" ({run.start.isoformat()} to {run.end.isoformat()}, prorated)"),
+                quantity=line.quantity if whole else Decimal(1),
+                unit=target.unit if whole else "prorated period",
+                unit_price=(full / line.quantity if whole and line.quantity else amount),
+                amount=amount,
+                currency=currency,
+                source_records=[],
+                price_rule=PriceRule(
+                    plan_id=candidate.plan.plan_id,
+                    model=terms.model,
+                    rate=full,
+                    rate_source=terms.rate_source,
+                ),
+                assignment_id=candidate.assignment.assignment_id,
+                plan_line=line_index,
+                tiers=tier_lines(pieces),
+                service_period_start=cycle.start,
+                service_period_end=cycle.end,
+                proration=proration,
+                explanation=(
+                    f"{explain(pieces)} for the cycle {cycle.start.isoformat()} to {cycle.end.isoformat()}"
+                    + (
+                        ""
+                        if whole
+                        else f"; {run.days} of {cycle.days} days: C({(run.end - cycle.start).days}) - "
+                        f"C({(run.start - cycle.start).days}) = {amount}"
+                    )
+                ),
+            )
+        )
+    return Priced(key, charges)
+
+
+# -- adjustments -----------------------------------------------------------------------------------------
+
+
+def adjustment(
+    *,
+    priced: Priced,
+    sent_total: Decimal,
+    sent_ids: Sequence[UUID],
+    billed_in: Period,
+    reason: str,
+    template: ChargeCreated | None = None,
+) -> ChargeCreated | None:
+    """The difference between a rule's re-rated charges and what was already sent for it (None if none).
+
+    The adjustment describes itself like the rule's charges (``template``, a sent one, when the rule now
+    has none: a cycle charged in advance and then suspended throughout is credited in full)."""
+    diff = priced.total - sent_total
+    model = priced.charges[0] if priced.charges else template
+    if diff == 0 or model is None:
+        return None
+    return model.model_copy(
+        update={
+            "charge_id": uuid.uuid5(uuid.NAMESPACE_URL, f"adjust:{priced.rule_key}:{priced.total}:{len(sent_ids)}"),
+            "period_start": billed_in.start,
+            "period_end": billed_in.end,
+            "description": f"{model.description.split(' (')[0]} adjustment ({reason})",
+            "quantity": Decimal(1),
+            "unit": "adjustment",
+            "unit_price": diff,
+            "amount": diff,
+            "corrects_charge_ids": sorted(sent_ids, key=str),
+            "late": True,
+            "proration": None,
+            "explanation": f"re-rated {priced.rule_key}: {priced.total} now, {sent_total} already charged, "
+            f"difference {diff}",
+        }
+    )
+
+
+# -- buckets ---------------------------------------------------------------------------------------------
+
+
+def bucket_rule_key(candidate: PlanCandidate, bucket_period: Period) -> str:
+    return f"bucket:{candidate.assignment.assignment_id}:{bucket_period.start.isoformat()}"
+
+
+def bucket_overage(
+    *,
+    company: CompanyState,
+    candidate: PlanCandidate,
+    definition: BucketDefinition,
+    settlement: Settlement,
+    bucket_period: Period,
+    billed_in: Period,
+    service_of: dict[UUID, ServiceState],
+    line_of: dict[UUID, int],
+) -> Priced:
+    """Overage hours of a settled bucket period at the overage rate, one charge per service they were on."""
+    key = bucket_rule_key(candidate, bucket_period)
+    by_service: dict[UUID, list[tuple[UUID, Decimal]]] = {}
+    for use in settlement.uses:
+        if use.overage > 0:
+            by_service.setdefault(service_of[use.record_id].service_id, []).append((use.record_id, use.overage))
+    detail = BucketDetail(
+        bucket_period_start=bucket_period.start,
+        bucket_period_end=bucket_period.end,
+        allocation=settlement.allocation,
+        rolled_in=settlement.rolled_in,
+        used=settlement.used,
+        overage=settlement.overage,
+        remaining=settlement.remaining,
+        rolled_out=settlement.rolled_out_hours,
+    )
+    charges = []
+    for service_id, uses in sorted(by_service.items(), key=lambda kv: str(kv[0])):
+        service = next(service_of[r] for r, _ in uses)
+        hours = sum((h for _, h in uses), ZERO)
+        charges.append(
+            ChargeCreated(
+                charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{key}:{service_id}"),
+                tenant_id=company.tenant_id,
+                company_id=company.company_id,
+                company_ref=company.company_ref,
+                period_start=billed_in.start,
+                period_end=billed_in.end,
+                kind="bucket_overage",
+                service_id=service_id,
+                service_ref=service.code,
+                description=f"{service.name} (hours beyond the bucket)",
+                quantity=hours,
+                unit="hour",
+                unit_price=definition.overage_rate,
+                amount=hours * definition.overage_rate,
+                currency=candidate.plan.currency,
+                source_records=sorted((r for r, _ in uses), key=str),
+                price_rule=PriceRule(
+                    plan_id=candidate.plan.plan_id,
+                    model="bucket_overage",
+                    rate=definition.overage_rate,
+                    rate_source="plan_bucket_overage_rate",
+                ),
+                assignment_id=candidate.assignment.assignment_id,
+                plan_line=line_of.get(service_id),
+                bucket=detail,
+                explanation=(
+                    f"{settlement.allocation} h allocated + {settlement.rolled_in} h carried in; "
+                    f"{settlement.used + settlement.overage} h worked in time order; {hours} h of them on "
+                    f"{service.code} beyond the bucket x {definition.overage_rate}"
+                ),
+            )
+        )
+    return Priced(key, charges)

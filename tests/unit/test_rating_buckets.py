@@ -1,0 +1,84 @@
+"""Spec for buckets of hours: use in time order, overage, rollover policies."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.rating.domain.buckets import Lot, settle
+from shared.contracts.catalog import BucketDefinition
+
+D = Decimal
+
+
+def bucket(hours: str = "10", policy: str = "none", **rollover: object) -> BucketDefinition:
+    return BucketDefinition.model_validate(
+        {"hours": hours, "period": "monthly", "overage_rate": "110.00", "rollover": {"policy": policy, **rollover}}
+    )
+
+
+def entries(*hours: str) -> list[tuple[UUID, Decimal]]:
+    return [(UUID(int=i + 1), D(h)) for i, h in enumerate(hours)]
+
+
+class TestSettle:
+    def test_hours_within_the_allocation_have_no_overage(self) -> None:
+        s = settle(bucket(), [], entries("3", "4"))
+        assert (s.used, s.overage, s.remaining) == (D(7), D(0), D(3))  # 10 - 7
+
+    def test_the_entry_that_exhausts_the_bucket_is_split_and_later_ones_are_overage(self) -> None:
+        s = settle(bucket(), [], entries("6", "6", "2"))
+        # 6 from the bucket (4 left), then 4 of 6 (2 over), then 2 over: overage 4
+        assert [(u.from_bucket, u.overage) for u in s.uses] == [(D(6), D(0)), (D(4), D(2)), (D(0), D(2))]
+        assert (s.used, s.overage, s.remaining) == (D(10), D(4), D(0))
+
+    def test_no_rollover_lapses_what_is_left(self) -> None:
+        s = settle(bucket(), [], entries("4"))
+        assert (s.rolled_out, s.expired) == ((), D(6))
+
+    def test_carry_up_to_carries_at_most_max_hours(self) -> None:
+        s = settle(bucket(policy="carry_up_to", max_hours="5"), [], entries("2"))
+        assert (s.rolled_out, s.expired) == ((Lot(D(5)),), D(3))  # 8 left, 5 carried, 3 lapse
+
+    def test_carried_hours_are_used_before_the_allocation(self) -> None:
+        s = settle(bucket(policy="carry_up_to", max_hours="5"), [Lot(D(5))], entries("7"))
+        # 5 carried used first, then 2 of the 10: 8 remain, capped to 5
+        assert (s.rolled_in, s.used, s.remaining, s.rolled_out) == (D(5), D(7), D(8), (Lot(D(5)),))
+
+    def test_expire_after_keeps_each_lot_for_its_periods_then_lapses_it(self) -> None:
+        definition = bucket(policy="expire_after", periods=2)
+        first = settle(definition, [], entries("4"))  # 6 left, usable 2 more periods
+        assert first.rolled_out == (Lot(D(6), 2),)
+        second = settle(definition, first.rolled_out, entries("10"))  # uses the 6 carried, then 4 of the 10
+        assert (second.used, second.rolled_out) == (D(10), (Lot(D(6), 2),))
+        third = settle(definition, (Lot(D(3), 1), Lot(D(6), 2)), [])  # the older lot ages out
+        assert (third.rolled_out, third.expired) == ((Lot(D(6), 1), Lot(D(10), 2)), D(3))
+
+
+hours = st.decimals(min_value=0, max_value=40, places=2, allow_nan=False, allow_infinity=False)
+definitions = st.builds(
+    lambda h, policy, cap, periods: bucket(str(h), policy, max_hours=str(cap), periods=periods),
+    st.decimals(min_value="0.5", max_value=50, places=1),
+    st.sampled_from(["none", "carry_up_to", "expire_after"]),
+    st.decimals(min_value=0, max_value=30, places=1),
+    st.integers(min_value=1, max_value=3),
+)
+
+
+class TestProperties:
+    @given(
+        definition=definitions,
+        carried=st.lists(st.builds(Lot, hours, st.integers(min_value=1, max_value=3)), max_size=3),
+        used=st.lists(hours, max_size=8),
+    )
+    def test_used_plus_remaining_is_allocation_plus_rollover_and_overage_is_never_negative(
+        self, definition: BucketDefinition, carried: list[Lot], used: list[Decimal]
+    ) -> None:
+        s = settle(definition, carried, [(UUID(int=i + 1), h) for i, h in enumerate(used)])
+        assert s.used + s.remaining == s.allocation + s.rolled_in
+        assert s.overage >= 0
+        assert s.used + s.overage == sum(used, D(0))
+        assert s.rolled_out_hours + s.expired == s.remaining

@@ -1,0 +1,331 @@
+"""Spec for what rating charges at a period's close: period-priced usage, fixed fees (proration, plan change,
+suspension, cancellation, reactivation, month-ends, leap years), adjustments and bucket overage."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from services.rating.domain.buckets import settle
+from services.rating.domain.close_pricing import (
+    FixedTarget,
+    UsageRecord,
+    adjustment,
+    bucket_overage,
+    fixed_fee,
+    fixed_target,
+    price_usage_line,
+)
+from services.rating.domain.line_pricing import line_terms
+from services.rating.domain.pricing import PlanCandidate, Recorded, price_usage
+from shared.contracts.catalog import AssignmentState, BucketDefinition, BundleState, PlanState, StatusChange
+from shared.periods import Period
+from tests.unit.test_pricing import COMPANY, PLAN, SERVICE, TENANT, a_company, a_record, a_service
+
+D = Decimal
+JAN = Period(date(2026, 1, 1), date(2026, 2, 1))
+FIREWALL = FixedTarget(SERVICE, "firewall", "Firewall", "device", "fixed")
+
+
+def plan(lines: list[dict[str, object]], *, plan_id: UUID = PLAN, **extra: object) -> PlanState:
+    return PlanState.model_validate(
+        {
+            "tenant_id": str(TENANT),
+            "plan_id": str(plan_id),
+            "name": "Plan",
+            "plan_type": "hybrid",
+            "billing_frequency": "monthly",
+            "currency": "GBP",
+            "lines": lines,
+        }
+        | extra
+    )
+
+
+def candidate(p: PlanState, *, start: date = date(2026, 1, 1), end: date | None = None) -> PlanCandidate:
+    a = AssignmentState(
+        tenant_id=TENANT,
+        assignment_id=UUID(int=p.plan_id.int ^ 1),
+        company_id=COMPANY,
+        plan_id=p.plan_id,
+        start_date=start,
+        end_date=end,
+    )
+    return PlanCandidate(a, p)
+
+
+def status(kind: str, on: date, **scope: UUID) -> StatusChange:
+    return StatusChange(
+        change_id=UUID(int=on.toordinal() + len(kind)),
+        status=kind,
+        effective_date=on,
+        reason="unpaid invoices",
+        recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
+        actor="user:x",
+        **scope,
+    )
+
+
+def fee(c: PlanCandidate, cycle: Period, history: list[StatusChange] | None = None, price: str = "100.00") -> Decimal:
+    service = a_service(default_rate=price)
+    priced = fixed_fee(
+        company=a_company(),
+        candidate=c,
+        line_index=0,
+        target=FIREWALL,
+        unit_price_on=lambda day: line_terms(service, c.plan.lines[0], day),
+        cycle=cycle,
+        billed_in=cycle,
+        history=history or [],
+    )
+    return priced.total
+
+
+LINE = [{"service_id": str(SERVICE)}]
+
+
+class TestFixedFees:
+    @pytest.mark.parametrize(
+        ("cycle", "start", "end", "expected"),
+        [
+            # a whole month is never prorated
+            (JAN, date(2026, 1, 1), None, D("100.00")),
+            # starts Jan 15: days 14..31 of 31 -> 100 - round(100 x 14/31 = 45.161..) = 54.84
+            (JAN, date(2026, 1, 15), None, D("54.84")),
+            # ends Jan 20 (exclusive): C(19) = round(100 x 19/31 = 61.290..) = 61.29
+            (JAN, date(2026, 1, 1), date(2026, 1, 20), D("61.29")),
+            # February 2026 (28 days), last day only: 100 - round(100 x 27/28 = 96.428..) = 3.57
+            (Period(date(2026, 2, 1), date(2026, 3, 1)), date(2026, 2, 28), None, D("3.57")),
+            # leap February 2028 (29 days), last day only: 100 - round(100 x 28/29 = 96.551..) = 3.45
+            (Period(date(2028, 2, 1), date(2028, 3, 1)), date(2028, 2, 29), None, D("3.45")),
+            # month-end anchor: the Jan 31 - Feb 29 2028 cycle (29 days), started Feb 15 (day 15):
+            # 100 - round(100 x 15/29 = 51.724..) = 48.28
+            (Period(date(2028, 1, 31), date(2028, 2, 29)), date(2028, 2, 15), None, D("48.28")),
+        ],
+    )
+    def test_prorates_a_start_or_end_inside_the_cycle_by_days(
+        self, cycle: Period, start: date, end: date | None, expected: Decimal
+    ) -> None:
+        assert fee(candidate(plan(LINE), start=start, end=end), cycle) == expected
+
+    def test_a_plan_change_mid_cycle_charges_each_plan_for_its_days_and_the_pieces_sum_to_the_month(self) -> None:
+        old = candidate(plan(LINE), end=date(2026, 1, 16))
+        new = candidate(plan(LINE, plan_id=UUID(int=77)), start=date(2026, 1, 16))
+        # old: C(15) = round(100 x 15/31 = 48.387..) = 48.39; new: 100 - 48.39 = 51.61
+        assert (fee(old, JAN), fee(new, JAN)) == (D("48.39"), D("51.61"))
+        assert fee(old, JAN) + fee(new, JAN) == D("100.00")
+
+    def test_an_upgrade_to_a_dearer_plan_mid_cycle(self) -> None:
+        old = candidate(plan(LINE), end=date(2026, 1, 16))
+        new = candidate(plan(LINE, plan_id=UUID(int=77)), start=date(2026, 1, 16))
+        # 48.39 of the 100.00 plan + (150 - round(150 x 15/31 = 72.580..) = 77.42) of the 150.00 plan
+        assert fee(old, JAN) + fee(new, JAN, price="150.00") == D("48.39") + D("77.42")
+
+    def test_a_line_price_change_mid_cycle_prorates_each_price_for_its_days(self) -> None:
+        dated = [
+            {
+                "service_id": str(SERVICE),
+                "custom_rate": "100.00",
+                "prices": [{"effective_from": "2026-01-16", "custom_rate": "131.00"}],
+            }
+        ]
+        # 100: C(15) - C(0) = 48.39; 131: 131 - round(131 x 15/31 = 63.387..) = 67.61
+        assert fee(candidate(plan(dated)), JAN) == D("48.39") + D("67.61")
+
+    def test_a_quantity_multiplies_the_fee(self) -> None:
+        assert fee(candidate(plan([{"service_id": str(SERVICE), "quantity": "3"}])), JAN) == D("300.00")  # 3 x 100
+
+
+class TestCancellationAndSuspension:
+    """Seed 000, "Cancellation and Suspension Handling Tests"."""
+
+    def test_services_marked_as_suspended_do_not_generate_charges_during_the_suspension(self) -> None:
+        history = [status("suspended", date(2026, 1, 11), service_id=SERVICE)]
+        # billed Jan 1-11 only: C(10) = round(100 x 10/31 = 32.258..) = 32.26
+        assert fee(candidate(plan(LINE)), JAN, history) == D("32.26")
+        usage = price_usage(
+            a_record(),
+            day=date(2026, 1, 15),
+            company=a_company(),
+            service=a_service(),
+            candidates=[candidate(plan(LINE))],
+            history=history,
+        )
+        assert isinstance(usage, Recorded)
+        assert usage.disposition == "not_billed_status"
+
+    def test_cancelled_services_are_no_longer_billed(self) -> None:
+        history = [status("cancelled", date(2026, 1, 21))]
+        # Jan 1-21: C(20) = round(100 x 20/31 = 64.516..) = 64.52; February: nothing
+        assert fee(candidate(plan(LINE)), JAN, history) == D("64.52")
+        assert fee(candidate(plan(LINE)), Period(date(2026, 2, 1), date(2026, 3, 1)), history) == D(0)
+
+    def test_reactivating_a_suspended_service_resumes_billing_from_its_date(self) -> None:
+        history = [status("suspended", date(2026, 1, 11)), status("active", date(2026, 1, 21))]
+        # Jan 1-11 and Jan 21-Feb 1: C(10) + (C(31) - C(20)) = 32.26 + (100 - 64.52) = 67.74
+        assert fee(candidate(plan(LINE)), JAN, history) == D("67.74")
+
+    def test_the_charge_states_the_suspension_in_its_proration(self) -> None:
+        history = [status("suspended", date(2026, 1, 11))]
+        c = candidate(plan(LINE))
+        priced = fixed_fee(
+            company=a_company(),
+            candidate=c,
+            line_index=0,
+            target=FIREWALL,
+            unit_price_on=lambda day: line_terms(a_service(default_rate="100.00"), c.plan.lines[0], day),
+            cycle=JAN,
+            billed_in=JAN,
+            history=history,
+        )
+        [charge] = priced.charges
+        assert charge.proration is not None
+        assert (charge.proration.days, charge.proration.cycle_days, charge.proration.full_price) == (
+            10,
+            31,
+            D("100.00"),
+        )
+
+
+class TestUsageAtClose:
+    def records(self, *quantities: str, kind: str = "delta") -> list[UsageRecord]:
+        return [
+            UsageRecord(UUID(int=i + 1), datetime(2026, 1, 2 + i, tzinfo=UTC), kind, D(q))
+            for i, q in enumerate(quantities)
+        ]
+
+    def priced(self, line: dict[str, object], records: list[UsageRecord]) -> list[tuple[Decimal, Decimal, Decimal]]:
+        p = price_usage_line(
+            company=a_company(),
+            candidate=candidate(plan([{"service_id": str(SERVICE)} | line])),
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=records,
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+        )
+        return [(c.quantity, c.unit_price, c.amount) for c in p.charges]
+
+    TIERS = [{"up_to": "10", "unit_price": "12.50"}, {"up_to": None, "unit_price": "10.00"}]
+
+    @pytest.mark.parametrize(
+        ("pricing", "quantities", "expected"),
+        [
+            # graduated: 6 + 9 = 15 -> 10 x 12.50 + 5 x 10.00
+            ({"model": "graduated", "tiers": TIERS}, ("6", "9"), [(D(10), D("12.50"), D(125)), (D(5), D(10), D(50))]),
+            # volume: 15 is in the second tier -> 15 x 10.00
+            ({"model": "volume", "tiers": TIERS}, ("6", "9"), [(D(15), D(10), D(150))]),
+            # package of 10 at 99: 15 -> 2 packages
+            ({"model": "package", "package_size": "10", "package_price": "99"}, ("6", "9"), [(D(2), D(99), D(198))]),
+        ],
+    )
+    def test_prices_the_periods_whole_quantity_with_the_lines_model(
+        self, pricing: dict[str, object], quantities: tuple[str, ...], expected: list[tuple[Decimal, Decimal, Decimal]]
+    ) -> None:
+        assert self.priced({"pricing": pricing}, self.records(*quantities)) == expected
+
+    def test_included_quantity_is_deducted_before_the_per_unit_price(self) -> None:
+        # 6 + 9 = 15, 5 included: 10 x 12.50 (the default rate)
+        assert self.priced({"included_quantity": "5"}, self.records("6", "9")) == [(D(10), D("12.50"), D(125))]
+
+    def test_snapshots_are_aggregated_at_their_peak_by_default(self) -> None:
+        # counts 4, 9, 7 -> peak 9 x 12.50
+        assert self.priced({}, self.records("4", "9", "7", kind="snapshot")) == [(D(9), D("12.50"), D("112.50"))]
+
+    def test_a_late_record_adds_only_the_difference_referencing_what_was_sent(self) -> None:
+        line = {"pricing": {"model": "graduated", "tiers": self.TIERS}}
+        c = candidate(plan([{"service_id": str(SERVICE)} | line]))
+        args = {
+            "company": a_company(),
+            "candidate": c,
+            "line_index": 0,
+            "service": a_service(),
+            "period": JAN,
+            "period_end_instant": datetime(2026, 2, 1, tzinfo=UTC),
+        }
+        sent = price_usage_line(records=self.records("6", "2"), **args)  # 8 x 12.50 = 100
+        again = price_usage_line(records=self.records("6", "2", "5"), **args)  # 10 x 12.50 + 3 x 10 = 155
+        adj = adjustment(
+            priced=again,
+            sent_total=sent.total,
+            sent_ids=[c.charge_id for c in sent.charges],
+            billed_in=Period(date(2026, 2, 1), date(2026, 3, 1)),
+            reason="late usage",
+        )
+        assert adj is not None
+        assert (adj.amount, adj.period_start, adj.late) == (D(55), date(2026, 2, 1), True)  # 155 - 100
+        assert adj.corrects_charge_ids == [c.charge_id for c in sent.charges]
+        assert adjustment(priced=again, sent_total=again.total, sent_ids=[], billed_in=JAN, reason="x") is None
+
+
+class TestBucketOverage:
+    def test_overage_hours_are_charged_at_the_buckets_overage_rate_per_service(self) -> None:
+        definition = BucketDefinition.model_validate({"hours": "10", "period": "monthly", "overage_rate": "110.00"})
+        p = plan([{"service_id": str(SERVICE)}], plan_type="bucket", bucket=definition.model_dump(mode="json"))
+        ids = [UUID(int=1), UUID(int=2)]
+        settlement = settle(definition, [], [(ids[0], D(7)), (ids[1], D("4.5"))])
+        priced = bucket_overage(
+            company=a_company(),
+            candidate=candidate(p),
+            definition=definition,
+            settlement=settlement,
+            bucket_period=JAN,
+            billed_in=JAN,
+            service_of={i: a_service() for i in ids},
+            line_of={SERVICE: 0},
+        )
+        [charge] = priced.charges
+        # 7 + 4.5 = 11.5 h against 10: 1.5 h x 110.00 = 165.00
+        assert (charge.quantity, charge.amount, charge.source_records) == (D("1.5"), D("165.00"), [ids[1]])
+        assert charge.bucket is not None
+        assert (charge.bucket.used, charge.bucket.overage, charge.bucket.remaining) == (D(10), D("1.5"), D(0))
+
+
+class TestBundles:
+    BUNDLE = UUID("88888888-8888-4888-8888-888888888888")
+
+    def bundle(self) -> BundleState:
+        return BundleState(
+            tenant_id=TENANT,
+            bundle_id=self.BUNDLE,
+            name="Security pack",
+            price=D("99.00"),
+            currency="GBP",
+            service_ids=[SERVICE, UUID(int=9)],
+        )
+
+    def test_a_bundle_line_is_charged_at_the_bundle_price_per_cycle(self) -> None:
+        p = plan([{"bundle_id": str(self.BUNDLE)}])
+        target = fixed_target(p.lines[0], {}, {self.BUNDLE: self.bundle()})
+        assert target is not None
+        assert (target.kind, target.service_id) == ("bundle", self.BUNDLE)
+        price_as_service = a_service(default_rate="99.00")  # the bundle's price is the line's default
+        priced = fixed_fee(
+            company=a_company(),
+            candidate=candidate(p),
+            line_index=0,
+            target=target,
+            unit_price_on=lambda day: line_terms(price_as_service, p.lines[0], day),
+            cycle=JAN,
+            billed_in=JAN,
+            history=[],
+        )
+        assert [(c.kind, c.amount) for c in priced.charges] == [("bundle", D("99.00"))]
+
+    def test_usage_of_a_member_service_is_recorded_and_not_charged_again(self) -> None:
+        result = price_usage(
+            a_record(),
+            day=date(2026, 1, 15),
+            company=a_company(),
+            service=a_service(),
+            candidates=[candidate(plan([{"bundle_id": str(self.BUNDLE)}]))],
+            bundles={self.BUNDLE: self.bundle()},
+        )
+        assert isinstance(result, Recorded)
+        assert result.disposition == "in_bundle"
+
+    def test_a_usage_line_is_not_a_fixed_fee(self) -> None:
+        assert fixed_target(plan(LINE).lines[0], {SERVICE: a_service()}, {}) is None
