@@ -89,6 +89,22 @@ async def decide(
     return response.status_code, response.json()
 
 
+async def save_discount(
+    platform: Platform, tenant: Tenant, percent: str, *, name: str, token: str
+) -> tuple[str, dict[str, Any]]:
+    """A percentage discount on the tenant's plan, saved in catalog by ``token``'s user."""
+    plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
+    discount_id = str(uuid.uuid4())
+    body = {
+        "discount_id": discount_id,
+        "name": name,
+        "discount_type": "percentage",
+        "value": percent,
+        "plan_id": plan_id,
+    }
+    return discount_id, await platform.put(f"/v1/discounts/{discount_id}", body, token=token)
+
+
 async def catalog_has_rules(platform: Platform, tenant: Tenant, *, version: int = 1) -> None:
     async def held() -> bool:
         found = await platform.value_as_tenant("catalog", tenant, "SELECT version FROM approval_rules")
@@ -144,19 +160,7 @@ class TestRulesArePublishedSoRequestersKnowWhatToHold:
         assert current["version"] == 2
         await catalog_has_rules(platform, tenant, version=2)
 
-        plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
-        discount_id = str(uuid.uuid4())
-        twelve = await platform.put(
-            f"/v1/discounts/{discount_id}",
-            {
-                "discount_id": discount_id,
-                "name": "12%",
-                "discount_type": "percentage",
-                "value": "12",
-                "plan_id": plan_id,
-            },
-            token=tenant.token,
-        )
+        _, twelve = await save_discount(platform, tenant, "12", name="12%", token=tenant.token)
         assert twelve["event"]["state"]["approval_status"] == "pending"  # 12 % > the new 10 % threshold
 
     async def test_a_rule_that_does_not_make_sense_is_refused_naming_the_field(
@@ -216,19 +220,7 @@ class TestDiscountsOverACertainValueRequireManagerialApproval:
     ) -> None:
         await catalog_has_rules(platform, tenant)
         _, approver_token = await platform.add_user(tenant, "approver")
-        plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
-        discount_id = str(uuid.uuid4())
-        saved = await platform.put(
-            f"/v1/discounts/{discount_id}",
-            {
-                "discount_id": discount_id,
-                "name": "Loyalty",
-                "discount_type": "percentage",
-                "value": "30",
-                "plan_id": plan_id,
-            },
-            token=tenant.token,
-        )
+        discount_id, saved = await save_discount(platform, tenant, "30", name="Loyalty", token=tenant.token)
         request_id = saved["event"]["state"]["approval_request_id"]
         assert saved["event"]["state"]["approval_status"] == "pending"
 
@@ -254,19 +246,7 @@ class TestDiscountsOverACertainValueRequireManagerialApproval:
     ) -> None:
         await catalog_has_rules(platform, tenant)
         manager_id, manager_token = await platform.add_user(tenant, "billing_manager")
-        plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
-        discount_id = str(uuid.uuid4())
-        saved = await platform.put(
-            f"/v1/discounts/{discount_id}",
-            {
-                "discount_id": discount_id,
-                "name": "Win-back",
-                "discount_type": "percentage",
-                "value": "40",
-                "plan_id": plan_id,
-            },
-            token=manager_token,
-        )
+        _, saved = await save_discount(platform, tenant, "40", name="Win-back", token=manager_token)
         request_id = saved["event"]["state"]["approval_request_id"]
         shown = await opened(platform, manager_token, request_id)
         assert shown["requested_by"] == str(manager_id)  # catalog names the user who saved it
@@ -312,19 +292,7 @@ class TestTheApprovalStatusIsUpdatedAndAffectsBilling:
         self, platform: Platform, tenant: Tenant, manager: tuple[uuid.UUID, str]
     ) -> None:
         await catalog_has_rules(platform, tenant)
-        plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
-        discount_id = str(uuid.uuid4())
-        saved = await platform.put(
-            f"/v1/discounts/{discount_id}",
-            {
-                "discount_id": discount_id,
-                "name": "Too generous",
-                "discount_type": "percentage",
-                "value": "60",
-                "plan_id": plan_id,
-            },
-            token=tenant.token,
-        )
+        discount_id, saved = await save_discount(platform, tenant, "60", name="Too generous", token=tenant.token)
         request_id = saved["event"]["state"]["approval_request_id"]
         await opened(platform, manager[1], request_id)
         status, body = await decide(platform, manager[1], request_id, "reject")
@@ -353,19 +321,7 @@ class TestTheApprovalStatusIsUpdatedAndAffectsBilling:
         self, platform: Platform, tenant: Tenant, manager: tuple[uuid.UUID, str]
     ) -> None:
         await catalog_has_rules(platform, tenant)
-        plan_id = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]["plan_id"]
-        discount_id = str(uuid.uuid4())
-        saved = await platform.put(
-            f"/v1/discounts/{discount_id}",
-            {
-                "discount_id": discount_id,
-                "name": "Twice",
-                "discount_type": "percentage",
-                "value": "35",
-                "plan_id": plan_id,
-            },
-            token=tenant.token,
-        )
+        discount_id, saved = await save_discount(platform, tenant, "35", name="Twice", token=tenant.token)
         request_id = saved["event"]["state"]["approval_request_id"]
         [request] = await platform.messages("approvals.requests.v1", where=lambda d: d["request_id"] == request_id)
         await request_approval(platform, request)  # the same request again, as a new message
