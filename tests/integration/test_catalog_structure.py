@@ -205,22 +205,19 @@ class TestBundles:
             token=tenant.token,
         )
 
-        record = platform.usage(tenant)
-        await platform.send_usage(tenant, record)
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="3"))  # 3 devices, a member service
 
-        conn = await platform.connect("rating")
-        try:
+        async def in_bundle() -> list[Any]:
+            return await platform.fetch_as_tenant(
+                "rating", tenant, "SELECT 1 FROM rated_records WHERE disposition = 'in_bundle'"
+            )
 
-            async def parked() -> list[Any]:
-                return await rows_as_tenant(conn, tenant.tenant_id, "SELECT reason FROM unrated_records")
-
-            reasons = await platform.wait_for(parked, timeout_s=60)
-            charges = await rows_as_tenant(conn, tenant.tenant_id, "SELECT 1 FROM charges")
-        finally:
-            await conn.close()
-        assert "bundle 'Security pack'" in reasons[0]["reason"]
-        assert "99.00 GBP" in reasons[0]["reason"]
-        assert charges == []
+        await platform.wait_for(in_bundle, timeout_s=60)
+        await platform.advance_clock(tenant, "2026-02-01T00:00:00+00:00")
+        [event] = await platform.invoices(tenant)
+        lines = [(ln["kind"], ln["quantity"], ln["unit_price"], ln["amount"]) for ln in event["invoice"]["lines"]]
+        # January in full at the bundle's 99.00; the 3 devices (12.50 each on their own) are not charged again
+        assert lines == [("bundle", "1", "99.00", "99.00")]
 
 
 class TestAssignments:
