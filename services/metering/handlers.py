@@ -17,6 +17,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.db.uow import NIL_TENANT, unit_of_work
+from shared.faults import INGEST_AFTER_COMMIT_BEFORE_ANSWER, fault_point
 from shared.messaging.consumer import TRANSIENT_ERRORS, BatchConsumer
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
@@ -112,6 +113,7 @@ async def _ingest(request: Request, principal: Principal, record_type: str, body
         except TRANSIENT_ERRORS:
             if attempt == 2:
                 raise
+    fault_point(INGEST_AFTER_COMMIT_BEFORE_ANSWER)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.answer] = counts.get(o.answer, 0) + 1

@@ -58,6 +58,7 @@ from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.db.uow import UnitOfWork
+from shared.faults import INGEST_BEFORE_COMMIT, fault_point
 from shared.messaging.consumer import Reject, Rejections
 from shared.messaging.envelope import Parsed
 
@@ -372,9 +373,11 @@ async def ingest(
         again = await ingest(uow, record_type, [items[i] for i in later], channel=channel, actor=actor, now=now)
         for i, o in zip(later, again, strict=True):
             outcomes[i] = o
+    if rows:
+        fault_point(INGEST_BEFORE_COMMIT)
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(items)
-    for o in done[: len(done)]:
+    for o in done:
         INGESTED.labels(record_type, channel, o.state if o.answer == "accepted" and o.state else o.answer).inc()
     return done
 
