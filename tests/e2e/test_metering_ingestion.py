@@ -447,3 +447,35 @@ class TestCrashes:
         assert rows == 40
         assert len({m["record_id"] for m in published}) == 40
         assert event["invoice"]["lines"][0]["quantity"] == "40"  # 40 records of 1 device, none counted twice
+
+
+# -- audit --------------------------------------------------------------------------------------------------
+class TestEveryMutatingRouteIsAudited:
+    async def test_each_post_route_in_the_openapi_document_writes_an_audit_row_naming_the_caller(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        [refused] = await post_batch(platform, tenant, "/v1/usage:batch", [platform.usage(tenant, quantity="-2")])
+        calls = {
+            "/v1/usage:batch": {"records": [platform.usage(tenant)]},
+            "/v1/time-entries:batch": {
+                "records": [time_entry(tenant, "nope", start="2026-01-02T09:00:00Z", end="2026-01-02T10:00:00Z")]
+            },
+            "/v1/dead-letters/{dead_letter_id}/redrive": None,
+            "/v1/unmapped/redrive": None,
+        }
+        async with metering(platform, tenant) as api:
+            document = (await api.get("/openapi.json")).json()
+            posts = {path for path, ops in document["paths"].items() if {"post", "put", "patch", "delete"} & set(ops)}
+            audited = {}
+            for path in sorted(posts):
+                before = await platform.value_as_tenant("metering", tenant, "SELECT count(*) FROM audit_log")
+                url = path.replace("{dead_letter_id}", refused["dead_letter_id"])
+                response = await api.post(url, json=calls[path])
+                assert response.status_code == 200, response.text
+                actors = await platform.fetch_as_tenant(
+                    "metering", tenant, "SELECT actor FROM audit_log ORDER BY seq OFFSET $1", before
+                )
+                audited[path] = {a["actor"] for a in actors}
+
+        assert posts == set(calls)  # a new mutating route needs a call here, and an audit row
+        assert all(len(actors) == 1 and next(iter(actors)).startswith("user:") for actors in audited.values())

@@ -101,6 +101,9 @@ CREATE FUNCTION ensure_month_partitions(parent text, months timestamptz[]) RETUR
         IF parent NOT IN ('usage_records', 'time_entries') THEN
             RAISE EXCEPTION 'not a monthly table: %', parent;
         END IF;
+        IF months IS NULL THEN
+            RETURN 0;
+        END IF;
         FOREACH m IN ARRAY months LOOP
             lo := date_trunc('month', m, 'UTC');
             part := parent || '_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
@@ -118,8 +121,10 @@ CREATE FUNCTION ensure_month_partitions(parent text, months timestamptz[]) RETUR
     END $$;
 
 -- Records before this migration move over, with their keys.
-SELECT ensure_month_partitions('usage_records', array_agg(DISTINCT date_trunc('month', occurred_at, 'UTC')))
-  FROM usage_records_v1 HAVING count(*) > 0;
+DO $$ BEGIN
+    PERFORM ensure_month_partitions(
+        'usage_records', (SELECT array_agg(DISTINCT date_trunc('month', occurred_at, 'UTC')) FROM usage_records_v1));
+END $$;
 INSERT INTO record_keys (tenant_id, record_type, source, external_id, record_id, fingerprint, occurred_at, received_at)
 SELECT tenant_id, 'usage', source, event_id, record_id, fingerprint, occurred_at, now() FROM usage_records_v1;
 INSERT INTO usage_records (tenant_id, record_id, occurred_at, source, event_id, fingerprint, status, reason,
