@@ -35,6 +35,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
+from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -53,13 +54,14 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
     ),
 }
 PUBLISHES = {
-    "metering": [topics.METERING_ACCEPTED],
+    "metering": [topics.METERING_ACCEPTED, topics.APPROVAL_REQUESTS],
     "rating": [topics.RATING_CHARGES],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
     "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
 }
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.USAGE.name: [UsageRecord],
+    topics.TIME_ENTRIES.name: [TimeEntry],
     topics.CATALOG_EVENTS.name: [CatalogEvent],
     topics.METERING_ACCEPTED.name: [AcceptedUsage],
     topics.CLOCK_TICKS.name: [ClockTick],
