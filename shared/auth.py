@@ -37,6 +37,8 @@ class Permission(StrEnum):
     TAX_MANAGE = "tax:manage"  # tax rates, exemptions, currencies and exchange rates
     TIME_REPORT = "time:report"
     CHARGES_READ = "charges:read"  # rating's charges, their explanation, previews and bucket usage
+    USAGE_INGEST = "usage:ingest"  # post usage / time batches over HTTP and re-drive metering's records
+    USAGE_READ = "usage:read"  # metering's ingestion status, usage, time, unmapped, held and dead letters
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -49,12 +51,14 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.APPROVALS_DECIDE,
             Permission.TAX_MANAGE,
             Permission.CHARGES_READ,
+            Permission.USAGE_INGEST,
+            Permission.USAGE_READ,
         }
     ),
-    Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE}),
+    Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE, Permission.USAGE_READ}),
     Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT}),
     Role.CLIENT_CONTACT: frozenset(),
-    Role.VIEWER: frozenset({Permission.CATALOG_READ, Permission.CHARGES_READ}),
+    Role.VIEWER: frozenset({Permission.CATALOG_READ, Permission.CHARGES_READ, Permission.USAGE_READ}),
 }
 
 
@@ -181,6 +185,19 @@ def requires(permission: Permission) -> Callable[..., Principal]:
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.may(permission):
             raise HTTPException(status_code=403, detail=f"role {principal.role.value!r} may not {permission.value}")
+        return principal
+
+    return dependency
+
+
+def requires_any(*permissions: Permission) -> Callable[..., Principal]:
+    """Like `requires`, for a route any one of several permissions opens (e.g. time entries: a PSA
+    integration's ``usage:ingest`` or a technician's ``time:report``)."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not any(principal.may(p) for p in permissions):
+            wanted = " or ".join(p.value for p in permissions)
+            raise HTTPException(status_code=403, detail=f"role {principal.role.value!r} may not {wanted}")
         return principal
 
     return dependency

@@ -11,6 +11,8 @@ import signal
 
 AFTER_COMMIT_BEFORE_ACK = "after_commit_before_ack"
 RELAY_AFTER_PUBLISH_BEFORE_MARK = "relay_after_publish_before_mark"
+INGEST_BEFORE_COMMIT = "ingest_before_commit"  # metering: a batch's records are written, not yet committed
+INGEST_AFTER_COMMIT_BEFORE_ANSWER = "ingest_after_commit_before_answer"  # metering HTTP: stored, not answered
 
 _armed: str | None = os.environ.get("MSP_FAULT_POINT") or None
 

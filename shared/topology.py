@@ -25,7 +25,10 @@ class Subscription:
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("metering", "usage", topics.USAGE),
+    Subscription("metering", "time", topics.TIME_ENTRIES),
     Subscription("metering", "catalog", topics.CATALOG_EVENTS),
+    Subscription("metering", "rules", topics.APPROVAL_RULES),
+    Subscription("metering", "decisions", topics.APPROVAL_DECISIONS),
     Subscription("rating", "accepted", topics.METERING_ACCEPTED),
     Subscription("rating", "catalog", topics.CATALOG_EVENTS),
     Subscription("rating", "clock", topics.CLOCK_TICKS),

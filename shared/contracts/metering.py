@@ -39,6 +39,11 @@ class AcceptedUsage(Contract):
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="Free-form detail, kept", examples=[{"device_id": "dev-42"}]
     )
+    approved_by: str | None = Field(
+        default=None,
+        description="Who approved it, when it crossed an approval rule (a user ref or system:timeout)",
+        examples=[None, "user:3b241101-e2bb-4255-8caf-4136c566a962"],
+    )
 
     def key(self) -> str:
         return f"{self.tenant_id}:{self.company_ref}"

@@ -1,5 +1,9 @@
 """`make bench`: usage records through the real pipeline, beside a raw baseline on the same stack.
 
+Metering's own figures follow (rating stopped meanwhile): N records through billing.usage.v1 until each
+is stored and relayed onto metering.accepted.v1, and N through POST /v1/usage:batch (1,000 per request),
+with p50 / p99 latencies.
+
 The pipeline figure runs the same processes and settings as `make run` (metering → rating, with inboxes,
 outboxes and relays): N usage records are published on billing.usage.v1 and timed until each one's charge
 appears on rating.charges.v1. The baseline, measured in the same run on the same broker and Postgres, is
@@ -62,7 +66,7 @@ def records(
     return out
 
 
-async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
+async def seed(stack: Stack) -> tuple[uuid.UUID, list[str], str]:
     tenant = uuid.uuid4()
     service_id, plan_id = uuid.uuid4(), uuid.uuid4()
     async with httpx.AsyncClient(
@@ -136,7 +140,7 @@ async def seed(stack: Stack) -> tuple[uuid.UUID, list[str]]:
                 },
             )
     await asyncio.sleep(3)  # let every read model take the catalog in before timing starts
-    return tenant, refs
+    return tenant, refs, token
 
 
 async def pipeline(
@@ -394,6 +398,82 @@ async def rating_close(
     return ingest_s, close_s
 
 
+async def metering_kafka(stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]]) -> tuple[float, list[float]]:
+    """Metering alone over Kafka: publish on billing.usage.v1, time each record until metering has stored it
+    and relayed its AcceptedUsage onto metering.accepted.v1 (committed in Postgres, then published)."""
+    wanted = {rid for _, _, rid in batch}
+    seen: dict[uuid.UUID, float] = {}
+    sent_at: dict[uuid.UUID, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    partitions = [TopicPartition("metering.accepted.v1", p) for p in range(by_name("metering.accepted.v1").partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
+
+    async def watch() -> None:
+        while len(seen) < len(wanted):
+            for msgs in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                now = time.perf_counter()
+                for m in msgs:
+                    rid = uuid.UUID(json.loads(m.value)["record_id"])
+                    if rid in wanted and rid not in seen:
+                        seen[rid] = now
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    watcher = asyncio.create_task(watch())
+    started = time.perf_counter()
+    for key, value, rid in batch:
+        sent_at[rid] = time.perf_counter()
+        await producer.send("billing.usage.v1", value, key=key.encode())
+    await producer.flush()
+    await asyncio.wait_for(watcher, timeout=600)
+    elapsed = time.perf_counter() - started
+    await producer.stop()
+    await consumer.stop()
+    return elapsed, [seen[r] - sent_at[r] for r in wanted]
+
+
+HTTP_BATCH = 1000
+HTTP_CONCURRENCY = int(os.environ.get("BENCH_HTTP_CONCURRENCY", "4"))
+
+
+async def metering_http(
+    stack: Stack, token: str, batch: list[tuple[str, bytes, uuid.UUID]]
+) -> tuple[float, list[float], dict[str, int]]:
+    """Metering alone over HTTP: POST /v1/usage:batch with 1,000 records per request, a few requests in
+    flight; a record's latency is its request's (the answer comes after the commit). Returns the answers'
+    counts, which must all be `accepted`."""
+    docs = [json.loads(value) for _, value, _ in batch]
+    chunks = [docs[i : i + HTTP_BATCH] for i in range(0, len(docs), HTTP_BATCH)]
+    latencies: list[float] = []
+    counts: dict[str, int] = {}
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for chunk in chunks:
+        queue.put_nowait(chunk)
+    async with httpx.AsyncClient(
+        base_url=stack.url(service("metering")), headers={"Authorization": f"Bearer {token}"}, timeout=300
+    ) as api:
+
+        async def worker() -> None:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                t0 = time.perf_counter()
+                response = await api.post("/v1/usage:batch", json={"records": chunk})
+                response.raise_for_status()
+                took = time.perf_counter() - t0
+                latencies.extend([took] * len(chunk))
+                for answer, n in response.json()["counts"].items():
+                    counts[answer] = counts.get(answer, 0) + n
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(HTTP_CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, counts
+
+
 def rss_mb(stack: Stack) -> dict[str, float]:
     return {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.processes.items()}
 
@@ -405,7 +485,7 @@ def main() -> None:
     try:
         print(f"starting the stack (same processes and settings as `make run`) in {home} …", flush=True)
         stack.up()
-        tenant, refs = asyncio.run(seed(stack))
+        tenant, refs, token = asyncio.run(seed(stack))
         batch = records(tenant, refs)
         print(f"driving {N} usage records through metering → rating …", flush=True)
         elapsed, latencies = asyncio.run(pipeline(stack, batch))
@@ -419,6 +499,12 @@ def main() -> None:
         ingest_s, close_s = asyncio.run(rating_close(stack, rseed, accepted(rseed, rseed.tiered, "tiered-device", N)))
         kafka_s, copy_s = asyncio.run(baseline(stack, batch))
         memory = rss_mb(stack)
+        # metering on its own: rating is stopped so it does not share the CPU while metering is timed
+        stack.stop_service("rating")
+        print(f"driving {N} usage records through metering alone over Kafka …", flush=True)
+        mk_s, mk_lat = asyncio.run(metering_kafka(stack, records(tenant, refs, N, "mk")))
+        print(f"and {N} over HTTP ({HTTP_BATCH} per request, {HTTP_CONCURRENCY} in flight) …", flush=True)
+        mh_s, mh_lat, mh_counts = asyncio.run(metering_http(stack, token, records(tenant, refs, N, "mh")))
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -445,6 +531,16 @@ def main() -> None:
     print(f"          asyncpg COPY           {N / copy_s:10.0f} rows/s      ({copy_s:.2f} s)")
     print(f"          both, in sequence      {N / base_s:10.0f} records/s   ({base_s:.2f} s)")
     print(f"ratio     pipeline / baseline    {base_s / elapsed:10.2f}")
+    mkq, mhq = statistics.quantiles(mk_lat, n=100), statistics.quantiles(mh_lat, n=100)
+    print(
+        f"metering  Kafka: accepted+stored {N / mk_s:10.0f} records/s   ({mk_s:.2f} s; publish → metering.accepted.v1)"
+    )
+    print(f"          latency p50 / p99      {mkq[49] * 1000:10.0f} ms / {mkq[98] * 1000:.0f} ms")
+    print(f"          HTTP: accepted+stored  {N / mh_s:10.0f} records/s   ({mh_s:.2f} s; answers {mh_counts})")
+    print(f"          latency p50 / p99      {mhq[49] * 1000:10.0f} ms / {mhq[98] * 1000:.0f} ms  (per request)")
+    print(f"ratio     metering Kafka / baseline {base_s / mk_s:7.2f}")
+    print(f"          metering HTTP / baseline  {base_s / mh_s:7.2f}")
+    print(f"target    20000 records/s: Kafka {N / mk_s / 20000:.0%}, HTTP {N / mh_s / 20000:.0%} of it")
     print("memory    RSS after the run      " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(memory.items())))
 
 

@@ -38,6 +38,7 @@ from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.contracts.tax import ConversionRequested, TaxRequested
+from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -57,7 +58,7 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
     ),
 }
 PUBLISHES = {
-    "metering": [topics.METERING_ACCEPTED],
+    "metering": [topics.METERING_ACCEPTED, topics.APPROVAL_REQUESTS],
     "rating": [topics.RATING_CHARGES, topics.RATING_THRESHOLDS],
     "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
     "tax_currency": [topics.TAX_RESULTS],
@@ -65,6 +66,7 @@ PUBLISHES = {
 }
 CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.USAGE.name: [UsageRecord],
+    topics.TIME_ENTRIES.name: [TimeEntry],
     topics.CATALOG_EVENTS.name: [CatalogEvent],
     topics.METERING_ACCEPTED.name: [AcceptedUsage, AcceptedTime],
     topics.CLOCK_TICKS.name: [ClockTick],

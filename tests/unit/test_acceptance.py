@@ -122,3 +122,15 @@ class TestRecordId:
 
     def test_is_distinct_even_when_the_source_contains_the_separator(self) -> None:
         assert record_id(TENANT, "psa:eu", "e-1") != record_id(TENANT, "psa", "eu:e-1")
+
+
+class TestMonthPartitions:
+    def test_a_timestamp_with_an_offset_falls_in_its_utc_month(self) -> None:
+        from datetime import timedelta, timezone
+
+        from services.metering.adapters.repository import month_of
+
+        # 2026-01-01T00:30+01:00 is 2025-12-31T23:30Z: December's partition; 2026-01-15T09:00+01:00 is January's
+        plus_one = timezone(timedelta(hours=1))
+        assert month_of(datetime(2026, 1, 1, 0, 30, tzinfo=plus_one)) == datetime(2025, 12, 1, tzinfo=UTC)
+        assert month_of(datetime(2026, 1, 15, 9, tzinfo=plus_one)) == datetime(2026, 1, 1, tzinfo=UTC)

@@ -88,6 +88,13 @@ class TestRoles:
             (Role.VIEWER, Permission.CATALOG_READ, True),
             (Role.VIEWER, Permission.CATALOG_WRITE, False),
             (Role.CLIENT_CONTACT, Permission.CATALOG_READ, False),
+            (Role.ADMIN, Permission.USAGE_INGEST, True),
+            (Role.BILLING_MANAGER, Permission.USAGE_INGEST, True),
+            (Role.BILLING_MANAGER, Permission.USAGE_READ, True),
+            (Role.TECHNICIAN, Permission.USAGE_INGEST, False),
+            (Role.VIEWER, Permission.USAGE_INGEST, False),
+            (Role.VIEWER, Permission.USAGE_READ, True),
+            (Role.CLIENT_CONTACT, Permission.USAGE_READ, False),
         ],
     )
     def test_each_role_grants_what_the_table_says(self, role: Role, permission: Permission, allowed: bool) -> None:

@@ -1,29 +1,85 @@
-"""Metering persistence: the catalog read model and the usage records (asyncpg, multi-row SQL)."""
+"""Metering persistence (asyncpg, multi-row SQL): the catalog read model, approval rules, the idempotency
+keys, the monthly raw-record tables and the dead letters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from services.metering.domain.acceptance import CompanyRef, ServiceRef
-from shared.contracts.catalog import CompanyState, ServiceState
+from shared.contracts.approvals import ApprovalRuleSet
+from shared.contracts.catalog import AssignmentState, CompanyState, ServiceState, UserState
 from shared.db.pool import DbConnection
+
+TABLE = {"usage": "usage_records", "time": "time_entries"}
+TIME_COLUMN = {"usage": "occurred_at", "time": "start_time"}
+ID_COLUMN = {"usage": "event_id", "time": "entry_id"}
+
+_partitions_seen: set[tuple[str, datetime]] = set()
+"""Months whose partition this process has made sure of (partitions are never dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
-class StoredRecord:
+class KeyRow:
     source: str
-    event_id: str
+    external_id: str
     record_id: UUID
+    fingerprint: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One row of usage_records or time_entries (the fields the other type lacks are None)."""
+
+    record_id: UUID
+    occurred_at: datetime  # start_time for time entries
+    source: str
+    external_id: str
     fingerprint: str
     status: str
     reason: str | None
+    reason_code: str | None
     company_ref: str
     service_ref: str
-    quantity: object
-    occurred_at: object
-    payload: dict[str, object]
+    company_id: UUID | None
+    service_id: UUID | None
+    no_active_plan: bool
+    request_id: UUID | None
+    payload: dict[str, Any]
+    # usage
+    kind: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    # time
+    end_time: datetime | None = None
+    user_ref: str | None = None
+    user_id: UUID | None = None
+    hours: Decimal | None = None
+    billable: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    dead_letter_id: UUID
+    record_type: str
+    channel: str
+    source: str | None
+    external_id: str | None
+    error_class: str
+    code: str
+    field: str | None
+    reason: str
+    payload: str
+
+
+def month_of(at: datetime) -> datetime:
+    """The first instant of ``at``'s UTC month (partitions are cut in UTC, whatever offset was sent)."""
+    return at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 class MeteringRepository:
@@ -34,15 +90,17 @@ class MeteringRepository:
     async def tenant_known(self, tenant_id: UUID) -> bool:
         return bool(await self._conn.fetchval("SELECT 1 FROM known_tenants WHERE tenant_id = $1", tenant_id))
 
-    async def save_tenant(self, tenant_id: UUID, version: int) -> None:
-        await self._conn.execute(
-            """INSERT INTO known_tenants VALUES ($1, $2) ON CONFLICT (tenant_id) DO UPDATE
-               SET version = EXCLUDED.version WHERE known_tenants.version < EXCLUDED.version""",
-            tenant_id,
-            version,
+    async def save_tenant(self, tenant_id: UUID, version: int) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                """INSERT INTO known_tenants VALUES ($1, $2) ON CONFLICT (tenant_id) DO UPDATE
+                   SET version = EXCLUDED.version WHERE known_tenants.version < EXCLUDED.version RETURNING 1""",
+                tenant_id,
+                version,
+            )
         )
 
-    async def save_company(self, c: CompanyState, version: int) -> None:
+    async def save_company(self, c: CompanyState, version: int) -> bool:
         updated = await self._conn.fetchval(
             """INSERT INTO companies VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, company_id) DO UPDATE
                SET company_ref = EXCLUDED.company_ref, version = EXCLUDED.version
@@ -60,17 +118,48 @@ class MeteringRepository:
                 "INSERT INTO company_refs VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 [(c.tenant_id, r.source, r.ref, c.company_id) for r in c.refs],
             )
+        return bool(updated)
 
-    async def save_service(self, s: ServiceState, version: int) -> None:
+    async def save_service(self, s: ServiceState, version: int) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                """INSERT INTO services VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, service_id)
+                   DO UPDATE SET code = EXCLUDED.code, unit = EXCLUDED.unit, service_type = EXCLUDED.service_type,
+                       version = EXCLUDED.version WHERE services.version < EXCLUDED.version RETURNING 1""",
+                s.tenant_id,
+                s.service_id,
+                s.code,
+                s.unit,
+                s.service_type.value,
+                version,
+            )
+        )
+
+    async def save_assignment(self, a: AssignmentState, version: int, *, deleted: bool) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                """INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (tenant_id, assignment_id) DO UPDATE
+                   SET company_id = EXCLUDED.company_id, start_date = EXCLUDED.start_date,
+                       end_date = EXCLUDED.end_date, deleted = EXCLUDED.deleted, version = EXCLUDED.version
+                   WHERE assignments.version < EXCLUDED.version RETURNING 1""",
+                a.tenant_id,
+                a.assignment_id,
+                a.company_id,
+                a.start_date,
+                a.end_date,
+                deleted,
+                version,
+            )
+        )
+
+    async def save_user(self, u: UserState, version: int) -> None:
         await self._conn.execute(
-            """INSERT INTO services VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, service_id) DO UPDATE
-               SET code = EXCLUDED.code, unit = EXCLUDED.unit, service_type = EXCLUDED.service_type,
-                   version = EXCLUDED.version WHERE services.version < EXCLUDED.version""",
-            s.tenant_id,
-            s.service_id,
-            s.code,
-            s.unit,
-            s.service_type.value,
+            """INSERT INTO users VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, user_id) DO UPDATE
+               SET user_ref = EXCLUDED.user_ref, version = EXCLUDED.version WHERE users.version < EXCLUDED.version""",
+            u.tenant_id,
+            u.user_id,
+            u.user_ref if u.active else None,
             version,
         )
 
@@ -100,67 +189,370 @@ class MeteringRepository:
 
     async def services_by_code(self, tenant_id: UUID, codes: set[str]) -> dict[str, ServiceRef]:
         rows = await self._conn.fetch(
-            "SELECT code, service_id, unit FROM services WHERE tenant_id = $1 AND code = ANY($2::text[])",
+            """SELECT code, service_id, unit, service_type FROM services
+               WHERE tenant_id = $1 AND code = ANY($2::text[])""",
             tenant_id,
             list(codes),
         )
-        return {r["code"]: ServiceRef(r["service_id"], r["unit"]) for r in rows}
+        return {r["code"]: ServiceRef(r["service_id"], r["unit"], r["service_type"]) for r in rows}
 
-    # -- usage records ------------------------------------------------------------------------
-    async def insert_new(self, tenant_id: UUID, rows: Sequence[StoredRecord]) -> set[tuple[str, str]]:
-        """Insert records whose (source, event_id) is new; returns the keys that were inserted."""
+    async def users_by_ref(self, tenant_id: UUID, refs: set[str]) -> dict[str, UUID]:
+        rows = await self._conn.fetch(
+            "SELECT user_ref, user_id FROM users WHERE tenant_id = $1 AND user_ref = ANY($2::text[])",
+            tenant_id,
+            list(refs),
+        )
+        return {r["user_ref"]: r["user_id"] for r in rows}
+
+    async def assignments_of(
+        self, tenant_id: UUID, company_ids: set[UUID]
+    ) -> dict[UUID, list[tuple[date, date | None]]]:
+        rows = await self._conn.fetch(
+            """SELECT company_id, start_date, end_date FROM assignments
+               WHERE tenant_id = $1 AND company_id = ANY($2::uuid[]) AND NOT deleted""",
+            tenant_id,
+            list(company_ids),
+        )
+        out: dict[UUID, list[tuple[date, date | None]]] = {}
+        for r in rows:
+            out.setdefault(r["company_id"], []).append((r["start_date"], r["end_date"]))
+        return out
+
+    async def clear_no_plan(self, tenant_id: UUID, a: AssignmentState) -> int:
+        """Records of the assignment's client in its dates no longer lack a plan."""
+        total = 0
+        for rt in ("usage", "time"):
+            at = TIME_COLUMN[rt]
+            status = await self._conn.execute(
+                f"""UPDATE {TABLE[rt]} SET no_active_plan = false
+                    WHERE tenant_id = $1 AND no_active_plan AND company_id = $2
+                      AND ({at} AT TIME ZONE 'UTC')::date >= $3
+                      AND ($4::date IS NULL OR ({at} AT TIME ZONE 'UTC')::date < $4)""",
+                tenant_id,
+                a.company_id,
+                a.start_date,
+                a.end_date,
+            )
+            total += int(status.split()[-1])
+        return total
+
+    # -- approval rules -----------------------------------------------------------------------
+    async def approval_rules(self, tenant_id: UUID) -> ApprovalRuleSet | None:
+        doc = await self._conn.fetchval("SELECT rule_set FROM approval_rules WHERE tenant_id = $1", tenant_id)
+        return ApprovalRuleSet.model_validate(doc) if doc is not None else None
+
+    async def replace_approval_rules(self, rule_set: ApprovalRuleSet) -> bool:
+        """Keep ``rule_set`` when it is newer than the one held; True when it replaced it."""
+        replaced = await self._conn.fetchval(
+            """INSERT INTO approval_rules (tenant_id, version, rule_set) VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id) DO UPDATE SET version = EXCLUDED.version, rule_set = EXCLUDED.rule_set
+               WHERE approval_rules.version < EXCLUDED.version
+               RETURNING 1""",
+            rule_set.tenant_id,
+            rule_set.version,
+            rule_set.model_dump(mode="json"),
+        )
+        return replaced is not None
+
+    # -- idempotency keys ---------------------------------------------------------------------
+    async def claim_keys(
+        self, tenant_id: UUID, record_type: str, rows: Sequence[KeyRow], now: datetime
+    ) -> set[tuple[str, str]]:
+        """Insert the keys not seen before; returns the (source, external_id) that were new."""
+        if not rows:
+            return set()
         inserted = await self._conn.fetch(
             """
-            INSERT INTO usage_records (tenant_id, source, event_id, record_id, fingerprint, status, reason,
-                                       company_ref, service_ref, quantity, occurred_at, payload)
-            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                                     $8::text[], $9::text[], $10::numeric[], $11::timestamptz[], $12::jsonb[])
-            ON CONFLICT (tenant_id, source, event_id) DO NOTHING
-            RETURNING source, event_id
+            INSERT INTO record_keys (tenant_id, record_type, source, external_id, record_id, fingerprint,
+                                     occurred_at, received_at)
+            SELECT $1, $2, k.*, $8 FROM unnest($3::text[], $4::text[], $5::uuid[], $6::text[], $7::timestamptz[]) k
+            ON CONFLICT DO NOTHING
+            RETURNING source, external_id
             """,
             tenant_id,
+            record_type,
             [r.source for r in rows],
-            [r.event_id for r in rows],
+            [r.external_id for r in rows],
             [r.record_id for r in rows],
+            [r.fingerprint for r in rows],
+            [r.occurred_at for r in rows],
+            now,
+        )
+        return {(r["source"], r["external_id"]) for r in inserted}
+
+    async def fingerprints(
+        self, tenant_id: UUID, record_type: str, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, UUID]]:
+        rows = await self._conn.fetch(
+            """SELECT k.source, k.external_id, k.fingerprint, k.record_id FROM record_keys k
+               JOIN unnest($3::text[], $4::text[]) AS q(source, external_id)
+                 ON k.source = q.source AND k.external_id = q.external_id
+               WHERE k.tenant_id = $1 AND k.record_type = $2""",
+            tenant_id,
+            record_type,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        return {(r["source"], r["external_id"]): (r["fingerprint"], r["record_id"]) for r in rows}
+
+    # -- raw records --------------------------------------------------------------------------
+    async def ensure_partitions(self, record_type: str, times: Sequence[datetime]) -> None:
+        table = TABLE[record_type]
+        months = sorted({month_of(t) for t in times} - {m for tb, m in _partitions_seen if tb == table})
+        if not months:
+            return
+        await self._conn.execute("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
+        _partitions_seen.update((table, m) for m in months)
+
+    async def insert_raw(self, tenant_id: UUID, record_type: str, rows: Sequence[RawRow], now: datetime) -> None:
+        if not rows:
+            return
+        await self.ensure_partitions(record_type, [r.occurred_at for r in rows])
+        common = [
+            [r.record_id for r in rows],
+            [r.occurred_at for r in rows],
+            [r.source for r in rows],
+            [r.external_id for r in rows],
             [r.fingerprint for r in rows],
             [r.status for r in rows],
             [r.reason for r in rows],
+            [r.reason_code for r in rows],
             [r.company_ref for r in rows],
             [r.service_ref for r in rows],
-            [r.quantity for r in rows],
-            [r.occurred_at for r in rows],
+            [r.company_id for r in rows],
+            [r.service_id for r in rows],
+            [r.no_active_plan for r in rows],
+            [r.request_id for r in rows],
             [r.payload for r in rows],
-        )
-        return {(r["source"], r["event_id"]) for r in inserted}
+        ]
+        head = """record_id, {at}, source, {ext}, fingerprint, status, reason, reason_code, company_ref,
+                  service_ref, company_id, service_id, no_active_plan, request_id, payload"""
+        types = """$3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                   $10::text[], $11::text[], $12::text[], $13::uuid[], $14::uuid[], $15::bool[], $16::uuid[],
+                   $17::jsonb[]"""
+        if record_type == "usage":
+            await self._conn.execute(
+                f"""INSERT INTO usage_records (tenant_id, received_at, {head.format(at="occurred_at", ext="event_id")},
+                                               kind, quantity, unit)
+                    SELECT $1, $2, * FROM unnest({types}, $18::text[], $19::numeric[], $20::text[])""",
+                tenant_id,
+                now,
+                *common,
+                [r.kind for r in rows],
+                [r.quantity for r in rows],
+                [r.unit for r in rows],
+            )
+        else:
+            await self._conn.execute(
+                f"""INSERT INTO time_entries (tenant_id, received_at, {head.format(at="start_time", ext="entry_id")},
+                                              end_time, user_ref, user_id, hours, billable)
+                    SELECT $1, $2, * FROM unnest({types}, $18::timestamptz[], $19::text[], $20::uuid[],
+                                                 $21::numeric[], $22::bool[])""",
+                tenant_id,
+                now,
+                *common,
+                [r.end_time for r in rows],
+                [r.user_ref for r in rows],
+                [r.user_id for r in rows],
+                [r.hours for r in rows],
+                [r.billable for r in rows],
+            )
 
-    async def unmapped(self, tenant_id: UUID, limit: int = 5000) -> list[dict[str, object]]:
+    async def unmapped(self, tenant_id: UUID, record_type: str, limit: int = 5000) -> list[dict[str, Any]]:
+        at = TIME_COLUMN[record_type]
         rows = await self._conn.fetch(
-            """SELECT payload FROM usage_records WHERE tenant_id = $1 AND status = 'unmapped'
-               ORDER BY occurred_at LIMIT $2 FOR UPDATE""",
+            f"""SELECT payload FROM {TABLE[record_type]} WHERE tenant_id = $1 AND status = 'unmapped'
+                ORDER BY {at} LIMIT $2 FOR UPDATE""",
             tenant_id,
             limit,
         )
         return [r["payload"] for r in rows]
 
-    async def set_status(self, tenant_id: UUID, source: str, event_id: str, status: str, reason: str | None) -> None:
+    async def settle(self, tenant_id: UUID, record_type: str, rows: Sequence[RawRow]) -> None:
+        """Write a new decision on records that were unmapped (status, reason, catalog ids, request)."""
+        if not rows:
+            return
+        extra = ", user_id = u.user_id" if record_type == "time" else ""
         await self._conn.execute(
-            """UPDATE usage_records SET status = $4, reason = $5
-               WHERE tenant_id = $1 AND source = $2 AND event_id = $3""",
+            f"""UPDATE {TABLE[record_type]} t SET status = u.status, reason = u.reason, reason_code = u.code,
+                       company_id = u.company_id, service_id = u.service_id, no_active_plan = u.no_plan,
+                       request_id = u.request_id{extra}
+                FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::uuid[],
+                            $8::uuid[], $9::bool[], $10::uuid[], $11::uuid[])
+                     AS u(record_id, at, status, reason, code, company_id, service_id, no_plan, request_id, user_id)
+                WHERE t.tenant_id = $1 AND t.record_id = u.record_id AND t.{TIME_COLUMN[record_type]} = u.at""",
             tenant_id,
-            source,
-            event_id,
-            status,
-            reason,
+            [r.record_id for r in rows],
+            [r.occurred_at for r in rows],
+            [r.status for r in rows],
+            [r.reason for r in rows],
+            [r.reason_code for r in rows],
+            [r.company_id for r in rows],
+            [r.service_id for r in rows],
+            [r.no_active_plan for r in rows],
+            [r.request_id for r in rows],
+            [r.user_id for r in rows],
         )
 
-    async def fingerprints(self, tenant_id: UUID, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        rows = await self._conn.fetch(
-            """SELECT u.source, u.event_id, u.fingerprint FROM usage_records u
-               JOIN unnest($2::text[], $3::text[]) AS k(source, event_id)
-                 ON u.source = k.source AND u.event_id = k.event_id
-               WHERE u.tenant_id = $1""",
+    async def held(self, tenant_id: UUID, record_type: str, request_id: UUID) -> Any | None:
+        """The held record a request was sent for, locked; None when none waits on it."""
+        return await self._conn.fetchrow(
+            f"""SELECT * FROM {TABLE[record_type]}
+                WHERE tenant_id = $1 AND request_id = $2 AND status = 'held' FOR UPDATE""",
             tenant_id,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
+            request_id,
         )
-        return {(r["source"], r["event_id"]): r["fingerprint"] for r in rows}
+
+    async def decide_held(
+        self, tenant_id: UUID, record_type: str, row: Any, *, status: str, reason: str | None, decided_by: str
+    ) -> None:
+        at = TIME_COLUMN[record_type]
+        await self._conn.execute(
+            f"""UPDATE {TABLE[record_type]} SET status = $4, reason = $5, decided_by = $6,
+                       reason_code = CASE WHEN $4 = 'rejected' THEN 'approval_rejected' END
+                WHERE tenant_id = $1 AND record_id = $2 AND {at} = $3""",
+            tenant_id,
+            row["record_id"],
+            row[at],
+            status,
+            reason,
+            decided_by,
+        )
+
+    # -- dead letters -------------------------------------------------------------------------
+    async def insert_dead_letters(self, tenant_id: UUID, rows: Sequence[DeadLetterRow], now: datetime) -> None:
+        if not rows:
+            return
+        await self._conn.execute(
+            """INSERT INTO dead_letters (tenant_id, received_at, dead_letter_id, record_type, channel, source,
+                                         external_id, error_class, code, field, reason, payload)
+               SELECT $1, $2, * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+               ON CONFLICT (tenant_id, dead_letter_id) DO UPDATE
+               SET redriven_at = NULL, redrive_result = NULL, reason = EXCLUDED.reason, code = EXCLUDED.code,
+                   field = EXCLUDED.field, error_class = EXCLUDED.error_class""",
+            tenant_id,
+            now,
+            [r.dead_letter_id for r in rows],
+            [r.record_type for r in rows],
+            [r.channel for r in rows],
+            [r.source for r in rows],
+            [r.external_id for r in rows],
+            [r.error_class for r in rows],
+            [r.code for r in rows],
+            [r.field for r in rows],
+            [r.reason for r in rows],
+            [r.payload for r in rows],
+        )
+
+    async def dead_letter(self, tenant_id: UUID, dead_letter_id: UUID) -> Any | None:
+        return await self._conn.fetchrow(
+            "SELECT * FROM dead_letters WHERE tenant_id = $1 AND dead_letter_id = $2 FOR UPDATE",
+            tenant_id,
+            dead_letter_id,
+        )
+
+    async def mark_redriven(self, tenant_id: UUID, dead_letter_id: UUID, result: str, now: datetime) -> None:
+        await self._conn.execute(
+            """UPDATE dead_letters SET redriven_at = $3, redrive_result = $4
+               WHERE tenant_id = $1 AND dead_letter_id = $2""",
+            tenant_id,
+            dead_letter_id,
+            now,
+            result,
+        )
+
+    async def dead_letters(self, tenant_id: UUID, *, include_redriven: bool, limit: int) -> list[Any]:
+        return list(
+            await self._conn.fetch(
+                """SELECT * FROM dead_letters WHERE tenant_id = $1 AND ($2 OR redriven_at IS NULL)
+                   ORDER BY received_at DESC, dead_letter_id LIMIT $3""",
+                tenant_id,
+                include_redriven,
+                limit,
+            )
+        )
+
+    async def dead_letters_of(self, tenant_id: UUID, record_type: str, source: str, external_id: str) -> list[Any]:
+        return list(
+            await self._conn.fetch(
+                """SELECT * FROM dead_letters WHERE tenant_id = $1 AND record_type = $2 AND source = $3
+                   AND external_id = $4 ORDER BY received_at""",
+                tenant_id,
+                record_type,
+                source,
+                external_id,
+            )
+        )
+
+    # -- queries ------------------------------------------------------------------------------
+    async def stored(self, tenant_id: UUID, record_type: str, source: str, external_id: str) -> Any | None:
+        at = TIME_COLUMN[record_type]
+        return await self._conn.fetchrow(
+            f"""SELECT r.* FROM record_keys k JOIN {TABLE[record_type]} r
+                  ON r.tenant_id = k.tenant_id AND r.record_id = k.record_id AND r.{at} = k.occurred_at
+                WHERE k.tenant_id = $1 AND k.record_type = $2 AND k.source = $3 AND k.external_id = $4""",
+            tenant_id,
+            record_type,
+            source,
+            external_id,
+        )
+
+    async def records(
+        self,
+        tenant_id: UUID,
+        record_type: str,
+        *,
+        status: str | None = None,
+        company_id: UUID | None = None,
+        service_id: UUID | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        no_active_plan: bool | None = None,
+        limit: int = 1000,
+    ) -> list[Any]:
+        at = TIME_COLUMN[record_type]
+        return list(
+            await self._conn.fetch(
+                f"""SELECT * FROM {TABLE[record_type]}
+                    WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
+                      AND ($3::uuid IS NULL OR company_id = $3) AND ($4::uuid IS NULL OR service_id = $4)
+                      AND ($5::timestamptz IS NULL OR {at} >= $5) AND ($6::timestamptz IS NULL OR {at} < $6)
+                      AND ($7::bool IS NULL OR no_active_plan = $7)
+                    ORDER BY {at}, record_id LIMIT $8""",
+                tenant_id,
+                status,
+                company_id,
+                service_id,
+                start,
+                end,
+                no_active_plan,
+                limit,
+            )
+        )
+
+    async def last_snapshot_before(
+        self, tenant_id: UUID, company_id: UUID, service_id: UUID, start: datetime
+    ) -> Any | None:
+        """The snapshot in force at ``start``: the last accepted one before it (for the same client and service)."""
+        return await self._conn.fetchrow(
+            """SELECT * FROM usage_records WHERE tenant_id = $1 AND company_id = $2 AND service_id = $3
+               AND status = 'accepted' AND kind = 'snapshot' AND occurred_at < $4
+               ORDER BY occurred_at DESC LIMIT 1""",
+            tenant_id,
+            company_id,
+            service_id,
+            start,
+        )
+
+    async def company_id_of(self, tenant_id: UUID, company_ref: str) -> UUID | None:
+        value = await self._conn.fetchval(
+            "SELECT company_id FROM companies WHERE tenant_id = $1 AND company_ref = $2", tenant_id, company_ref
+        )
+        return value if isinstance(value, UUID) else None
+
+    async def service_id_of(self, tenant_id: UUID, code: str) -> UUID | None:
+        value = await self._conn.fetchval(
+            "SELECT service_id FROM services WHERE tenant_id = $1 AND code = $2", tenant_id, code
+        )
+        return value if isinstance(value, UUID) else None

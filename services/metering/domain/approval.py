@@ -1,0 +1,67 @@
+"""Approval gating of usage reports and time entries, pure (the pattern of catalog's discount approval).
+
+- A billable time entry whose ``hours`` (or a usage report whose ``quantity``) is strictly greater than an
+  active rule's threshold (`ApprovalRule.requires_approval`) is held, and an `ApprovalRequest` is sent.
+- The request id is derived from the tenant, item type and record id, so a retried batch repeats it and a
+  decision is matched to exactly the record it was asked for.
+- A final decision releases (approved) or refuses (rejected) a held record; a decision for an unknown or
+  already-decided record changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from shared.contracts.approvals import ApprovalItemType, ApprovalRequest, ApprovalRule, ApprovalRuleSet
+
+ITEM_TYPE = {"usage": ApprovalItemType.USAGE_REPORT, "time": ApprovalItemType.TIME_ENTRY}
+TRIGGER_FIELD = {"usage": "quantity", "time": "hours"}
+
+
+def crossed_rule(
+    rules: ApprovalRuleSet | None, item_type: ApprovalItemType, field: str, value: Decimal
+) -> ApprovalRule | None:
+    """The first active rule of ``item_type`` on ``field`` that ``value`` crosses, if any."""
+    if rules is None:
+        return None
+    for rule in rules.active_rules(item_type):
+        if rule.threshold_field == field and rule.requires_approval(value):
+            return rule
+    return None
+
+
+def request_id_for(tenant_id: UUID, record_type: str, record_id: UUID) -> UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"metering:{ITEM_TYPE[record_type].value}:{tenant_id}:{record_id}")
+
+
+def approval_request(
+    *,
+    tenant_id: UUID,
+    record_type: str,
+    record_id: UUID,
+    company_ref: str,
+    value: Decimal,
+    rule: ApprovalRule,
+    summary: str,
+    details: dict[str, Any],
+    at: datetime,
+) -> ApprovalRequest:
+    return ApprovalRequest(
+        request_id=request_id_for(tenant_id, record_type, record_id),
+        tenant_id=tenant_id,
+        item_type=ITEM_TYPE[record_type],
+        item_id=str(record_id),
+        company_ref=company_ref,
+        requesting_service="metering",
+        requested_by=None,
+        trigger_field=TRIGGER_FIELD[record_type],
+        trigger_value=value,
+        summary=f"{summary} (threshold {rule.threshold})",
+        requested_at=at,
+        details=details
+        | {"rule_id": str(rule.rule_id), "rule_version": rule.version, "threshold": str(rule.threshold)},
+    )
