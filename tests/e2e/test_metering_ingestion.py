@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -289,76 +288,74 @@ async def no_unmapped(platform: Platform, tenant: Tenant) -> bool:
 
 
 # -- approvals ------------------------------------------------------------------------------------------
-def rule_set(tenant: Tenant, *, hours: str) -> dict[str, Any]:
-    at = "2026-01-01T00:00:00+00:00"
-    return {
-        "tenant_id": str(tenant.tenant_id),
-        "version": 1,
-        "occurred_at": at,
-        "rules": [
-            {
-                "rule_id": str(uuid.uuid4()),
-                "tenant_id": str(tenant.tenant_id),
-                "item_type": "time_entry",
-                "threshold_field": "hours",
-                "threshold": hours,
-                "steps": [{"step": 1, "roles": ["billing_manager"]}],
-                "version": 1,
-                "updated_at": at,
-            }
-        ],
-    }
+async def on_the_plan(platform: Platform, tenant: Tenant, code: str) -> None:
+    """Add the Time service ``code`` to the tenant's plan, at its default rate."""
+    services = (await platform.catalog.get("/v1/services", params={"code": code}, headers=tenant.auth)).json()
+    plan = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]
+    lines = [*plan["lines"], {"service_id": services["items"][0]["service_id"]}]
+    await platform.put(f"/v1/plans/{plan['plan_id']}", plan | {"lines": lines}, token=tenant.token)
 
 
-def decision(tenant: Tenant, request: dict[str, Any], outcome: str) -> dict[str, Any]:
-    return {
-        "decision_id": str(uuid.uuid4()),
-        "request_id": request["request_id"],
-        "tenant_id": str(tenant.tenant_id),
-        "item_type": request["item_type"],
-        "item_id": request["item_id"],
-        "outcome": outcome,
-        "decided_by": "mgr.omar",
-        "reason": "Onsite day" if outcome == "approved" else "Not agreed with the client",
-        "decided_at": datetime(2026, 1, 20, tzinfo=UTC).isoformat(),
-        "final": True,
-        "step": 1,
-    }
+async def metering_holds_rules(platform: Platform, tenant: Tenant, *, version: int = 1) -> None:
+    """Wait until metering holds the tenant's rule set (approvals publishes a new tenant's defaults as 1)."""
+
+    async def held() -> bool:
+        found = await platform.value_as_tenant("metering", tenant, "SELECT version FROM approval_rules")
+        return found is not None and found >= version
+
+    await platform.wait_for(held, timeout_s=60)
+
+
+async def waiting_request(platform: Platform, token: str, tenant: Tenant, entry_id: str) -> dict[str, Any]:
+    """The approval request for a held time entry, once the approvals service has opened it."""
+
+    async def found() -> dict[str, Any] | None:
+        response = await platform.approvals.get(
+            "/v1/approvals", params={"item_type": "time_entry"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        items = [r for r in response.json()["items"] if r["details"].get("entry_id") == entry_id]
+        return items[0] if items else None
+
+    result: dict[str, Any] = await platform.wait_for(found, timeout_s=60)
+    return result
+
+
+async def decide(platform: Platform, token: str, request_id: str, verb: str, comment: str) -> None:
+    response = await platform.approvals.post(
+        f"/v1/approvals/{request_id}/{verb}", json={"comment": comment}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
 
 
 class TestApprovals:
     """Seed 000: time entries exceeding a certain duration require approval before billing, and approval
-    processes prevent unapproved data from affecting billing."""
+    processes prevent unapproved data from affecting billing. The approvals service runs for real: its
+    default rule holds time entries over 8 hours, and a billing manager decides through its API."""
 
     async def test_held_time_entries_reach_rating_only_once_approved_and_a_rejected_one_never(
         self, platform: Platform, tenant: Tenant
     ) -> None:
         code = await time_service(platform, tenant)
-        await platform.publish("approvals.rules.v1", rule_set(tenant, hours="8"), key=str(tenant.tenant_id))
-
-        async def rules_held() -> Any:
-            return await platform.value_as_tenant("metering", tenant, "SELECT version FROM approval_rules")
-
-        await platform.wait_for(rules_held)
+        await on_the_plan(platform, tenant, code)
+        manager_id, manager = await platform.add_user(tenant, "billing_manager")
+        await metering_holds_rules(platform, tenant)
         long_day = time_entry(tenant, code, entry_id="long", start="2026-01-12T08:00:00Z", end="2026-01-12T17:30:00Z")
         longer = time_entry(tenant, code, entry_id="longer", start="2026-01-13T08:00:00Z", end="2026-01-13T18:00:00Z")
         exactly_8 = time_entry(tenant, code, entry_id="eight", start="2026-01-14T08:00:00Z", end="2026-01-14T16:00:00Z")
         answers = await post_batch(platform, tenant, "/v1/time-entries:batch", [long_day, longer, exactly_8])
 
-        requests = await platform.messages(
-            "approvals.requests.v1", where=lambda d: d["tenant_id"] == str(tenant.tenant_id), count=2
-        )
+        long_request = await waiting_request(platform, manager, tenant, "long")
+        longer_request = await waiting_request(platform, manager, tenant, "longer")
         held = (await get(platform, tenant, "/v1/held"))["records"]
         before_decisions = await accepted_messages(platform, tenant, 1, settle_s=2.0)
 
-        by_item = {r["details"]["entry_id"]: r for r in requests}
-        await platform.publish("approvals.decisions.v1", decision(tenant, by_item["long"], "approved"), key="k")
-        await platform.publish("approvals.decisions.v1", decision(tenant, by_item["longer"], "rejected"), key="k")
-        unknown = decision(tenant, by_item["long"], "rejected") | {"request_id": str(uuid.uuid4())}
-        await platform.publish("approvals.decisions.v1", unknown, key="k")
+        await decide(platform, manager, long_request["request_id"], "approve", "Onsite day")
+        await decide(platform, manager, longer_request["request_id"], "reject", "Not agreed with the client")
         await wait_status(platform, tenant, "time", "connectwise", "longer", "rejected")
         after = await accepted_messages(platform, tenant, 2, settle_s=2.0)
         long_status = await get(platform, tenant, "/v1/ingestion/time/connectwise/long")
+        await platform.advance_clock(tenant, MONTH_END)
+        [event] = await platform.invoices(tenant, settle_s=1.0)
 
         # 9.5 h and 10 h are above 8 h; exactly 8 h is not (strictly greater holds)
         assert [(a["state"], a.get("code")) for a in answers] == [
@@ -366,18 +363,29 @@ class TestApprovals:
             ("held", "approval_required"),
             ("accepted", None),
         ]
-        assert {(r["trigger_field"], r["trigger_value"]) for r in requests} == {("hours", "9.5"), ("hours", "10")}
+        assert (long_request["trigger_field"], long_request["trigger_value"]) == ("hours", "9.5")
+        assert (longer_request["trigger_field"], longer_request["trigger_value"]) == ("hours", "10")
+        assert long_request["waiting_for_roles"] == ["billing_manager", "approver"]
         assert {h["entry_id"] for h in held} == {"long", "longer"}
         assert [m["entry_id"] for m in before_decisions] == ["eight"]
-        assert sorted((m["entry_id"], m.get("approved_by")) for m in after) == [("eight", None), ("long", "mgr.omar")]
+        actor = f"user:{manager_id}"
+        assert sorted((m["entry_id"], m.get("approved_by")) for m in after) == [("eight", None), ("long", actor)]
         assert long_status["status"] == "accepted"
-        assert [a["actor"] for a in await audit_rows(platform, tenant, "approval_rejected")] == ["mgr.omar"]
+        assert [a["actor"] for a in await audit_rows(platform, tenant, "approval_rejected")] == [actor]
+        # billed on one line: 8 h + the approved 9.5 h = 17.5 h x 90.00 = 1575.00; the rejected 10 h never
+        times = [(ln["quantity"], ln["amount"]) for ln in event["invoice"]["lines"] if ln["kind"] == "time"]
+        assert times == [("17.5", "1575.00")]
 
     async def test_held_time_is_never_invoiced_until_approved(self, platform: Platform, tenant: Tenant) -> None:
-        await platform.publish("approvals.rules.v1", rule_set(tenant, hours="0"), key=str(tenant.tenant_id))
-        await platform.wait_for(
-            lambda: platform.value_as_tenant("metering", tenant, "SELECT version FROM approval_rules")
-        )
+        rule = {
+            "item_type": "time_entry",
+            "threshold_field": "hours",
+            "threshold": "0",
+            "steps": [{"step": 1, "roles": ["billing_manager"]}],
+        }
+        changed = await platform.approvals.put(f"/v1/approval-rules/{uuid.uuid4()}", json=rule, headers=tenant.auth)
+        assert changed.status_code == 200, changed.text
+        await metering_holds_rules(platform, tenant, version=2)  # the defaults, then this rule
         code = await time_service(platform, tenant)
         await platform.send_usage(tenant, platform.usage(tenant, quantity="2"))  # usage is not gated here
         hour = time_entry(tenant, code, start="2026-01-12T08:00:00Z", end="2026-01-12T09:00:00Z")
