@@ -70,6 +70,7 @@ def parse_record(doc: dict[str, Any]) -> AcceptedRecord:
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep rating's catalog view, then re-rate records that were waiting for what just arrived."""
     repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(uow.require_tenant(), exclusive=True)
     for item in items:
         await repo.save_catalog(item.body)
     parked = await repo.take_unrated()
@@ -85,7 +86,9 @@ async def rate_records(uow: UnitOfWork, items: Sequence[Parsed[AcceptedRecord]])
     arrives on another topic) is parked with the reason, never dropped, and re-rated when the catalog
     changes. Each record is kept once in the ledger, so a redelivery changes nothing.
     """
-    await _rate(uow, RatingRepository(uow.conn), [i.body for i in items])
+    repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(uow.require_tenant(), exclusive=False)
+    await _rate(uow, repo, [i.body for i in items])
     return []
 
 
@@ -481,6 +484,7 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
     usage, bucket overage, fixed fees and the next cycle's fees in advance), then announce the period."""
     tenant_id = uow.require_tenant()
     repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(tenant_id, exclusive=True)
     tenant = await repo.tenant(tenant_id)
     if tenant is None:
         raise Retry(f"tenant {tenant_id} not yet in rating's catalog view")

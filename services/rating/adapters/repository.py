@@ -46,6 +46,19 @@ class RatingRepository:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
+    # -- ordering between rating's consumers ----------------------------------------------------------
+    async def lock_tenant(self, tenant_id: UUID, *, exclusive: bool) -> None:
+        """Hold the tenant's rating lock until the transaction ends: shared while rating records, exclusive
+        while the catalog view changes (and parked records are re-rated) or periods close.
+
+        Rating's consumers run concurrently in their own transactions. Without this, a record parked for want
+        of a plan can commit just after the catalog consumer looked for parked records (and stay parked),
+        and a record of a line priced at close can commit just after the close read the period's records
+        (and never be priced). Statements after the lock see everything committed before it (READ COMMITTED).
+        """
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self._conn.execute(f"SELECT {fn}(hashtextextended($1, 0))", f"rating:{tenant_id}")
+
     # -- catalog read model -------------------------------------------------------------------
     async def save_catalog(self, event: CatalogEvent) -> None:
         state = event.state
