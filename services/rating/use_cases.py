@@ -34,6 +34,7 @@ from services.rating.domain.pricing import (
     move_to_period,
     price_time,
     price_usage,
+    route_like,
 )
 from shared import audit, topics
 from shared.contracts.catalog import (
@@ -154,26 +155,51 @@ async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedR
 
     routed: list[tuple[AcceptedRecord, Routed]] = []
     unrated: list[tuple[UUID, str, dict[str, object]]] = []
+    # Per batch, not per record: each client's plans and status history, each instant's local day, and the
+    # routing of usage per (client, service, day, kind), which is the same for every such record.
+    per_company: dict[UUID, tuple[list[PlanCandidate], list[StatusChange]]] = {}
+    days: dict[datetime, date] = {}
+    usage_routes: dict[tuple[UUID, UUID, date, str], Routed] = {}
     for record in records:
         company = view.companies.get(record.company_id)
         if company is None:
             reason = f"client {record.company_ref!r} is not in rating's catalog view yet"
             unrated.append((record.record_id, reason, record.model_dump(mode="json")))
             continue
-        day = local_date(record.occurred_at, tz=tz)
-        common: dict[str, Any] = {
-            "day": day,
-            "company": company,
-            "service": view.services.get(record.service_id),
-            "candidates": view.candidates(company.company_id),
-            "bundles": view.bundles,
-            "history": view.history(company.company_id),
-        }
+        day = days.get(record.occurred_at)
+        if day is None:
+            day = days[record.occurred_at] = local_date(record.occurred_at, tz=tz)
+        if company.company_id not in per_company:
+            per_company[company.company_id] = (view.candidates(company.company_id), view.history(company.company_id))
+        candidates, history = per_company[company.company_id]
+        result: Routed
         if isinstance(record, AcceptedTime):
             user = users.get(record.user_id) if record.user_id else None
-            result = price_time(record, user=user or by_ref.get(record.user_ref), **common)
+            result = price_time(
+                record,
+                day=day,
+                company=company,
+                service=view.services.get(record.service_id),
+                candidates=candidates,
+                bundles=view.bundles,
+                history=history,
+                user=user or by_ref.get(record.user_ref),
+            )
         else:
-            result = price_usage(record, **common)
+            route = (company.company_id, record.service_id, day, record.kind)
+            first = usage_routes.get(route)
+            if first is None:
+                result = usage_routes[route] = price_usage(
+                    record,
+                    day=day,
+                    company=company,
+                    service=view.services.get(record.service_id),
+                    candidates=candidates,
+                    bundles=view.bundles,
+                    history=history,
+                )
+            else:
+                result = route_like(first, record)
         if isinstance(result, Unrated):
             unrated.append((record.record_id, result.reason, record.model_dump(mode="json")))
         else:
@@ -229,7 +255,7 @@ def _ledger_row(tenant_id: UUID, record: AcceptedRecord, result: Routed) -> Ledg
         quantity,
         disposition,
         note,
-        record.model_dump(mode="json"),
+        record.model_dump_json(),
     )
 
 
@@ -265,12 +291,13 @@ async def _send(uow: UnitOfWork, repo: RatingRepository, charges: list[ChargeCre
     """Keep and publish charges already counted into their periods."""
     if not charges:
         return
-    await repo.insert_charges(charges, keys)
-    for charge in charges:
+    documents = [c.model_dump_json() for c in charges]  # serialized once: kept and published as the same bytes
+    await repo.insert_charges(charges, keys, documents)
+    for charge, document in zip(charges, documents, strict=True):
         uow.publish(
             topic=topics.RATING_CHARGES.name,
             key=f"{charge.tenant_id}:{charge.company_ref}",
-            message=charge,
+            message=document.encode(),
             message_id=charge.charge_id,
         )
     await audit.record(
