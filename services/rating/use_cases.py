@@ -444,6 +444,7 @@ async def _price_line_at_close(
         period=period,
         records=records,
         period_end_instant=period_bounds_utc(period, tz=view.tz)[1],
+        day_of=lambda instant: local_date(instant, tz=view.tz),
     )
 
 
