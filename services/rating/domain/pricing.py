@@ -283,8 +283,10 @@ def route_like(routed: Routed, record: AcceptedUsage) -> Routed:
     """
     if isinstance(routed, tuple):
         charge, frequency = routed
+        plan_id = charge.price_rule.plan_id
+        assert plan_id is not None  # price_usage always names the plan
         update = {
-            "charge_id": usage_charge_id(record.record_id, charge.price_rule.plan_id),
+            "charge_id": usage_charge_id(record.record_id, plan_id),
             "quantity": record.quantity,
             "amount": record.quantity * charge.unit_price,  # full precision; rounded on the invoice line
             "source_records": [record.record_id],
