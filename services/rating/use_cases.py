@@ -475,11 +475,13 @@ async def _thresholds(
             carried = await repo.carried_into(assignment_id, start)
             limit = bucket.hours + sum((lot.hours for lot in carried), Decimal(0))
             key, unit = f"bucket:{assignment_id}", "hour"
+            configured = bucket.threshold_levels
         else:
             limit = d.candidate.plan.lines[d.line_index].included_quantity
+            configured = d.candidate.plan.lines[d.line_index].threshold_levels
             key, unit = f"usage:{assignment_id}:{service_id}", view.services[service_id].unit if service_id else "unit"
         total = await repo.deferred_total(assignment_id, start, d.disposition, service_id)
-        levels = thresholds.crossed(thresholds.DEFAULT_LEVELS, limit=limit, before=total - batch, after=total)
+        levels = thresholds.crossed(thresholds.levels(configured), limit=limit, before=total - batch, after=total)
         if not levels:
             continue
         company = view.companies[d.candidate.assignment.company_id]
