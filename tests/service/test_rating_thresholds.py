@@ -8,8 +8,7 @@ import asyncpg
 
 from services.rating import use_cases
 from shared.contracts.catalog import BucketDefinition, PlanLine
-from shared.db.uow import unit_of_work
-from tests.service.test_rating_concurrency import World, parsed, rows
+from tests.service.test_rating_concurrency import World, parsed, rating_tx, rows
 from tests.service.test_rating_concurrency import pool as pool  # the fixture
 from tests.support.platform import Platform
 
@@ -22,7 +21,7 @@ async def crossed(pool: asyncpg.Pool, world: World) -> list[Decimal]:
 
 
 async def rate(pool: asyncpg.Pool, world: World, *records: object) -> None:
-    async with unit_of_work(pool, tenant_id=world.tenant) as uow:
+    async with rating_tx(pool, world.tenant) as uow:
         await use_cases.rate_records(uow, [parsed(world.tenant, r) for r in records])
 
 
@@ -37,7 +36,7 @@ class TestTenantDefinedLevels:
             custom_rate=D("5.00"),
             threshold_levels=[D("50"), D("90"), D("120")],
         )
-        async with unit_of_work(pool, tenant_id=world.tenant) as uow:
+        async with rating_tx(pool, world.tenant) as uow:
             await use_cases.project_catalog(uow, [*world.setup_events(), world.assignment_event()])
 
         await rate(pool, world, world.usage("6", day=5))  # 6 of 10 = 60 %: 50 crossed
@@ -56,7 +55,7 @@ class TestTenantDefinedLevels:
                 )
             }
         )
-        async with unit_of_work(pool, tenant_id=world.tenant) as uow:
+        async with rating_tx(pool, world.tenant) as uow:
             await use_cases.project_catalog(uow, [*world.setup_events(), world.assignment_event()])
 
         await rate(pool, world, world.time_entry(day=5), world.time_entry(day=6))  # 2 h of 10 = 20 %: none
