@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import ValidationError
 
 from services.rating import use_cases
 from shared.auth import Permission, Principal, requires
@@ -20,14 +21,23 @@ from shared.messaging.parsing import parse_contract
 
 
 def parse_accepted(env: Envelope) -> tuple[UUID, AcceptedUsage | AcceptedTime]:
-    """Usage and time share metering.accepted.v1; ``record_type`` says which (usage when absent)."""
+    """Usage and time share metering.accepted.v1; ``record_type`` says which (usage when absent).
+
+    The JSON is read once; a record that does not validate is handed to the kernel's `parse_contract`,
+    which words the rejection (field and reason) as for every other topic.
+    """
     try:
-        kind = json.loads(env.value).get("record_type")
-    except (ValueError, AttributeError):
-        kind = None
-    if kind == "time":
-        return parse_contract(env, AcceptedTime)
-    return parse_contract(env, AcceptedUsage)
+        raw = json.loads(env.value)
+    except ValueError:
+        return parse_contract(env, AcceptedUsage)
+    model: type[AcceptedUsage] | type[AcceptedTime] = (
+        AcceptedTime if isinstance(raw, dict) and raw.get("record_type") == "time" else AcceptedUsage
+    )
+    try:
+        body = model.model_validate(raw)
+    except ValidationError:
+        return parse_contract(env, model)
+    return body.tenant_id, body
 
 
 def parse_catalog(env: Envelope) -> tuple[UUID, CatalogEvent]:

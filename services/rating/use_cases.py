@@ -34,6 +34,7 @@ from services.rating.domain.pricing import (
     move_to_period,
     price_time,
     price_usage,
+    route_like,
 )
 from shared import audit, topics
 from shared.contracts.catalog import (
@@ -70,6 +71,7 @@ def parse_record(doc: dict[str, Any]) -> AcceptedRecord:
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep rating's catalog view, then re-rate records that were waiting for what just arrived."""
     repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(uow.require_tenant(), exclusive=True)
     for item in items:
         await repo.save_catalog(item.body)
     parked = await repo.take_unrated()
@@ -85,7 +87,9 @@ async def rate_records(uow: UnitOfWork, items: Sequence[Parsed[AcceptedRecord]])
     arrives on another topic) is parked with the reason, never dropped, and re-rated when the catalog
     changes. Each record is kept once in the ledger, so a redelivery changes nothing.
     """
-    await _rate(uow, RatingRepository(uow.conn), [i.body for i in items])
+    repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(uow.require_tenant(), exclusive=False)
+    await _rate(uow, repo, [i.body for i in items])
     return []
 
 
@@ -151,26 +155,51 @@ async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedR
 
     routed: list[tuple[AcceptedRecord, Routed]] = []
     unrated: list[tuple[UUID, str, dict[str, object]]] = []
+    # Per batch, not per record: each client's plans and status history, each instant's local day, and the
+    # routing of usage per (client, service, day, kind), which is the same for every such record.
+    per_company: dict[UUID, tuple[list[PlanCandidate], list[StatusChange]]] = {}
+    days: dict[datetime, date] = {}
+    usage_routes: dict[tuple[UUID, UUID, date, str], Routed] = {}
     for record in records:
         company = view.companies.get(record.company_id)
         if company is None:
             reason = f"client {record.company_ref!r} is not in rating's catalog view yet"
             unrated.append((record.record_id, reason, record.model_dump(mode="json")))
             continue
-        day = local_date(record.occurred_at, tz=tz)
-        common: dict[str, Any] = {
-            "day": day,
-            "company": company,
-            "service": view.services.get(record.service_id),
-            "candidates": view.candidates(company.company_id),
-            "bundles": view.bundles,
-            "history": view.history(company.company_id),
-        }
+        day = days.get(record.occurred_at)
+        if day is None:
+            day = days[record.occurred_at] = local_date(record.occurred_at, tz=tz)
+        if company.company_id not in per_company:
+            per_company[company.company_id] = (view.candidates(company.company_id), view.history(company.company_id))
+        candidates, history = per_company[company.company_id]
+        result: Routed
         if isinstance(record, AcceptedTime):
             user = users.get(record.user_id) if record.user_id else None
-            result = price_time(record, user=user or by_ref.get(record.user_ref), **common)
+            result = price_time(
+                record,
+                day=day,
+                company=company,
+                service=view.services.get(record.service_id),
+                candidates=candidates,
+                bundles=view.bundles,
+                history=history,
+                user=user or by_ref.get(record.user_ref),
+            )
         else:
-            result = price_usage(record, **common)
+            route = (company.company_id, record.service_id, day, record.kind)
+            first = usage_routes.get(route)
+            if first is None:
+                result = usage_routes[route] = price_usage(
+                    record,
+                    day=day,
+                    company=company,
+                    service=view.services.get(record.service_id),
+                    candidates=candidates,
+                    bundles=view.bundles,
+                    history=history,
+                )
+            else:
+                result = route_like(first, record)
         if isinstance(result, Unrated):
             unrated.append((record.record_id, result.reason, record.model_dump(mode="json")))
         else:
@@ -226,7 +255,7 @@ def _ledger_row(tenant_id: UUID, record: AcceptedRecord, result: Routed) -> Ledg
         quantity,
         disposition,
         note,
-        record.model_dump(mode="json"),
+        record.model_dump_json(),
     )
 
 
@@ -262,12 +291,13 @@ async def _send(uow: UnitOfWork, repo: RatingRepository, charges: list[ChargeCre
     """Keep and publish charges already counted into their periods."""
     if not charges:
         return
-    await repo.insert_charges(charges, keys)
-    for charge in charges:
+    documents = [c.model_dump_json() for c in charges]  # serialized once: kept and published as the same bytes
+    await repo.insert_charges(charges, keys, documents)
+    for charge, document in zip(charges, documents, strict=True):
         uow.publish(
             topic=topics.RATING_CHARGES.name,
             key=f"{charge.tenant_id}:{charge.company_ref}",
-            message=charge,
+            message=document.encode(),
             message_id=charge.charge_id,
         )
     await audit.record(
@@ -414,6 +444,7 @@ async def _price_line_at_close(
         period=period,
         records=records,
         period_end_instant=period_bounds_utc(period, tz=view.tz)[1],
+        day_of=lambda instant: local_date(instant, tz=view.tz),
     )
 
 
@@ -444,11 +475,13 @@ async def _thresholds(
             carried = await repo.carried_into(assignment_id, start)
             limit = bucket.hours + sum((lot.hours for lot in carried), Decimal(0))
             key, unit = f"bucket:{assignment_id}", "hour"
+            configured = bucket.threshold_levels
         else:
             limit = d.candidate.plan.lines[d.line_index].included_quantity
+            configured = d.candidate.plan.lines[d.line_index].threshold_levels
             key, unit = f"usage:{assignment_id}:{service_id}", view.services[service_id].unit if service_id else "unit"
         total = await repo.deferred_total(assignment_id, start, d.disposition, service_id)
-        levels = thresholds.crossed(thresholds.DEFAULT_LEVELS, limit=limit, before=total - batch, after=total)
+        levels = thresholds.crossed(thresholds.levels(configured), limit=limit, before=total - batch, after=total)
         if not levels:
             continue
         company = view.companies[d.candidate.assignment.company_id]
@@ -481,6 +514,7 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
     usage, bucket overage, fixed fees and the next cycle's fees in advance), then announce the period."""
     tenant_id = uow.require_tenant()
     repo = RatingRepository(uow.conn)
+    await repo.lock_tenant(tenant_id, exclusive=True)
     tenant = await repo.tenant(tenant_id)
     if tenant is None:
         raise Retry(f"tenant {tenant_id} not yet in rating's catalog view")

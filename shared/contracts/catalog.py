@@ -234,6 +234,11 @@ class LinePrice(PriceTerms):
     )
 
 
+def _check_levels(levels: list[Decimal] | None) -> None:
+    if levels is not None and any(level <= 0 for level in levels):
+        raise ValueError("threshold_levels are percentages > 0")
+
+
 class PlanLine(PriceTerms):
     service_id: UUID | None = Field(
         default=None, description="The service priced by this line (or bundle_id)", examples=[ID_EXAMPLE]
@@ -264,6 +269,17 @@ class PlanLine(PriceTerms):
         "latest effective_from <= D applies; before the first entry, the line's own custom_rate / pricing",
         examples=[[{"effective_from": "2026-01-16", "custom_rate": "15.00"}]],
     )
+    threshold_levels: list[NonNegativeDecimalStr] | None = Field(
+        default=None,
+        description="Percentages of included_quantity (usage lines with an included quantity) at which rating "
+        "announces a threshold.crossed, each once per period (> 0; may exceed 100). Optional: null means 80 and 100",
+        examples=[None, ["50", "90", "100"]],
+    )
+
+    @model_validator(mode="after")
+    def _positive_levels(self) -> PlanLine:
+        _check_levels(self.threshold_levels)
+        return self
 
     @model_validator(mode="after")
     def _service_xor_bundle(self) -> PlanLine:
@@ -294,6 +310,17 @@ class BucketDefinition(Contract):
     rollover: Rollover = Field(
         default_factory=Rollover, description="What happens to unused hours", examples=[{"policy": "none"}]
     )
+    threshold_levels: list[NonNegativeDecimalStr] | None = Field(
+        default=None,
+        description="Percentages of the period's hours (allocation + carried in) at which rating announces a "
+        "threshold.crossed, each once per period (> 0; may exceed 100). Optional: null means 80 and 100",
+        examples=[None, ["50", "90", "100"]],
+    )
+
+    @model_validator(mode="after")
+    def _positive_levels(self) -> BucketDefinition:
+        _check_levels(self.threshold_levels)
+        return self
 
 
 class PlanState(Contract):

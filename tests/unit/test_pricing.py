@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rating.domain.pricing import Deferred, PlanCandidate, Recorded, Unrated, move_to_period, price_usage
+from services.rating.domain.pricing import (
+    Deferred,
+    PlanCandidate,
+    Recorded,
+    Unrated,
+    move_to_period,
+    price_usage,
+    route_like,
+)
 from shared.contracts.catalog import AssignmentState, BundleState, CompanyState, PlanLine, PlanState, ServiceState
 from shared.contracts.metering import AcceptedUsage
 from shared.contracts.rating import ChargeCreated
@@ -376,3 +384,34 @@ class TestBundledServices:
 
         assert not isinstance(result, Unrated)
         assert result[0].unit_price == Decimal("12.50")
+
+
+class TestRoutingABatch:
+    """A batch routes each (client, service, day, kind) once and every other such record with `route_like`:
+    that must be exactly what pricing each record on its own gives."""
+
+    LINES = {
+        "flat": [PlanLine(service_id=SERVICE, custom_rate=Decimal("10.00"))],
+        "default rate": [PlanLine(service_id=SERVICE)],
+        "included (at close)": [PlanLine(service_id=SERVICE, included_quantity=Decimal("5"))],
+        "not covered": [PlanLine(service_id=OTHER_SERVICE)],
+    }
+
+    @pytest.mark.parametrize("lines", LINES.values(), ids=list(LINES))
+    @given(
+        first=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**6), places=3),
+        second=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**6), places=3),
+        kind=st.sampled_from(["delta", "snapshot"]),
+    )
+    def test_routing_like_a_record_of_the_same_client_service_day_and_kind_equals_pricing_it_alone(
+        self, lines: list[PlanLine], first: Decimal, second: Decimal, kind: str
+    ) -> None:
+        def route(record: AcceptedUsage) -> Any:
+            return price_usage(
+                record, day=DAY, company=a_company(), service=a_service(), candidates=[a_candidate(lines=lines)]
+            )
+
+        one = a_record(quantity=str(first), kind=kind)
+        other = a_record(quantity=str(second), kind=kind, record_id=OTHER_RECORD)
+
+        assert route_like(route(one), other) == route(other)

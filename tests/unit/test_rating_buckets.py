@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from services.rating.domain import thresholds
 from services.rating.domain.buckets import Lot, settle
 from shared.contracts.catalog import BucketDefinition
 
@@ -82,3 +85,21 @@ class TestProperties:
         assert s.overage >= 0
         assert s.used + s.overage == sum(used, D(0))
         assert s.rolled_out_hours + s.expired == s.remaining
+
+
+class TestThresholdLevels:
+    def test_a_plan_line_or_bucket_without_levels_announces_80_and_100_percent(self) -> None:
+        assert thresholds.levels(None) == (Decimal(80), Decimal(100))
+
+    def test_configured_levels_replace_the_defaults_in_ascending_order_once_each(self) -> None:
+        assert thresholds.levels([Decimal(90), Decimal(50), Decimal(90)]) == (Decimal(50), Decimal(90))
+        # 4 -> 9 of a limit of 10: crosses 50 % (5) and 90 % (9)
+        assert thresholds.crossed(
+            thresholds.levels([Decimal(50), Decimal(90)]), limit=Decimal(10), before=Decimal(4), after=Decimal(9)
+        ) == [Decimal(50), Decimal(90)]
+
+    def test_levels_must_be_positive_percentages(self) -> None:
+        with pytest.raises(ValidationError, match="threshold_levels"):
+            BucketDefinition(
+                hours=Decimal(10), period="monthly", overage_rate=Decimal(1), threshold_levels=[Decimal(0)]
+            )

@@ -8,6 +8,8 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.rating.domain.buckets import settle
 from services.rating.domain.close_pricing import (
@@ -329,3 +331,96 @@ class TestBundles:
 
     def test_a_usage_line_is_not_a_fixed_fee(self) -> None:
         assert fixed_target(plan(LINE).lines[0], {SERVICE: a_service()}, {}) is None
+
+
+class TestAPriceChangeInsideThePeriod:
+    """A line priced at close whose price changes inside the period: each record's units are priced by the
+    price in force on its (tenant-local) day, at their place in the period's running quantity."""
+
+    OLD = [{"up_to": "10", "unit_price": "12.50"}, {"up_to": None, "unit_price": "10.00"}]
+    NEW = [{"up_to": "10", "unit_price": "11.00"}, {"up_to": None, "unit_price": "9.00"}]
+
+    def priced(self, line: dict[str, object], *records: tuple[int, str], tz: str = "UTC") -> list[tuple[str, ...]]:
+        p = price_usage_line(
+            company=a_company(),
+            candidate=candidate(plan([{"service_id": str(SERVICE)} | line])),
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=[
+                UsageRecord(UUID(int=i + 1), datetime(2026, 1, day, 12, tzinfo=UTC), "delta", D(q))
+                for i, (day, q) in enumerate(records)
+            ],
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            day_of=lambda t: t.date(),
+        )
+        return [(str(c.quantity), str(c.unit_price), str(c.amount), c.price_rule.rate_source) for c in p.charges]
+
+    def graduated(self, **extra: object) -> dict[str, object]:
+        return {
+            "pricing": {"model": "graduated", "tiers": self.OLD},
+            "prices": [{"effective_from": "2026-01-16", "pricing": {"model": "graduated", "tiers": self.NEW}}],
+        } | extra
+
+    def test_graduated_units_are_priced_by_the_tiers_in_force_on_their_day_without_restarting_the_tiers(self) -> None:
+        # 8 on Jan 5 under the old tiers: units (0, 8] = 8 x 12.50 = 100.00
+        # 6 on Jan 20 under the new tiers: units (8, 14] = 2 x 11.00 (tier 1) + 4 x 9.00 (tier 2) = 22.00 + 36.00
+        # total 158.00 (the last day's tiers for the whole period would be 10 x 11 + 4 x 9 = 146.00)
+        assert self.priced(self.graduated(), (5, "8"), (20, "6")) == [
+            ("8", "12.50", "100.00", "plan_line_pricing"),
+            ("2", "11.00", "22.00", "plan_line_pricing@2026-01-16"),
+            ("4", "9.00", "36.00", "plan_line_pricing@2026-01-16"),
+        ]
+
+    def test_the_included_quantity_is_used_first_then_each_segment_prices_its_share(self) -> None:
+        # 5 included. Jan 5: 8 -> units 0..8, 5 free, billable (0, 3] = 3 x 12.50 = 37.50
+        # Jan 20: 6 -> running 14, billable (3, 9] all in tier 1 of the new tiers = 6 x 11.00 = 66.00
+        assert self.priced(self.graduated(included_quantity="5"), (5, "8"), (20, "6")) == [
+            ("3", "12.50", "37.50", "plan_line_pricing"),
+            ("6", "11.00", "66.00", "plan_line_pricing@2026-01-16"),
+        ]
+
+    def test_a_per_unit_line_with_an_included_quantity_prices_each_days_units_at_that_days_rate(self) -> None:
+        # custom rate 5.00, then 6.00 from Jan 16; 10 included.
+        # Jan 3: 7 (all included); Jan 10: 5 -> billable (0, 2] x 5.00 = 10.00; Jan 25: 4 -> (2, 6] x 6.00 = 24.00
+        line = {
+            "custom_rate": "5.00",
+            "included_quantity": "10",
+            "prices": [{"effective_from": "2026-01-16", "custom_rate": "6.00"}],
+        }
+        assert self.priced(line, (3, "7"), (10, "5"), (25, "4")) == [
+            ("2", "5.00", "10.00", "plan_line_custom_rate"),
+            ("4", "6.00", "24.00", "plan_line_custom_rate@2026-01-16"),
+        ]
+
+    def test_nothing_used_after_the_change_is_priced_entirely_at_the_old_price(self) -> None:
+        # 14 units all before Jan 16: 10 x 12.50 + 4 x 10.00 = 165.00, the old tiers throughout
+        assert self.priced(self.graduated(), (5, "8"), (9, "6")) == [
+            ("10", "12.50", "125.00", "plan_line_pricing"),
+            ("4", "10.00", "40.00", "plan_line_pricing"),
+        ]
+
+    @given(
+        quantities=st.lists(
+            st.tuples(st.integers(1, 31), st.decimals(min_value=D("0.01"), max_value=D(500), places=2)),
+            min_size=1,
+            max_size=8,
+        ),
+        model=st.sampled_from(["graduated", "volume", "package"]),
+        included=st.sampled_from(["0", "5", "40"]),
+    )
+    def test_with_the_same_terms_before_and_after_the_change_the_segments_sum_to_the_whole_period_price(
+        self, quantities: list[tuple[int, Decimal]], model: str, included: str
+    ) -> None:
+        pricing: dict[str, object] = (
+            {"model": "package", "package_size": "10", "package_price": "99"}
+            if model == "package"
+            else {"model": model, "tiers": self.OLD}
+        )
+        same = {"pricing": pricing, "included_quantity": included}
+        changed = same | {"prices": [{"effective_from": "2026-01-16", "pricing": pricing}]}
+        records = [(day, str(q)) for day, q in quantities]
+        total = sum(D(q) for _, q in records)
+        whole = sum(D(c[2]) for c in self.priced(same, *records))
+        split = sum(D(c[2]) for c in self.priced(changed, *records))
+        assert split == whole, (total, whole, split)

@@ -34,8 +34,9 @@ _STATE_TYPES: dict[str, Any] = {
 }
 
 
-LedgerRow = tuple[UUID, UUID, str, UUID, UUID, UUID | None, date, datetime, Decimal, str, str | None, dict[str, Any]]
-"""tenant, record, type, company, service, assignment, period start, occurred at, quantity, disposition, note, doc"""
+LedgerRow = tuple[UUID, UUID, str, UUID, UUID, UUID | None, date, datetime, Decimal, str, str | None, str]
+"""tenant, record, type, company, service, assignment, period start, occurred at, quantity, disposition, note,
+and the record as JSON text"""
 
 
 def _lots(doc: Any) -> list[Lot]:
@@ -45,6 +46,19 @@ def _lots(doc: Any) -> list[Lot]:
 class RatingRepository:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
+
+    # -- ordering between rating's consumers ----------------------------------------------------------
+    async def lock_tenant(self, tenant_id: UUID, *, exclusive: bool) -> None:
+        """Hold the tenant's rating lock until the transaction ends: shared while rating records, exclusive
+        while the catalog view changes (and parked records are re-rated) or periods close.
+
+        Rating's consumers run concurrently in their own transactions. Without this, a record parked for want
+        of a plan can commit just after the catalog consumer looked for parked records (and stay parked),
+        and a record of a line priced at close can commit just after the close read the period's records
+        (and never be priced). Statements after the lock see everything committed before it (READ COMMITTED).
+        """
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self._conn.execute(f"SELECT {fn}(hashtextextended($1, 0))", f"rating:{tenant_id}")
 
     # -- catalog read model -------------------------------------------------------------------
     async def save_catalog(self, event: CatalogEvent) -> None:
@@ -194,14 +208,19 @@ class RatingRepository:
         rows = await self._conn.fetch("SELECT charge_id FROM charges WHERE charge_id = ANY($1::uuid[])", list(ids))
         return {r["charge_id"] for r in rows}
 
-    async def insert_charges(self, charges: Sequence[ChargeCreated], rule_keys: dict[UUID, str] | None = None) -> None:
+    async def insert_charges(
+        self, charges: Sequence[ChargeCreated], rule_keys: dict[UUID, str] | None = None, documents: Sequence[str] = ()
+    ) -> None:
+        """Keep charges as published: ``documents`` are their JSON texts (serialized here when not given)."""
         keys = rule_keys or {}
+        texts = list(documents) or [c.model_dump_json() for c in charges]
         await self._conn.execute(
             """
             INSERT INTO charges (tenant_id, charge_id, company_id, period_start, period_end, amount, currency,
                                  document, rule_key)
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::date[], $6::numeric[],
-                                 $7::text[], $8::jsonb[], $9::text[])
+            SELECT t, i, c, s, e, a, cur, d::jsonb, k
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::date[], $6::numeric[],
+                        $7::text[], $8::text[], $9::text[]) AS q(t, i, c, s, e, a, cur, d, k)
             """,
             [c.tenant_id for c in charges],
             [c.charge_id for c in charges],
@@ -210,7 +229,7 @@ class RatingRepository:
             [c.period_end for c in charges],
             [c.amount for c in charges],
             [c.currency for c in charges],
-            [c.model_dump(mode="json") for c in charges],
+            texts,
             [keys.get(c.charge_id) for c in charges],
         )
 
@@ -258,8 +277,10 @@ class RatingRepository:
             """
             INSERT INTO rated_records (tenant_id, record_id, record_type, company_id, service_id, assignment_id,
                                        period_start, occurred_at, quantity, disposition, note, document)
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[],
-                                 $7::date[], $8::timestamptz[], $9::numeric[], $10::text[], $11::text[], $12::jsonb[])
+            SELECT t, r, ty, c, s, a, p, o, q, d, n, doc::jsonb
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[], $7::date[],
+                        $8::timestamptz[], $9::numeric[], $10::text[], $11::text[], $12::text[])
+                 AS u(t, r, ty, c, s, a, p, o, q, d, n, doc)
             ON CONFLICT (tenant_id, record_id) DO NOTHING
             RETURNING record_id
             """,

@@ -21,16 +21,23 @@ and the difference to what was sent is charged in the open period (never rewriti
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from services.rating.domain import models
 from services.rating.domain.buckets import Settlement
-from services.rating.domain.line_pricing import LineTerms, line_terms, price_quantity
+from services.rating.domain.line_pricing import (
+    LineTerms,
+    billable_after_included,
+    line_terms,
+    pieces_between,
+    price_quantity,
+)
 from services.rating.domain.pricing import PlanCandidate
 from services.rating.domain.proration import billable_runs, prorated, split_at
 from services.rating.domain.snapshots import aggregate
@@ -117,20 +124,89 @@ def price_usage_line(
     period: Period,
     records: Sequence[UsageRecord],
     period_end_instant: datetime,
+    day_of: Callable[[datetime], date] | None = None,
 ) -> Priced:
+    """The line's charges for the period. ``day_of`` gives a record's tenant-local day (UTC when not given);
+    it matters only when the line's price changes inside the period."""
     line = candidate.plan.lines[line_index]
     last = period.end - timedelta(days=1)
     if candidate.assignment.end_date is not None:
         last = min(last, candidate.assignment.end_date - timedelta(days=1))
-    terms = line_terms(service, line, max(last, period.start))
-    quantity = period_quantity(service, records, period_end=period_end_instant)
-    pieces = price_quantity(terms, quantity, included=line.included_quantity)
+    last = max(last, period.start)
     key = usage_rule_key(candidate, line_index, period)
+    quantity = period_quantity(service, records, period_end=period_end_instant)
+    changes = sorted({p.effective_from for p in line.prices if period.start < p.effective_from <= last})
+    if changes and all(r.kind == "delta" for r in records):
+        return _price_by_segment(
+            company, candidate, line_index, service, period, records, key, quantity, changes, day_of or _utc_day
+        )
+    terms = line_terms(service, line, last)
+    pieces = price_quantity(terms, quantity, included=line.included_quantity)
     ids = sorted((r.record_id for r in records), key=str)
     charges = [
         _piece_charge(company, candidate, line_index, service, period, terms, p, pieces, i, key, ids, quantity)
         for i, p in enumerate(pieces)
     ]
+    return Priced(key, charges)
+
+
+def _utc_day(instant: datetime) -> date:
+    return instant.astimezone(UTC).date()
+
+
+def _price_by_segment(
+    company: CompanyState,
+    candidate: PlanCandidate,
+    line_index: int,
+    service: ServiceState,
+    period: Period,
+    records: Sequence[UsageRecord],
+    key: str,
+    quantity: Decimal,
+    changes: list[date],
+    day_of: Callable[[datetime], date],
+) -> Priced:
+    """A line whose price changes inside the period: each segment's units (by the record's local day) are
+    priced by the terms in force in that segment, at their place in the period's running quantity — units
+    ``(before, after]`` of the quantity beyond the included one (`pieces_between`). Tiers are reached by the
+    period's whole quantity, not restarted per segment, and with one price throughout this is exactly the
+    whole-period price."""
+    line = candidate.plan.lines[line_index]
+    bounds = [period.start, *changes, period.end]
+    running = ZERO
+    charges: list[ChargeCreated] = []
+    for start, end in itertools.pairwise(bounds):
+        inside = [r for r in records if start <= day_of(r.occurred_at) < end]
+        if not inside:
+            continue
+        before = running
+        running += sum((r.quantity for r in inside), ZERO)
+        terms = line_terms(service, line, start)
+        pieces = pieces_between(
+            terms,
+            billable_after_included(before, line.included_quantity),
+            billable_after_included(running, line.included_quantity),
+        )
+        ids = sorted((r.record_id for r in inside), key=str)
+        for piece in pieces:
+            charge = _piece_charge(
+                company, candidate, line_index, service, period, terms, piece, pieces, 0, key, ids, quantity
+            )
+            n = len(charges)
+            charges.append(
+                charge.model_copy(
+                    update={
+                        "charge_id": uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{key}:{start.isoformat()}:{n}"),
+                        "description": f"{charge.description} ({start.isoformat()} to {end.isoformat()})",
+                        "explanation": (
+                            f"price in force from {start.isoformat()} ({terms.rate_source}) for units "
+                            f"({before}, {running}] of the period's {quantity} {service.unit}"
+                            + (f", {line.included_quantity} included" if line.included_quantity else "")
+                            + f": {explain(pieces)}"
+                        ),
+                    }
+                )
+            )
     return Priced(key, charges)
 
 

@@ -8,6 +8,7 @@ one of: a ``pricing`` model (per_unit, graduated, volume, package — or any reg
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -61,3 +62,24 @@ def billable_after_included(quantity: Decimal, included: Decimal) -> Decimal:
 
 def price_quantity(terms: LineTerms, quantity: Decimal, *, included: Decimal = Decimal(0)) -> list[models.Piece]:
     return models.price(terms.model, terms.terms, billable_after_included(quantity, included))
+
+
+def pieces_between(terms: LineTerms, before: Decimal, after: Decimal) -> list[models.Piece]:
+    """The pieces of the units in ``(before, after]`` of a period's priced quantity, under ``terms``: the
+    model's pieces for ``after`` minus its pieces for ``before``, tier by tier (a piece of the same tier,
+    unit and price is reduced by what ``before`` already had; what is left of ``before`` in another tier,
+    as a volume total that moved up a tier, is a negative piece). So the pieces of consecutive ranges
+    under the same terms always sum to the model's price of the whole quantity, exactly."""
+    upper = models.price(terms.model, terms.terms, after)
+    lower = models.price(terms.model, terms.terms, before)
+    out: list[models.Piece] = []
+    for piece in upper:
+        mark = (piece.tier, piece.unit, piece.unit_price)
+        same = next((p for p in lower if (p.tier, p.unit, p.unit_price) == mark), None)
+        if same is not None:
+            lower.remove(same)
+            piece = dataclasses.replace(piece, quantity=piece.quantity - same.quantity)
+        if piece.quantity != 0:
+            out.append(piece)
+    out.extend(dataclasses.replace(p, quantity=-p.quantity) for p in lower if p.quantity != 0)
+    return out

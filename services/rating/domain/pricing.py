@@ -12,6 +12,8 @@ active assignments that covers the service, so no record is ever priced by two p
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,9 +37,14 @@ from shared.contracts.catalog import (
 )
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PriceRule
-from shared.periods import BillingFrequency, Period, period_containing
+from shared.periods import BillingFrequency, Period
+from shared.periods import period_containing as _period_containing
 
 _PRECISE = Context(prec=60)
+
+# Pure, and a batch's records share a handful of (day, frequency, anchor): computing a month boundary takes
+# dateutil arithmetic that otherwise dominates pricing a record.
+period_containing = functools.lru_cache(maxsize=4096)(_period_containing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +271,32 @@ def price_time(
     return charge, frequency
 
 
+def usage_charge_id(record_id: UUID, plan_id: UUID) -> UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{record_id}:{plan_id}")
+
+
+def route_like(routed: Routed, record: AcceptedUsage) -> Routed:
+    """How ``record`` is routed, given how another usage record of the same client, service, local day and
+    kind was routed (``price_usage``'s decision depends on nothing else): the same plan, line, period,
+    disposition and price; only the record's id, quantity and amount are its own. A batch routes each
+    (client, service, day, kind) once and each record with this.
+    """
+    if isinstance(routed, tuple):
+        charge, frequency = routed
+        plan_id = charge.price_rule.plan_id
+        assert plan_id is not None  # price_usage always names the plan
+        update = {
+            "charge_id": usage_charge_id(record.record_id, plan_id),
+            "quantity": record.quantity,
+            "amount": record.quantity * charge.unit_price,  # full precision; rounded on the invoice line
+            "source_records": [record.record_id],
+        }
+        return charge.model_copy(update=update), frequency
+    if isinstance(routed, Deferred):
+        return dataclasses.replace(routed, quantity=record.quantity)
+    return routed
+
+
 def _charge(
     record: AcceptedUsage,
     company: CompanyState,
@@ -273,7 +306,7 @@ def _charge(
     rule: PriceRule,
 ) -> ChargeCreated:
     return ChargeCreated(
-        charge_id=uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{record.record_id}:{plan.plan_id}"),
+        charge_id=usage_charge_id(record.record_id, plan.plan_id),
         tenant_id=record.tenant_id,
         company_id=company.company_id,
         company_ref=company.company_ref,
