@@ -1,0 +1,224 @@
+"""Seed 000 "Notification System Tests", against real components: the notification service of the running
+platform sends to a real SMTP server (aiosmtpd) and a local HTTP sink (SMS gateway and webhooks) that these
+tests start; invoice events are published on invoicing.lifecycle.v1 by a test producer (with and without the
+PDF wrapper), the billing clock is the sandbox test clock."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.services import service
+from tests.support.platform import Platform, Tenant
+from tests.support.sinks import HttpSink, SmtpServer
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+SECRET = "whsec_test_0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[HttpSink]:
+    s = HttpSink()
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def notification(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=platform.stack.url(service("notification")), timeout=60) as client:
+        yield client
+
+
+async def configure(client: httpx.AsyncClient, tenant: Tenant, smtp: SmtpServer, sink: HttpSink | None) -> None:
+    body: dict[str, Any] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port,
+        "smtp_from": "billing@northwind.example",
+        "smtp_from_name": "Northwind IT",
+    }
+    if sink is not None:
+        body |= {"sms_url": sink.url("/sms"), "sms_sender": "Northwind"}
+    response = await client.put("/v1/notification-settings", json=body, headers=tenant.auth)
+    assert response.status_code == 200, response.text
+
+
+def invoice_event(tenant: Tenant, number: str, *, event_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """A finalized invoice: one line of 8 devices x 12.50 = 100.00, VAT 20 % = 20.00, total 120.00."""
+    line = {
+        "line_id": str(uuid.uuid4()),
+        "kind": "usage",
+        "service_ref": "managed-device",
+        "description": "Managed device, January",
+        "quantity": "8",
+        "unit": "device",
+        "unit_price": "12.50",
+        "amount": "100.00",
+        "discount_amount": "0.00",
+        "net_amount": "100.00",
+        "taxes": [{"name": "VAT", "rate": "20", "amount": "20.00", "compound": False, "exemption_reason": None}],
+        "tax_amount": "20.00",
+        "total": "120.00",
+        "period_start": "2026-01-01",
+        "period_end": "2026-02-01",
+    }
+    return {
+        "event_id": str(event_id or uuid.uuid4()),
+        "event_type": "invoice.finalized",
+        "occurred_at": "2026-02-01T00:05:00+00:00",
+        "tenant_id": str(tenant.tenant_id),
+        "company_ref": tenant.company_ref,
+        "livemode": False,
+        "invoice": {
+            "invoice_id": str(uuid.uuid4()),
+            "invoice_number": number,
+            "status": "finalized",
+            "currency": "GBP",
+            "tax_inclusive": False,
+            "issue_date": "2026-02-01",
+            "due_date": "2026-03-03",
+            "period_start": "2026-01-01",
+            "period_end": "2026-02-01",
+            "customer": {"name": "Acme Dental", "billing_email": "ap@acme.example", "region": "GB", "tax_id": None},
+            "lines": [line],
+            "subtotal": "100.00",
+            "discount_total": "0.00",
+            "tax_total": "20.00",
+            "total": "120.00",
+            "credits_applied": "0.00",
+            "amount_paid": "0.00",
+            "amount_due": "120.00",
+        },
+    }
+
+
+def paid(event: dict[str, Any]) -> dict[str, Any]:
+    inv = event["invoice"]
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "invoice.payment_recorded",
+        "occurred_at": "2026-03-05T10:00:00+00:00",
+        "tenant_id": event["tenant_id"],
+        "company_ref": event["company_ref"],
+        "livemode": False,
+        "payment": {
+            "payment_id": str(uuid.uuid4()),
+            "invoice_id": inv["invoice_id"],
+            "amount": "120.00",
+            "currency": "GBP",
+            "received_at": "2026-03-05T10:00:00+00:00",
+            "method": "bank_transfer",
+            "invoice_status": "paid",
+        },
+    }
+
+
+async def publish_invoice(platform: Platform, tenant: Tenant, payload: dict[str, Any]) -> None:
+    await platform.publish("invoicing.lifecycle.v1", payload, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+
+
+async def records(client: httpx.AsyncClient, tenant: Tenant, **params: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/notifications", params=params, headers=tenant.auth)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()
+    return found
+
+
+async def add_contact(platform: Platform, tenant: Tenant, email: str) -> tuple[uuid.UUID, str]:
+    """A client contact of the tenant's client, with their own bearer token."""
+    user_id = uuid.uuid4()
+    await platform.put(
+        f"/v1/users/{user_id}",
+        {
+            "user_id": str(user_id),
+            "email": email,
+            "name": "Casey Contact",
+            "role": "client_contact",
+            "kind": "contact",
+            "company_id": str(tenant.company_id),
+        },
+        token=tenant.token,
+    )
+    issued = await platform.catalog.post(f"/v1/users/{user_id}/api-keys", headers=tenant.auth)
+    assert issued.status_code == 200, issued.text
+    return user_id, await platform.token_for(issued.json()["api_key"])
+
+
+async def known(client: httpx.AsyncClient, platform: Platform, tenant: Tenant, recipient: uuid.UUID) -> None:
+    """Wait until notification's catalog read model has the recipient."""
+
+    async def probe() -> bool:
+        r = await client.get(f"/v1/notification-preferences/{recipient}", headers=tenant.auth)
+        return r.status_code == 200
+
+    await platform.wait_for(probe, timeout_s=60)
+
+
+async def mails(platform: Platform, smtp: SmtpServer, address: str, *, containing: str, count: int = 1) -> list[Any]:
+    """The messages to ``address`` whose subject contains ``containing``, once there are ``count`` of them."""
+
+    async def probe() -> list[Any]:
+        found = smtp.to(address, containing=containing)
+        return found if len(found) >= count else []
+
+    found: list[Any] = await platform.wait_for(probe, timeout_s=60)
+    return found
+
+
+class TestInvoicesAndReminders:
+    async def test_a_finalized_invoice_is_emailed_to_the_billing_address_with_its_pdf_and_reminders_follow_the_schedule_until_paid(  # noqa: E501
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        await known(notification, platform, tenant, tenant.company_id)
+        number = f"INV-2602-{uuid.uuid4().int % 10**5 + 10**5}"
+        event = invoice_event(tenant, number)
+        wrapper = {
+            "event": event,
+            "document": {"filename": f"{number}.pdf", "content_base64": base64.b64encode(PDF).decode()},
+        }
+
+        await publish_invoice(platform, tenant, wrapper)
+        [mail] = await mails(platform, smtp, "ap@acme.example", containing=number)
+
+        assert mail.subject == f"Invoice {number} from Northwind IT"
+        assert mail.message["From"] == "Northwind IT <billing@northwind.example>"
+        assert mail.attachments() == [(f"{number}.pdf", PDF)]
+        assert "120.00 GBP" in mail.html()
+        assert "due on 2026-03-03" in mail.html()
+
+        # Schedule -7, 0, +7, +14 days around the due date 2026-03-03, due at midnight Europe/London.
+        await platform.advance_clock(tenant, "2026-02-23T12:00:00+00:00")  # due - 8 days: nothing yet
+        await platform.advance_clock(tenant, "2026-02-24T09:00:00+00:00")  # due - 7 days: first reminder
+        first = await mails(platform, smtp, "ap@acme.example", containing=f"Payment reminder: invoice {number}")
+        assert len(first) == 1
+        await platform.advance_clock(tenant, "2026-03-03T09:00:00+00:00")  # the due date: second reminder
+        both = await mails(platform, smtp, "ap@acme.example", containing=f"Payment reminder: invoice {number}", count=2)
+        assert len(both) == 2
+
+        await publish_invoice(platform, tenant, paid(event))
+        await platform.advance_clock(tenant, "2026-03-10T09:00:00+00:00")  # +7: would be overdue, but paid
+        await platform.advance_clock(tenant, "2026-03-18T09:00:00+00:00")  # +14
+        await platform.advance_clock(tenant, "2026-03-19T09:00:00+00:00")  # waits until the +14 tick was consumed
+
+        reminders = [
+            r for r in await records(notification, tenant) if r["notification_type"] in ("payment_reminder", "overdue")
+        ]
+        assert sorted(r["event_id"].rsplit(":", 1)[1] for r in reminders) == ["-7", "0"]
+        assert smtp.to("ap@acme.example", containing=f"Overdue: invoice {number}") == []
+        sent = await records(notification, tenant, status="sent")
+        assert {r["notification_type"] for r in sent} >= {"invoice_issued", "payment_reminder"}
