@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.notification.domain.rules import verify
 from shared.services import service
 from tests.support.platform import Platform, Tenant
 from tests.support.sinks import HttpSink, SmtpServer
@@ -222,3 +223,176 @@ class TestInvoicesAndReminders:
         assert smtp.to("ap@acme.example", containing=f"Overdue: invoice {number}") == []
         sent = await records(notification, tenant, status="sent")
         assert {r["notification_type"] for r in sent} >= {"invoice_issued", "payment_reminder"}
+
+
+class TestPreferencesAndChannels:
+    async def test_preferences_a_client_contact_sets_are_respected_sms_and_signed_webhooks_arrive_and_redelivery_sends_nothing_twice(  # noqa: E501
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer, sink: HttpSink
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, sink)
+        endpoint = uuid.uuid4()
+        hook = await notification.put(
+            f"/v1/webhook-endpoints/{endpoint}",
+            json={"url": sink.url("/hook"), "secret": SECRET, "company_id": str(tenant.company_id)},
+            headers=tenant.auth,
+        )
+        assert hook.status_code == 200, hook.text
+        assert "secret" not in hook.json()
+        contact_id, contact_token = await add_contact(platform, tenant, "casey@acme.example")
+        contact = {"Authorization": f"Bearer {contact_token}"}
+        await known(notification, platform, tenant, contact_id)
+        sink.fail_first["/hook"] = 1  # the first webhook call fails: it must be retried, not lost
+
+        # The contact: invoices to me by SMS and webhook, and no longer by email to the billing address.
+        mine = await notification.put(
+            f"/v1/notification-preferences/{contact_id}",
+            json={
+                "phone": "+447700900123",
+                "preferences": [
+                    {"notification_type": "invoice_issued", "channel": "sms", "enabled": True},
+                    {"notification_type": "invoice_issued", "channel": "webhook", "enabled": True},
+                ],
+            },
+            headers=contact,
+        )
+        billing = await notification.put(
+            f"/v1/notification-preferences/{tenant.company_id}",
+            json={"preferences": [{"notification_type": "invoice_issued", "channel": "email", "enabled": False}]},
+            headers=contact,
+        )
+        assert (mine.status_code, billing.status_code) == (200, 200), (mine.text, billing.text)
+        assert {
+            (p["channel"], p["enabled"])
+            for p in mine.json()["preferences"]
+            if p["notification_type"] == "invoice_issued"
+        } == {
+            ("email", False),
+            ("sms", True),
+            ("webhook", True),
+        }
+        # ... but not the MSP's settings, nor a staff user's preferences.
+        technician, _ = await platform.add_user(tenant, "technician")
+        await known(notification, platform, tenant, technician)
+        refused = await notification.put("/v1/notification-settings", json={"smtp_port": 1}, headers=contact)
+        staff = await notification.put(
+            f"/v1/notification-preferences/{technician}", json={"preferences": []}, headers=contact
+        )
+        assert (refused.status_code, staff.status_code) == (403, 403)
+
+        number = f"INV-2602-{uuid.uuid4().int % 10**5 + 10**5}"
+        event = invoice_event(tenant, number)
+        await publish_invoice(platform, tenant, event)  # the bare InvoiceEvent: no PDF
+        await publish_invoice(platform, tenant, event)  # redelivered: a second Kafka record, the same event
+
+        async def delivered() -> bool:
+            sms = [c for c in sink.at("/sms") if number in c.json()["body"]]
+            hooks = [c for c in sink.at("/hook") if c.json()["data"]["invoice_number"] == number]
+            return len(sms) >= 1 and len(hooks) >= 1
+
+        await platform.wait_for(delivered, timeout_s=60)
+        [sms] = [c for c in sink.at("/sms") if number in c.json()["body"]]
+        assert sms.json()["to"] == "+447700900123"
+        assert sms.json()["from"] == "Northwind"
+        [failed_call] = [c for c in sink.at("/hook") if c.json()["data"]["invoice_number"] == number]
+        assert verify(SECRET, failed_call.headers["x-signature"], failed_call.body)
+        assert not verify("whsec_somebody_else_000", failed_call.headers["x-signature"], failed_call.body)
+
+        # The failed webhook waits for its retry in billing time (5 minutes); the test clock brings it on.
+        async def waiting() -> list[dict[str, Any]]:
+            found = await records(notification, tenant, event_id=event["event_id"])
+            return [r for r in found if r["channel"] == "webhook" and r["status"] == "retrying"]
+
+        [record] = await platform.wait_for(waiting, timeout_s=60)
+        assert record["last_error"].endswith("HTTP 500 try later")
+        await platform.advance_clock(tenant, "2026-02-02T00:00:00+00:00")
+
+        async def retried() -> list[Any]:
+            again = [c for c in sink.at("/hook") if c.json()["data"]["invoice_number"] == number]
+            return again if len(again) == 2 else []
+
+        first_call, second_call = await platform.wait_for(retried, timeout_s=60)
+        assert second_call.body == first_call.body
+        assert second_call.headers["x-notification-id"] == first_call.headers["x-notification-id"]
+        assert verify(SECRET, second_call.headers["x-signature"], second_call.body)
+        detail = await notification.get(f"/v1/notifications/{record['notification_id']}", headers=tenant.auth)
+        assert [(a["attempt"], a["outcome"]) for a in detail.json()["attempts_log"]] == [(1, "failed"), (2, "sent")]
+
+        # One notification per recipient and channel despite the redelivery; no email to the billing address.
+        sent = await records(notification, tenant, event_id=event["event_id"])
+        assert sorted((r["channel"], r["recipient_kind"]) for r in sent) == [("sms", "contact"), ("webhook", "contact")]
+        assert smtp.to("ap@acme.example", containing=number) == []
+        assert len([c for c in sink.at("/sms") if number in c.json()["body"]]) == 1
+
+        # The contact sees their client's records, and the change is in the audit trail.
+        theirs = await notification.get("/v1/notifications", headers=contact)
+        assert {r["company_id"] for r in theirs.json()} == {str(tenant.company_id)}
+        audited = await platform.fetch_as_tenant(
+            "notification",
+            tenant,
+            "SELECT actor, entity_id FROM audit_log WHERE action = 'notification_preferences_changed' ORDER BY seq",
+        )
+        assert [(a["actor"], a["entity_id"]) for a in audited] == [
+            (f"user:{contact_id}", str(contact_id)),
+            (f"user:{contact_id}", str(tenant.company_id)),
+        ]
+
+
+class TestAlertsAndApprovals:
+    async def test_an_overage_alert_reaches_the_client_and_an_approval_request_its_approvers_but_not_its_requester(
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        approver, _ = await platform.add_user(tenant, "approver", user_ref="mgr.omar")
+        requester, _ = await platform.add_user(tenant, "approver", user_ref="tech.jane")
+        technician, _ = await platform.add_user(tenant, "technician")
+        for who in (approver, requester, technician, tenant.company_id):
+            await known(notification, platform, tenant, who)
+        emails = {
+            r: (await notification.get(f"/v1/notification-preferences/{r}", headers=tenant.auth)).json()["email"]
+            for r in (approver, requester, technician)
+        }
+
+        crossed = {
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": str(tenant.tenant_id),
+            "company_id": str(tenant.company_id),
+            "company_ref": tenant.company_ref,
+            "subject": "bucket",
+            "assignment_id": str(uuid.uuid4()),
+            "plan_id": str(uuid.uuid4()),
+            "period_start": "2026-01-01",
+            "period_end": "2026-02-01",
+            "level_percent": "100",
+            "limit": "20",
+            "total": "21.5",
+            "unit": "hour",
+            "livemode": False,
+        }
+        await platform.publish("rating.thresholds.v1", crossed, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+        pending = {
+            "notice_id": str(uuid.uuid4()),
+            "request_id": str(uuid.uuid4()),
+            "tenant_id": str(tenant.tenant_id),
+            "item_type": "time_entry",
+            "item_id": f"cw-{uuid.uuid4().hex[:8]}",
+            "company_ref": tenant.company_ref,
+            "reason": "requested",
+            "step": 1,
+            "of_steps": 1,
+            "roles": ["approver"],
+            "summary": "9.5 h by tech.jane on T-20931",
+            "requested_by": "tech.jane",
+            "occurred_at": "2026-01-31T10:31:00+00:00",
+        }
+        await platform.publish("approvals.pending.v1", pending, key=f"{tenant.tenant_id}:time_entry:x")
+
+        [alert] = await mails(platform, smtp, "ap@acme.example", containing="Usage alert: 100% of")
+        assert "21.5 hour of the 20" in alert.html()
+        [ask] = await mails(platform, smtp, emails[approver], containing="Approval needed: 9.5 h by tech.jane")
+        assert "time_entry" in ask.html()
+        asked = await records(notification, tenant, event_id=pending["notice_id"])
+        assert [(r["recipient_id"], r["channel"]) for r in asked] == [(str(approver), "email")]
+        assert smtp.to(emails[requester], containing="Approval needed") == []
+        assert smtp.to(emails[technician], containing="Approval needed") == []
