@@ -209,7 +209,6 @@ class TestTemplates:
 
 
 class TestInvoicingPayload:
-
     def bare(self) -> dict[str, object]:
         return {
             "event_id": str(uuid.uuid4()),
