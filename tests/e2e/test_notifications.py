@@ -396,3 +396,62 @@ class TestAlertsAndApprovals:
         assert [(r["recipient_id"], r["channel"]) for r in asked] == [(str(approver), "email")]
         assert smtp.to(emails[requester], containing="Approval needed") == []
         assert smtp.to(emails[technician], containing="Approval needed") == []
+
+
+class TestTemplatesAndAudit:
+    async def test_a_tenant_template_is_checked_then_used_and_every_mutating_route_is_audited(
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        await known(notification, platform, tenant, tenant.company_id)
+        path = "/v1/notification-templates/overage_alert/email"
+
+        bad = await notification.put(path, json={"subject": "{{ invoice_number }}", "body": "x"}, headers=tenant.auth)
+        good = await notification.put(
+            path,
+            json={"subject": "Heads up {{ customer }}: {{ level_percent }}%", "body": "<p>{{ customer }}</p>"},
+            headers=tenant.auth,
+        )
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "subject"]
+        assert good.status_code == 200, good.text
+        hook = await notification.put(
+            f"/v1/webhook-endpoints/{uuid.uuid4()}",
+            json={"url": "http://127.0.0.1:9/never", "secret": SECRET, "types": ["approval_requested"]},
+            headers=tenant.auth,
+        )
+        assert hook.status_code == 200, hook.text
+        crossed = {
+            "event_id": str(uuid.uuid4()),
+            "tenant_id": str(tenant.tenant_id),
+            "company_id": str(tenant.company_id),
+            "company_ref": tenant.company_ref,
+            "subject": "usage",
+            "assignment_id": str(uuid.uuid4()),
+            "plan_id": str(uuid.uuid4()),
+            "period_start": "2026-01-01",
+            "period_end": "2026-02-01",
+            "level_percent": "120",
+            "limit": "10",
+            "total": "12",
+            "unit": "device",
+            "livemode": False,
+        }
+        await platform.publish("rating.thresholds.v1", crossed, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+
+        [mail] = await mails(platform, smtp, "ap@acme.example", containing="Heads up Acme Dental: 120%")
+        assert mail.html().strip() == "<p>Acme Dental</p>"
+        reset = await notification.delete(path, headers=tenant.auth)
+        assert reset.json() == {"changed": True}
+        actions = await platform.fetch_as_tenant(
+            "notification", tenant, "SELECT action, actor FROM audit_log ORDER BY seq"
+        )
+        assert [a["action"] for a in actions] == [
+            "notification_settings_changed",
+            "notification_template_saved",
+            "webhook_endpoint_created",
+            "notification_template_reset",
+        ]
+        assert {a["actor"] for a in actions} == {actions[0]["actor"]}
+        assert actions[0]["actor"].startswith("user:")
