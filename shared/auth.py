@@ -39,6 +39,8 @@ class Permission(StrEnum):
     CHARGES_READ = "charges:read"  # rating's charges, their explanation, previews and bucket usage
     USAGE_INGEST = "usage:ingest"  # post usage / time batches over HTTP and re-drive metering's records
     USAGE_READ = "usage:read"  # metering's ingestion status, usage, time, unmapped, held and dead letters
+    NOTIFICATIONS_MANAGE = "notifications:manage"  # sender / gateway / webhook settings, templates, anyone's prefs
+    NOTIFICATION_PREFERENCES = "notifications:preferences"  # one's own (a contact: their client's) preferences
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -53,12 +55,23 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.CHARGES_READ,
             Permission.USAGE_INGEST,
             Permission.USAGE_READ,
+            Permission.NOTIFICATIONS_MANAGE,
+            Permission.NOTIFICATION_PREFERENCES,
         }
     ),
-    Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE, Permission.USAGE_READ}),
-    Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT}),
-    Role.CLIENT_CONTACT: frozenset(),
-    Role.VIEWER: frozenset({Permission.CATALOG_READ, Permission.CHARGES_READ, Permission.USAGE_READ}),
+    Role.APPROVER: frozenset(
+        {
+            Permission.CATALOG_READ,
+            Permission.APPROVALS_DECIDE,
+            Permission.USAGE_READ,
+            Permission.NOTIFICATION_PREFERENCES,
+        }
+    ),
+    Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT, Permission.NOTIFICATION_PREFERENCES}),
+    Role.CLIENT_CONTACT: frozenset({Permission.NOTIFICATION_PREFERENCES}),
+    Role.VIEWER: frozenset(
+        {Permission.CATALOG_READ, Permission.CHARGES_READ, Permission.USAGE_READ, Permission.NOTIFICATION_PREFERENCES}
+    ),
 }
 
 

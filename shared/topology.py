@@ -39,6 +39,11 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("approvals", "catalog", topics.CATALOG_EVENTS),
     Subscription("tax_currency", "catalog", topics.CATALOG_EVENTS),
     Subscription("tax_currency", "requests", topics.TAX_REQUESTS),
+    Subscription("notification", "invoices", topics.INVOICE_LIFECYCLE),
+    Subscription("notification", "thresholds", topics.RATING_THRESHOLDS),
+    Subscription("notification", "approvals", topics.APPROVAL_PENDING),
+    Subscription("notification", "catalog", topics.CATALOG_EVENTS),
+    Subscription("notification", "clock", topics.CLOCK_TICKS),
     # catalog runs as one replica (its wall-clock scheduler): these groups never scale out.
     Subscription("catalog", "rules", topics.APPROVAL_RULES),
     Subscription("catalog", "decisions", topics.APPROVAL_DECISIONS),

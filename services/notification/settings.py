@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
 class NotificationSettings(ServiceSettings):
     service_name: str = "notification"
+    delivery_idle_ms: int = Field(
+        default=250, ge=10, description="How long the delivery worker waits before looking again when idle"
+    )
+    delivery_batch: int = Field(default=50, ge=1, le=1000, description="Notifications one worker pass sends")

@@ -1,0 +1,98 @@
+"""The three ways a message leaves: SMTP email (aiosmtplib), an HTTP SMS gateway, and signed webhooks.
+
+Each raises `DeliveryFailed` with a readable reason; the delivery worker records it and schedules a retry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+
+from services.notification.domain.rules import sign
+
+TIMEOUT_S = 15.0
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    host: str
+    port: int
+    sender: str
+    sender_name: str | None
+    starttls: bool
+    username: str | None
+    password: str | None
+    to: str
+    subject: str
+    html: str
+    notification_id: UUID
+    attachment: tuple[str, bytes] | None = None
+
+
+class Channels:
+    """Holds one HTTP client for the process; SMTP connections are per message."""
+
+    def __init__(self) -> None:
+        self._http = httpx.AsyncClient(timeout=TIMEOUT_S)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def email(self, m: Email) -> None:
+        msg = EmailMessage()
+        msg["From"] = formataddr((m.sender_name or "", m.sender))
+        msg["To"] = m.to
+        msg["Subject"] = m.subject
+        msg["Message-ID"] = make_msgid(idstring=m.notification_id.hex)
+        msg["X-Notification-Id"] = str(m.notification_id)
+        msg.set_content("This message is HTML; open it in a mail program that shows HTML.")
+        msg.add_alternative(m.html, subtype="html")
+        if m.attachment is not None:
+            filename, content = m.attachment
+            msg.add_attachment(content, maintype="application", subtype="pdf", filename=filename)
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=m.host,
+                port=m.port,
+                start_tls=m.starttls,
+                use_tls=False,
+                username=m.username,
+                password=m.password,
+                timeout=TIMEOUT_S,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"smtp {m.host}:{m.port}: {type(exc).__name__}: {exc}") from exc
+
+    async def sms(
+        self, *, url: str, token: str | None, sender: str | None, to: str, body: str, notification_id: UUID
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        doc = {"to": to, "from": sender, "body": body, "message_id": str(notification_id)}
+        await self._post(url, json.dumps(doc).encode(), headers | {"Idempotency-Key": str(notification_id)})
+
+    async def webhook(self, *, url: str, secret: str, body: bytes, notification_id: UUID, timestamp: int) -> None:
+        headers = {
+            "X-Signature": sign(secret, timestamp, body),
+            "X-Notification-Id": str(notification_id),
+            "Idempotency-Key": str(notification_id),
+        }
+        await self._post(url, body, headers)
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            response = await self._http.post(url, content=body, headers=headers | {"Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 300:
+            raise DeliveryFailed(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
