@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from shared.stack.stack import Stack
 from tests.support.containers import docker_available
 from tests.support.platform import Platform, Tenant
 from tests.support.stack import start_test_stack
+
+# Property tests check arithmetic, not speed: no per-example deadline, which a loaded machine would trip.
+settings.register_profile("specs", deadline=None)
+settings.load_profile("specs")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
