@@ -179,7 +179,9 @@ class Stack:
         if proc is not None:
             stop(proc, sig=signal.SIGKILL if kill else signal.SIGTERM)
 
-    def wait_ready(self, names: list[str] | None = None, *, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, names: list[str] | None = None, *, timeout_s: float = 180.0) -> None:
+        """Block until each service answers ready. A service that exits fails at once; the timeout is only for
+        one alive but slow (a loaded machine starting seven Python processes and their consumer groups)."""
         pending = [s for s in SERVICES if names is None or s.name in names]
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
