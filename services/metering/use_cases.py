@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ from services.metering.domain.acceptance import (
     time_record_id,
 )
 from services.metering.domain.approval import approval_request, request_id_for
+from services.metering.domain.fingerprint import fingerprint
 from services.metering.domain.validation import Malformed, read_record
 from shared import audit, topics
 from shared.contracts.approvals import (
@@ -60,7 +61,7 @@ from shared.contracts.usage import UsageRecord
 from shared.db.uow import UnitOfWork
 from shared.faults import INGEST_BEFORE_COMMIT, fault_point
 from shared.messaging.consumer import Reject, Rejections
-from shared.messaging.envelope import Parsed
+from shared.messaging.envelope import Envelope, Parsed
 
 log = structlog.get_logger(__name__)
 
@@ -83,13 +84,13 @@ ID_FIELD = {"usage": "event_id", "time": "entry_id"}
 
 @dataclass(frozen=True, slots=True)
 class Incoming(Generic[R]):
-    """One record as received: its contract (or why it is unreadable), its payload text and the id its dead
-    letter gets (Kafka: the kernel's, from the message id; HTTP: from the payload, so a re-sent bad record
-    updates the same letter)."""
+    """One record as received: its contract (or why it is unreadable), and ``letter``, which gives its
+    payload text and the id its dead letter gets (Kafka: the kernel's, from the message id; HTTP: from the
+    payload, so a re-sent bad record updates the same letter). ``letter`` is called only for a record that
+    is refused: the others never need either."""
 
     body: R | Malformed
-    payload: str
-    dead_letter_id: UUID
+    letter: Callable[[], tuple[str, UUID]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +151,18 @@ class Context:
             users=await repo.users_by_ref(tenant, users) if users else {},
         )
 
-    def decide(self, r: UsageRecord | TimeEntry) -> Decision:
+    def decide(self, r: UsageRecord | TimeEntry, rid: UUID | None = None) -> Decision:
         company, service = self.companies.get((r.source, r.company_ref)), self.services.get(r.service_ref)
         if isinstance(r, UsageRecord):
-            return decide(r, company, service, tenant_known=self.tenant_known, rules=self.rules)
+            return decide(r, company, service, tenant_known=self.tenant_known, rules=self.rules, rid=rid)
         return decide_time(
-            r, company, service, user_id=self.users.get(r.user_ref), tenant_known=self.tenant_known, rules=self.rules
+            r,
+            company,
+            service,
+            user_id=self.users.get(r.user_ref),
+            tenant_known=self.tenant_known,
+            rules=self.rules,
+            rid=rid,
         )
 
 
@@ -173,7 +180,9 @@ async def _no_plan(repo: MeteringRepository, tenant: UUID, decided: Sequence[tup
     }
 
 
-def _raw(record: UsageRecord | TimeEntry, decision: Decision, record_id: UUID, no_plan: bool) -> RawRow:
+def _raw(record: UsageRecord | TimeEntry, decision: Decision, record_id: UUID, no_plan: bool, content: str) -> RawRow:
+    """The stored row; ``content`` is the record's content fingerprint. The payload is the record as
+    validated (defaults filled, extras kept), as JSON text: Postgres parses it into the jsonb column."""
     request_id = (
         request_id_for(record.tenant_id, "usage" if isinstance(record, UsageRecord) else "time", record_id)
         if decision.verdict is Verdict.HELD
@@ -184,7 +193,7 @@ def _raw(record: UsageRecord | TimeEntry, decision: Decision, record_id: UUID, n
         "occurred_at": occurred(record),
         "source": record.source,
         "external_id": external_id(record),
-        "fingerprint": record.content_fingerprint(),
+        "fingerprint": content,
         "status": decision.verdict.value,
         "reason": decision.reason,
         "reason_code": decision.code,
@@ -194,7 +203,7 @@ def _raw(record: UsageRecord | TimeEntry, decision: Decision, record_id: UUID, n
         "service_id": decision.service_id,
         "no_active_plan": no_plan,
         "request_id": request_id,
-        "payload": record.model_dump(mode="json"),
+        "payload": record.model_dump_json(),
     }
     if isinstance(record, UsageRecord):
         return RawRow(**common, kind=record.kind.value, quantity=record.quantity, unit=record.unit)
@@ -252,6 +261,18 @@ def _publish_effects(uow: UnitOfWork, record: UsageRecord | TimeEntry, decision:
 
 
 # -- ingesting ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A first copy of an id that was not rejected, with what is worked out for it exactly once."""
+
+    index: int
+    record: Any  # UsageRecord | TimeEntry
+    key: tuple[str, str]  # (source, external id)
+    record_id: UUID
+    fingerprint: str
+    decision: Decision
+
+
 async def ingest(
     uow: UnitOfWork,
     record_type: str,
@@ -272,14 +293,13 @@ async def ingest(
         body = item.body
         source = body.source
         ext = external_id(body) if not isinstance(body, Malformed) else body.external_id
+        payload, letter_id = item.letter()
         letters.append(
-            DeadLetterRow(
-                item.dead_letter_id, record_type, channel, source, ext, error_class, code, field, reason, item.payload
-            )
+            DeadLetterRow(letter_id, record_type, channel, source, ext, error_class, code, field, reason, payload)
         )
         answer = "conflict" if error_class == "conflict" else "rejected"
         outcomes[i] = Outcome(
-            answer, field=field, code=code, reason=reason, error_class=error_class, dead_letter_id=item.dead_letter_id
+            answer, field=field, code=code, reason=reason, error_class=error_class, dead_letter_id=letter_id
         )
 
     # 1. unreadable records; the first copy of each id goes on, later copies wait for the next round
@@ -289,18 +309,21 @@ async def ingest(
         body = item.body
         if isinstance(body, Malformed):
             refuse(i, item, error_class=body.error_class, code=body.code, field=body.field, reason=body.reason)
-        elif (body.source, external_id(body)) in first:
+            continue
+        key = (body.source, external_id(body))
+        if key in first:
             later.append(i)
         else:
-            first[(body.source, external_id(body))] = i
+            first[key] = i
 
-    # 2. decide
-    records: list[UsageRecord | TimeEntry] = [_readable(items[i].body) for i in first.values()]
-    decided: list[tuple[int, Any, Decision]] = []
-    if records:
+    # 2. decide; each record's id and content fingerprint are worked out once, here
+    decided: list[_Decided] = []
+    if first:
+        records: list[UsageRecord | TimeEntry] = [_readable(items[i].body) for i in first.values()]
         ctx = await Context.load(repo, tenant, records)
-        for i, r in zip(first.values(), records, strict=True):
-            d = ctx.decide(r)
+        for (key, i), r in zip(first.items(), records, strict=True):
+            rid = _record_id(r)
+            d = ctx.decide(r, rid)
             if d.verdict is Verdict.REJECTED:
                 refuse(
                     i,
@@ -311,39 +334,38 @@ async def ingest(
                     reason=d.reason or "rejected",
                 )
             else:
-                decided.append((i, r, d))
+                decided.append(_Decided(i, r, key, rid, fingerprint(r), d))
 
     # 3. claim keys
-    ids = {i: _record_id(r) for i, r, _ in decided}
-    keys = [KeyRow(r.source, external_id(r), ids[i], r.content_fingerprint(), occurred(r)) for i, r, _ in decided]
+    keys = [KeyRow(x.key[0], x.key[1], x.record_id, x.fingerprint, occurred(x.record)) for x in decided]
     new = await repo.claim_keys(tenant, record_type, keys, now)
-    fresh = [(i, r, d) for i, r, d in decided if (r.source, external_id(r)) in new]
-    seen = [(i, r) for i, r, _ in decided if (r.source, external_id(r)) not in new]
+    fresh = [x for x in decided if x.key in new]
+    seen = [x for x in decided if x.key not in new]
     if seen:
-        stored = await repo.fingerprints(tenant, record_type, [(r.source, external_id(r)) for _, r in seen])
-        for i, r in seen:
-            fingerprint, rid = stored[(r.source, external_id(r))]
-            if fingerprint == r.content_fingerprint():
-                outcomes[i] = Outcome("duplicate", record_id=rid)
+        stored = await repo.fingerprints(tenant, record_type, [x.key for x in seen])
+        for x in seen:
+            content, rid = stored[x.key]
+            if content == x.fingerprint:
+                outcomes[x.index] = Outcome("duplicate", record_id=rid)
             else:
                 refuse(
-                    i,
-                    items[i],
+                    x.index,
+                    items[x.index],
                     error_class="conflict",
                     code="conflict",
                     field=id_field,
-                    reason=f"{id_field} {external_id(r)!r} from {r.source!r} was already received with "
-                    "different content",
+                    reason=f"{id_field} {x.key[1]!r} from {x.key[0]!r} was already received with different content",
                 )
 
     # 4. store the new ones and publish
-    no_plan = await _no_plan(repo, tenant, [(r, d) for _, r, d in fresh])
-    rows = [_raw(r, d, ids[i], ids[i] in no_plan) for i, r, d in fresh]
+    no_plan = await _no_plan(repo, tenant, [(x.record, x.decision) for x in fresh])
+    rows = [_raw(x.record, x.decision, x.record_id, x.record_id in no_plan, x.fingerprint) for x in fresh]
     await repo.insert_raw(tenant, record_type, rows, now)
-    for i, r, d in fresh:
-        _publish_effects(uow, r, d, now)
-        outcomes[i] = Outcome(
-            "accepted", record_id=ids[i], state=d.verdict.value, field=d.field, code=d.code, reason=d.reason
+    for x in fresh:
+        d = x.decision
+        _publish_effects(uow, x.record, d, now)
+        outcomes[x.index] = Outcome(
+            "accepted", record_id=x.record_id, state=d.verdict.value, field=d.field, code=d.code, reason=d.reason
         )
     await repo.insert_dead_letters(tenant, letters, now)
 
@@ -377,8 +399,12 @@ async def ingest(
         fault_point(INGEST_BEFORE_COMMIT)
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(items)
+    answered: dict[str, int] = {}
     for o in done:
-        INGESTED.labels(record_type, channel, o.state if o.answer == "accepted" and o.state else o.answer).inc()
+        label = o.state if o.answer == "accepted" and o.state else o.answer
+        answered[label] = answered.get(label, 0) + 1
+    for label, n in answered.items():
+        INGESTED.labels(record_type, channel, label).inc(n)
     return done
 
 
@@ -399,15 +425,16 @@ def _kafka_dead_letter_id(consumer: str, message_id: str) -> UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:metering:{consumer}:{message_id}")
 
 
+def _kafka_letter(consumer: str, envelope: Envelope) -> Callable[[], tuple[str, UUID]]:
+    def letter() -> tuple[str, UUID]:
+        payload = envelope.value.decode("utf-8", "backslashreplace")
+        return payload, _kafka_dead_letter_id(consumer, envelope.message_id)
+
+    return letter
+
+
 async def _consume(uow: UnitOfWork, record_type: str, consumer: str, items: Sequence[Parsed[Any]]) -> Rejections[Any]:
-    incoming = [
-        Incoming(
-            p.body,
-            p.envelope.value.decode("utf-8", "backslashreplace"),
-            _kafka_dead_letter_id(consumer, p.envelope.message_id),
-        )
-        for p in items
-    ]
+    incoming = [Incoming(p.body, _kafka_letter(consumer, p.envelope)) for p in items]
     outcomes = await ingest(
         uow, record_type, incoming, channel="kafka", actor=f"kafka:{consumer}", now=datetime.now(UTC)
     )
@@ -429,6 +456,14 @@ async def accept_time(uow: UnitOfWork, items: Sequence[Parsed[TimeEntry | Malfor
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
+def _http_letter(tenant: UUID, record_type: str, raw: Any, given: UUID | None) -> Callable[[], tuple[str, UUID]]:
+    def letter() -> tuple[str, UUID]:
+        payload = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        return payload, given or http_dead_letter_id(tenant, record_type, payload)
+
+    return letter
+
+
 async def ingest_http(
     uow: UnitOfWork,
     record_type: str,
@@ -445,7 +480,6 @@ async def ingest_http(
     model, id_field = MODEL[record_type], ID_FIELD[record_type]
     incoming: list[Incoming[Any]] = []
     for n, raw in enumerate(raw_records):
-        payload = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, separators=(",", ":"))
         body = read_record(raw.encode() if isinstance(raw, str) else raw, model, id_field)
         if not isinstance(body, Malformed) and body.tenant_id != tenant:
             body = Malformed(
@@ -456,8 +490,8 @@ async def ingest_http(
                 source=body.source,
                 external_id=external_id(body),
             )
-        letter = dead_letter_ids[n] if dead_letter_ids else http_dead_letter_id(tenant, record_type, payload)
-        incoming.append(Incoming(body, payload, letter))
+        given = dead_letter_ids[n] if dead_letter_ids else None
+        incoming.append(Incoming(body, _http_letter(tenant, record_type, raw, given)))
     return await ingest(uow, record_type, incoming, channel=channel, actor=actor, now=now)
 
 
@@ -703,7 +737,7 @@ async def remap_unmapped(uow: UnitOfWork, repo: MeteringRepository, *, actor: st
             rid = _record_id(r)
             if d.verdict is Verdict.REJECTED:  # e.g. the service's unit is not the record's: never billable
                 d = Decision(Verdict.REJECTED, d.reason, d.field, d.code)
-            rows.append(_raw(r, d, rid, rid in no_plan))
+            rows.append(_raw(r, d, rid, rid in no_plan, fingerprint(r)))
             _publish_effects(uow, r, d, now)
             SETTLED.labels(record_type, d.verdict.value).inc()
         await repo.settle(tenant, record_type, rows)

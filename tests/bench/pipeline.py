@@ -11,6 +11,7 @@ what the hardware does with no platform at all: a raw aiokafka produce + consume
 asyncpg COPY of the same rows. Figures are printed, never asserted.
 
     BENCH_RECORDS=20000 make bench
+    BENCH_ONLY=metering BENCH_METERING_RUNS=3 make bench   # only the baseline and metering, three times
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ TENANTS_CLIENTS = 20  # records spread over this many clients, so partitions sha
 
 PACED_RATE = float(os.environ.get("BENCH_PACED_RATE", "200"))
 PACED_N = int(os.environ.get("BENCH_PACED_RECORDS", "1000"))
+ONLY = os.environ.get("BENCH_ONLY", "")  # "metering": only the baseline and metering's own figures
+METERING_RUNS = int(os.environ.get("BENCH_METERING_RUNS", "1"))  # repeat metering's figures in one run
 
 
 def records(
@@ -479,6 +482,7 @@ def rss_mb(stack: Stack) -> dict[str, float]:
 
 
 def main() -> None:
+    only_metering = ONLY == "metering"
     home = Path(tempfile.mkdtemp(prefix="msp-bench-"))
     pg, kafka, offset = _pick_ports()
     stack = Stack(StackConfig(home=home, pg_port=pg, kafka_port=kafka, port_offset=offset))
@@ -487,60 +491,75 @@ def main() -> None:
         stack.up()
         tenant, refs, token = asyncio.run(seed(stack))
         batch = records(tenant, refs)
-        print(f"driving {N} usage records through metering → rating …", flush=True)
-        elapsed, latencies = asyncio.run(pipeline(stack, batch))
-        print(f"then {PACED_N} more at {PACED_RATE:.0f} records/s for latency below saturation …", flush=True)
-        _, paced = asyncio.run(pipeline(stack, records(tenant, refs, PACED_N, "paced"), rate=PACED_RATE))
-        rseed = asyncio.run(seed_rating(stack))
-        print(f"rating alone: {N} accepted records on a per-record line, then {N} on a graduated line …", flush=True)
-        r_elapsed, r_latencies = asyncio.run(
-            pipeline(stack, accepted(rseed, rseed.flat, "flat-device", N), topic="metering.accepted.v1")
-        )
-        ingest_s, close_s = asyncio.run(rating_close(stack, rseed, accepted(rseed, rseed.tiered, "tiered-device", N)))
+        if not only_metering:
+            print(f"driving {N} usage records through metering → rating …", flush=True)
+            elapsed, latencies = asyncio.run(pipeline(stack, batch))
+            print(f"then {PACED_N} more at {PACED_RATE:.0f} records/s for latency below saturation …", flush=True)
+            _, paced = asyncio.run(pipeline(stack, records(tenant, refs, PACED_N, "paced"), rate=PACED_RATE))
+            rseed = asyncio.run(seed_rating(stack))
+            print(f"rating alone: {N} accepted records on a per-record line, then {N} on a graduated one …", flush=True)
+            r_elapsed, r_latencies = asyncio.run(
+                pipeline(stack, accepted(rseed, rseed.flat, "flat-device", N), topic="metering.accepted.v1")
+            )
+            ingest_s, close_s = asyncio.run(
+                rating_close(stack, rseed, accepted(rseed, rseed.tiered, "tiered-device", N))
+            )
         kafka_s, copy_s = asyncio.run(baseline(stack, batch))
         memory = rss_mb(stack)
         # metering on its own: rating is stopped so it does not share the CPU while metering is timed
         stack.stop_service("rating")
-        print(f"driving {N} usage records through metering alone over Kafka …", flush=True)
-        mk_s, mk_lat = asyncio.run(metering_kafka(stack, records(tenant, refs, N, "mk")))
-        print(f"and {N} over HTTP ({HTTP_BATCH} per request, {HTTP_CONCURRENCY} in flight) …", flush=True)
-        mh_s, mh_lat, mh_counts = asyncio.run(metering_http(stack, token, records(tenant, refs, N, "mh")))
+        mk_runs: list[tuple[float, list[float]]] = []
+        mh_runs: list[tuple[float, list[float], dict[str, int]]] = []
+        for run in range(METERING_RUNS):
+            print(f"driving {N} usage records through metering alone over Kafka …", flush=True)
+            mk_runs.append(asyncio.run(metering_kafka(stack, records(tenant, refs, N, f"mk{run}"))))
+            print(f"and {N} over HTTP ({HTTP_BATCH} per request, {HTTP_CONCURRENCY} in flight) …", flush=True)
+            mh_runs.append(asyncio.run(metering_http(stack, token, records(tenant, refs, N, f"mh{run}"))))
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
     base_s = kafka_s + copy_s
-    q = statistics.quantiles(latencies, n=100)
-    pq = statistics.quantiles(paced, n=100)
     print()
     print(f"records                          {N}")
-    print(f"pipeline  publish → charge       {N / elapsed:10.0f} records/s   ({elapsed:.2f} s)")
-    print(f"          latency p50 / p99      {q[49] * 1000:10.0f} ms / {q[98] * 1000:.0f} ms  (at saturation)")
-    print(
-        f"          latency p50 / p99      {pq[49] * 1000:10.0f} ms / {pq[98] * 1000:.0f} ms  "
-        f"(paced at {PACED_RATE:.0f} records/s)"
-    )
-    rq = statistics.quantiles(r_latencies, n=100)
-    print(f"rating    accepted → charge      {N / r_elapsed:10.0f} records/s   ({r_elapsed:.2f} s, per-record model)")
-    print(f"          latency p50 / p99      {rq[49] * 1000:10.0f} ms / {rq[98] * 1000:.0f} ms  (at saturation)")
-    print(f"          at-close ingest        {N / ingest_s:10.0f} records/s   ({ingest_s:.2f} s, graduated, deferred)")
-    print(
-        f"          period close           {close_s:10.2f} s for {N} records / {TENANTS_CLIENTS} clients "
-        "(advance → every period priced and completed)"
-    )
+    if not only_metering:
+        q = statistics.quantiles(latencies, n=100)
+        pq = statistics.quantiles(paced, n=100)
+        print(f"pipeline  publish → charge       {N / elapsed:10.0f} records/s   ({elapsed:.2f} s)")
+        print(f"          latency p50 / p99      {q[49] * 1000:10.0f} ms / {q[98] * 1000:.0f} ms  (at saturation)")
+        print(
+            f"          latency p50 / p99      {pq[49] * 1000:10.0f} ms / {pq[98] * 1000:.0f} ms  "
+            f"(paced at {PACED_RATE:.0f} records/s)"
+        )
+        rq = statistics.quantiles(r_latencies, n=100)
+        print(
+            f"rating    accepted → charge      {N / r_elapsed:10.0f} records/s   ({r_elapsed:.2f} s, per-record model)"
+        )
+        print(f"          latency p50 / p99      {rq[49] * 1000:10.0f} ms / {rq[98] * 1000:.0f} ms  (at saturation)")
+        print(
+            f"          at-close ingest        {N / ingest_s:10.0f} records/s   ({ingest_s:.2f} s, graduated, deferred)"
+        )
+        print(
+            f"          period close           {close_s:10.2f} s for {N} records / {TENANTS_CLIENTS} clients "
+            "(advance → every period priced and completed)"
+        )
     print(f"baseline  aiokafka produce+consume {N / kafka_s:8.0f} records/s   ({kafka_s:.2f} s)")
     print(f"          asyncpg COPY           {N / copy_s:10.0f} rows/s      ({copy_s:.2f} s)")
     print(f"          both, in sequence      {N / base_s:10.0f} records/s   ({base_s:.2f} s)")
-    print(f"ratio     pipeline / baseline    {base_s / elapsed:10.2f}")
-    mkq, mhq = statistics.quantiles(mk_lat, n=100), statistics.quantiles(mh_lat, n=100)
-    print(
-        f"metering  Kafka: accepted+stored {N / mk_s:10.0f} records/s   ({mk_s:.2f} s; publish → metering.accepted.v1)"
-    )
-    print(f"          latency p50 / p99      {mkq[49] * 1000:10.0f} ms / {mkq[98] * 1000:.0f} ms")
-    print(f"          HTTP: accepted+stored  {N / mh_s:10.0f} records/s   ({mh_s:.2f} s; answers {mh_counts})")
-    print(f"          latency p50 / p99      {mhq[49] * 1000:10.0f} ms / {mhq[98] * 1000:.0f} ms  (per request)")
-    print(f"ratio     metering Kafka / baseline {base_s / mk_s:7.2f}")
-    print(f"          metering HTTP / baseline  {base_s / mh_s:7.2f}")
-    print(f"target    20000 records/s: Kafka {N / mk_s / 20000:.0%}, HTTP {N / mh_s / 20000:.0%} of it")
+    if not only_metering:
+        print(f"ratio     pipeline / baseline    {base_s / elapsed:10.2f}")
+    for run, ((mk_s, mk_lat), (mh_s, mh_lat, mh_counts)) in enumerate(zip(mk_runs, mh_runs, strict=True)):
+        label = f" (run {run + 1} of {METERING_RUNS})" if METERING_RUNS > 1 else ""
+        mkq, mhq = statistics.quantiles(mk_lat, n=100), statistics.quantiles(mh_lat, n=100)
+        print(
+            f"metering  Kafka: accepted+stored {N / mk_s:10.0f} records/s   "
+            f"({mk_s:.2f} s; publish → metering.accepted.v1){label}"
+        )
+        print(f"          latency p50 / p99      {mkq[49] * 1000:10.0f} ms / {mkq[98] * 1000:.0f} ms")
+        print(f"          HTTP: accepted+stored  {N / mh_s:10.0f} records/s   ({mh_s:.2f} s; answers {mh_counts})")
+        print(f"          latency p50 / p99      {mhq[49] * 1000:10.0f} ms / {mhq[98] * 1000:.0f} ms  (per request)")
+        print(f"ratio     metering Kafka / baseline {base_s / mk_s:7.2f}")
+        print(f"          metering HTTP / baseline  {base_s / mh_s:7.2f}")
+        print(f"target    20000 records/s: Kafka {N / mk_s / 20000:.0%}, HTTP {N / mh_s / 20000:.0%} of it")
     print("memory    RSS after the run      " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(memory.items())))
 
 

@@ -52,6 +52,12 @@ async def time_service(platform: Platform, tenant: Tenant, code: str = "helpdesk
         },
         token=tenant.token,
     )
+
+    async def known() -> bool:  # metering's copy of the catalog may lag the PUT
+        query = "SELECT service_type FROM services WHERE service_id = $1"
+        return bool(await platform.value_as_tenant("metering", tenant, query, sid) == "Time")
+
+    await platform.wait_for(known, timeout_s=60)
     return code
 
 

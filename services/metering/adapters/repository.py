@@ -50,7 +50,7 @@ class RawRow:
     service_id: UUID | None
     no_active_plan: bool
     request_id: UUID | None
-    payload: dict[str, Any]
+    payload: str  # the record as JSON text (Postgres parses it into jsonb; no Python round trip)
     # usage
     kind: str | None = None
     quantity: Decimal | None = None
@@ -329,7 +329,7 @@ class MeteringRepository:
                   service_ref, company_id, service_id, no_active_plan, request_id, payload"""
         types = """$3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                    $10::text[], $11::text[], $12::text[], $13::uuid[], $14::uuid[], $15::bool[], $16::uuid[],
-                   $17::jsonb[]"""
+                   $17::text[]::jsonb[]"""
         if record_type == "usage":
             await self._conn.execute(
                 f"""INSERT INTO usage_records (tenant_id, received_at, {head.format(at="occurred_at", ext="event_id")},

@@ -9,12 +9,12 @@ service). Every verdict that is not accepted carries a machine-readable `code` a
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 from uuid import UUID
 
 from services.metering.domain.approval import crossed_rule
@@ -62,15 +62,21 @@ class Decision:
         return self.accepted.service_id if self.accepted is not None else None
 
 
+def _json_strings(*parts: str) -> str:
+    """``json.dumps(list(parts))`` for strings, byte for byte (default separators, ASCII escapes), without
+    the encoder's per-call set-up: ids are derived for every record."""
+    return "[" + ", ".join(map(encode_basestring_ascii, parts)) + "]"
+
+
 def record_id(tenant_id: UUID, source: str, event_id: str) -> UUID:
     """Stable per idempotency key, so every service can name the record the same way."""
     # JSON, not a joined string: ("psa:eu", "e-1") and ("psa", "eu:e-1") must not collide.
-    return uuid.uuid5(uuid.NAMESPACE_URL, "usage:" + json.dumps([str(tenant_id), source, event_id]))
+    return uuid.uuid5(uuid.NAMESPACE_URL, "usage:" + _json_strings(str(tenant_id), source, event_id))
 
 
 def time_record_id(tenant_id: UUID, source: str, entry_id: str) -> UUID:
     """Stable per (tenant, source, entry_id); never equal to a usage record's id with the same parts."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, "time:" + json.dumps([str(tenant_id), source, entry_id]))
+    return uuid.uuid5(uuid.NAMESPACE_URL, "time:" + _json_strings(str(tenant_id), source, entry_id))
 
 
 def _unmapped(
@@ -98,7 +104,9 @@ def decide(
     *,
     tenant_known: bool = True,
     rules: ApprovalRuleSet | None = None,
+    rid: UUID | None = None,
 ) -> Decision:
+    """``rid``: the record's `record_id`, when the caller has it already (it is derived from the record)."""
     if tenant_known and service is not None and record.unit is not None and record.unit != service.unit:
         return Decision(
             Verdict.REJECTED,
@@ -114,7 +122,7 @@ def decide(
     assert company is not None
     assert service is not None
     accepted = AcceptedUsage(
-        record_id=record_id(record.tenant_id, record.source, record.event_id),
+        record_id=rid or record_id(record.tenant_id, record.source, record.event_id),
         tenant_id=record.tenant_id,
         source=record.source,
         event_id=record.event_id,
@@ -149,6 +157,7 @@ def decide_time(
     user_id: UUID | None = None,
     tenant_known: bool = True,
     rules: ApprovalRuleSet | None = None,
+    rid: UUID | None = None,
 ) -> Decision:
     """As `decide`, for a time entry. An unknown technician is no reason to wait (user_id stays None).
     Non-billable entries are never charged, so they are never held for approval either."""
@@ -167,7 +176,7 @@ def decide_time(
     assert company is not None
     assert service is not None
     accepted = AcceptedTime(
-        record_id=time_record_id(entry.tenant_id, entry.source, entry.entry_id),
+        record_id=rid or time_record_id(entry.tenant_id, entry.source, entry.entry_id),
         tenant_id=entry.tenant_id,
         source=entry.source,
         entry_id=entry.entry_id,
