@@ -37,6 +37,7 @@ class Permission(StrEnum):
     TAX_MANAGE = "tax:manage"  # tax rates, exemptions, currencies and exchange rates
     TIME_REPORT = "time:report"
     CHARGES_READ = "charges:read"  # rating's charges, their explanation, previews and bucket usage
+    INVOICES_MANAGE = "invoices:manage"  # finalize, void, payments, refunds, credit notes (invoicing)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -49,6 +50,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.APPROVALS_DECIDE,
             Permission.TAX_MANAGE,
             Permission.CHARGES_READ,
+            Permission.INVOICES_MANAGE,
         }
     ),
     Role.APPROVER: frozenset({Permission.CATALOG_READ, Permission.APPROVALS_DECIDE}),
