@@ -217,6 +217,20 @@ async def cancel(request: Request, who: Manager, invoice_id: UUID) -> Any:
     return {"invoice_id": str(invoice_id), "status": "cancelled"}
 
 
+@router.post("/invoices/{invoice_id}/void", summary="Void a finalized invoice (keeps its number)", tags=["invoices"])
+async def void(request: Request, who: Manager, invoice_id: UUID, body: ReasonInput) -> Any:
+    with _answers():
+        invoice = await use_cases.void(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            invoice_id=invoice_id,
+            actor=who.actor,
+            reason=body.reason,
+            wall=_now(),
+        )
+    return _json(invoice.model_dump(mode="json"))
+
+
 @router.post("/invoices/{invoice_id}/{step}", summary="Mark an invoice sent, viewed or disputed", tags=["invoices"])
 async def mark(
     request: Request,
@@ -234,20 +248,6 @@ async def mark(
             actor=who.actor,
             wall=_now(),
             reason=body.reason if body else None,
-        )
-    return _json(invoice.model_dump(mode="json"))
-
-
-@router.post("/invoices/{invoice_id}/void", summary="Void a finalized invoice (keeps its number)", tags=["invoices"])
-async def void(request: Request, who: Manager, invoice_id: UUID, body: ReasonInput) -> Any:
-    with _answers():
-        invoice = await use_cases.void(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            invoice_id=invoice_id,
-            actor=who.actor,
-            reason=body.reason,
-            wall=_now(),
         )
     return _json(invoice.model_dump(mode="json"))
 

@@ -642,7 +642,7 @@ async def record_payment(
                 raise Refused(f"payment {payment_id} exists with other content", field="payment_id")
             return dict(existing)
         invoice = _document(row)
-        if row["status"] not in PAYABLE:
+        if row["status"] not in (*PAYABLE, "paid"):  # a payment on a paid invoice becomes credit
             raise Refused(f"invoice {row['invoice_number']} is {row['status']}: it takes no payment")
         if round_half_up(amount, currency=invoice.currency) != amount or amount <= 0:
             raise Refused(f"amount must be positive in {invoice.currency} minor units", field="amount", conflict=False)
@@ -849,12 +849,7 @@ async def _refund(uow: UnitOfWork, repo: InvoicingRepository, refund_id: UUID, *
     assert payment is not None
     row = await _locked(repo, refund["invoice_id"])
     invoice = _document(row)
-    excess_left = payment["amount"] - payment["applied"] - payment["refunded"]
-    split = split_refund(
-        refund["amount"],
-        payment_excess_left=max(Decimal(0), excess_left),
-        credit_available=await repo.credit_available(row["company_id"]),
-    )
+    split = split_refund(refund["amount"], credit_available=await repo.credit_available(row["company_id"]))
     refunded = payment["refunded"] + refund["amount"]
     await repo.update_payment(
         payment["payment_id"],
@@ -1177,25 +1172,27 @@ async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecisi
                 or refund["approval_request_id"] != d.request_id
             ):
                 continue
+            at = await _billing_time(repo, d.decided_at)  # the tenant's billing time, not the wall clock
             if approved:
-                await _refund(uow, repo, item_id, at=d.decided_at)
+                await _refund(uow, repo, item_id, at=at)
             else:
                 await repo.set_refund_status(item_id, "rejected", at=None)
         else:
             cn = await repo.credit_note_row(item_id, lock=True)
             if cn is None or cn["status"] != "awaiting_approval" or cn["approval_request_id"] != d.request_id:
                 continue
+            at = await _billing_time(repo, d.decided_at)
             if approved:
-                await _apply_credit_note(uow, repo, item_id, at=d.decided_at)
+                await _apply_credit_note(uow, repo, item_id, at=at)
             else:
-                await repo.set_credit_note(item_id, status="rejected", at=d.decided_at)
+                await repo.set_credit_note(item_id, status="rejected", at=at)
         await audit.record(
             uow,
             actor=d.decided_by,
             action=f"{d.item_type.value}_{d.outcome.value}",
             entity_type=d.item_type.value,
             entity_id=item_id,
-            at=d.decided_at,
+            at=at,
             after={"outcome": d.outcome.value, "reason": d.reason, "request_id": str(d.request_id)},
         )
     return []

@@ -73,9 +73,10 @@ class RefundSplit:
     from_invoice: Decimal  # reopens the invoice: its amount paid goes down
 
 
-def split_refund(amount: Decimal, *, payment_excess_left: Decimal, credit_available: Decimal) -> RefundSplit:
-    """A refund first returns the payment's excess still sitting as credit, then what paid the invoice."""
-    from_credit = max(ZERO, min(amount, payment_excess_left, credit_available))
+def split_refund(amount: Decimal, *, credit_available: Decimal) -> RefundSplit:
+    """A refund first returns the client's available credit (money it over-paid), then reopens the invoice:
+    what paid it is returned and the invoice owes that again."""
+    from_credit = max(ZERO, min(amount, credit_available))
     return RefundSplit(from_credit=from_credit, from_invoice=amount - from_credit)
 
 
