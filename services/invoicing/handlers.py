@@ -186,6 +186,7 @@ async def get_invoice(request: Request, who: Reader, invoice_id: UUID) -> Any:
             "pinned": row["pinned"],
             "payments": detail["payments"],
             "credit_notes": detail["credit_notes"],
+            "adjustments": detail["adjustments"],
         }
     )
 
@@ -338,6 +339,38 @@ async def credit_note_action(
 @router.get("/companies/{company_id}/account", summary="Balance, available credit and history", tags=["ledger"])
 async def account(request: Request, who: Reader, company_id: UUID) -> Any:
     return _json(await use_cases.account(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
+class AdjustmentInput(BaseModel):
+    amount: DecimalStr = Field(
+        description="Signed, in the client's currency: + charges, - credits", examples=["-25.00"]
+    )
+    description: NonEmptyStr = Field(description="Printed on the invoice line", examples=["SLA credit, January"])
+
+
+@router.put(
+    "/companies/{company_id}/adjustments/{adjustment_id}",
+    summary="A billing adjustment for the client's next invoice",
+    tags=["ledger"],
+)
+async def adjust(request: Request, who: Manager, company_id: UUID, adjustment_id: UUID, body: AdjustmentInput) -> Any:
+    with _answers():
+        result = await use_cases.create_adjustment(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            company_id=company_id,
+            adjustment_id=adjustment_id,
+            amount=body.amount,
+            description=body.description,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(result)
+
+
+@router.get("/companies/{company_id}/adjustments", summary="The client's billing adjustments", tags=["ledger"])
+async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> Any:
+    return _json(await use_cases.adjustments(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
 
 
 __all__ = ["CATALOG", "CHARGES", "CLOCK", "DECISIONS", "RULES", "TAX", "Reject", "router"]

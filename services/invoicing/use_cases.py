@@ -17,10 +17,17 @@ from services.invoicing.adapters import documents
 from services.invoicing.adapters.repository import InvoicingRepository
 from services.invoicing.domain.approval import approval_request, approval_request_id, crossed_rule
 from services.invoicing.domain.building import Draft, build, check, invoice_id_for, invoice_number
-from services.invoicing.domain.credit_notes import CannotCredit, credit_note, credit_note_number, split_credit
+from services.invoicing.domain.credit_notes import (
+    PLACEHOLDER_NUMBER,
+    CannotCredit,
+    credit_note,
+    credit_note_number,
+    split_credit,
+)
 from services.invoicing.domain.ledger import Entry, entry_id, split_payment, split_refund, status_after_payment
 from services.invoicing.domain.pricing import (
     CannotInvoice,
+    adjustment_line,
     amounts_to_convert,
     apply_discounts,
     converted,
@@ -89,7 +96,8 @@ async def take_rating_events(uow: UnitOfWork, items: Sequence[Parsed[RatingEvent
 
 async def invoice_period(uow: UnitOfWork, repo: InvoicingRepository, done: PeriodCompleted) -> None:
     charges = await repo.charges_of(done.company_id, done.period_start, done.period_end)
-    if not charges and done.charge_count == 0:
+    open_adjustments = [a for a in await repo.adjustments_of(company_id=done.company_id) if a["status"] == "approved"]
+    if not charges and done.charge_count == 0 and not open_adjustments:
         return  # nothing was used or due: no invoice
     company = await repo.company(done.company_id)
     timezone = await repo.timezone(done.tenant_id)
@@ -102,6 +110,21 @@ async def invoice_period(uow: UnitOfWork, repo: InvoicingRepository, done: Perio
     if not await repo.claim_invoice(invoice_id, done, work=work, currency=company.currency):
         return  # already invoiced: a repeated or concurrent run changes nothing
     await repo.save_line_charges(invoice_id, work.lines)
+    adjustments = await repo.take_adjustments(done.company_id, invoice_id, at=done.closed_at)
+    if adjustments:  # approved billing adjustments land on this invoice, one line each
+        extra = [
+            adjustment_line(
+                invoice_id,
+                adjustment_id=a["adjustment_id"],
+                amount=a["amount"],
+                currency=a["currency"],
+                description=a["description"],
+                day=done.period_start,
+            )
+            for a in adjustments
+        ]
+        work = work.model_copy(update={"lines": [*work.lines, *extra]})
+        await repo.save_work(invoice_id, status="draft", work=work, attempt=0, at=done.closed_at)
     if len(charges) < done.charge_count:
         # Charges precede their period's completion on the same partition, so this means a charge was
         # dead-lettered here: hold the invoice visibly rather than issue it short or stall the partition.
@@ -251,6 +274,9 @@ async def finalize(
     except CannotInvoice as exc:
         await _hold(uow, repo, invoice_id, str(exc), at=at)
         return
+    if trial.total < 0:
+        await _credit_negative_period(uow, repo, row, company=company, work=work, trial=trial)
+        return
     number = invoice_number(draft.issue_date, await repo.next_number(f"{draft.issue_date:%y%m}"))
     invoice = trial.model_copy(update={"invoice_number": number})
     await repo.finalize(invoice, pinned=work.pinned(), at=at)
@@ -307,6 +333,73 @@ async def finalize(
         entity_id=invoice_id,
         at=at,
         after={"invoice_number": number, "total": str(invoice.total), "credits_applied": str(invoice.credits_applied)},
+    )
+
+
+async def _credit_negative_period(
+    uow: UnitOfWork,
+    repo: InvoicingRepository,
+    row: asyncpg.Record,
+    *,
+    company: CompanyState,
+    work: Work,
+    trial: Invoice,
+) -> None:
+    """A period whose lines come to less than zero (late corrections, credit-back adjustments) is not an
+    invoice: it is issued as a credit note on the invoice the corrections are for (the one holding the
+    charges they correct, else the client's latest), its lines credited as priced and taxed."""
+    corrected = [c for line in work.lines for c in line.charge_ids]
+    charges = await repo.charges_of(row["company_id"], row["period_start"], row["period_end"])
+    targets = await repo.invoices_holding(
+        [x for c in charges if c.charge_id in corrected for x in c.corrects_charge_ids]
+    )
+    target = targets[0] if targets else await repo.latest_issued(row["company_id"])
+    at: datetime = row["closed_at"]
+    if target is None:
+        await _hold(
+            uow,
+            repo,
+            row["invoice_id"],
+            "the period comes to a negative total and the client has no issued invoice to credit",
+            at=at,
+        )
+        return
+    credited = [
+        line.model_copy(
+            update={
+                field: -getattr(line, field)
+                for field in ("quantity", "amount", "discount_amount", "net_amount", "tax_amount", "total")
+            }
+            | {"taxes": [t.model_copy(update={"amount": -t.amount}) for t in line.taxes]}
+        )
+        for line in trial.lines
+    ]
+    note_id = uuid.uuid5(row["invoice_id"], "negative-period")
+    note = CreditNote(
+        credit_note_id=note_id,
+        credit_note_number=PLACEHOLDER_NUMBER,
+        invoice_id=target,
+        reason=CreditNoteReason.PRICING_ERROR,
+        currency=trial.currency,
+        lines=credited,
+        total=-trial.total,
+    )
+    await repo.insert_credit_note(
+        note, company_id=row["company_id"], memo=f"Corrections of {row['period_start']} to {row['period_end']}", at=at
+    )
+    await _apply_credit_note(uow, repo, note_id, at=at)
+    applied = await repo.credit_note_row(note_id)
+    assert applied is not None
+    reason = f"negative period: credit note {applied['credit_note_number']} of {note.total} issued instead"
+    await repo.mark_credited(row["invoice_id"], reason, pinned=work.pinned(), at=at)
+    await audit.record(
+        uow,
+        actor="system:invoicing",
+        action="period_credited",
+        entity_type="invoice",
+        entity_id=row["invoice_id"],
+        at=at,
+        after={"credit_note_id": str(note_id), "credited_invoice_id": str(target), "total": str(note.total)},
     )
 
 
@@ -1104,6 +1197,84 @@ async def _apply_credit_note(uow: UnitOfWork, repo: InvoicingRepository, credit_
     )
 
 
+async def create_adjustment(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: UUID,
+    company_id: UUID,
+    adjustment_id: UUID,
+    amount: Decimal,
+    description: str,
+    actor: str,
+    wall: datetime,
+) -> dict[str, object]:
+    """A billing adjustment for the client's next invoice (either sign, in the client's currency); over an
+    approval rule (on its absolute value) it waits for the decision."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = InvoicingRepository(uow.conn)
+        if (existing := await repo.adjustment(adjustment_id)) is not None:
+            if (existing["company_id"], existing["amount"]) != (company_id, amount):
+                raise Refused(f"adjustment {adjustment_id} exists with other content", field="adjustment_id")
+            return dict(existing)
+        company = await repo.company(company_id)
+        if company is None:
+            raise NotFound(f"client {company_id} not found")
+        if amount == 0 or round_half_up(amount, currency=company.currency) != amount:
+            raise Refused(f"amount must be non-zero in {company.currency} minor units", field="amount", conflict=False)
+        at = await _billing_time(repo, wall)
+        rule = crossed_rule(await repo.rule_set(), ApprovalItemType.BILLING_ADJUSTMENT, abs(amount), company.currency)
+        request_id = (
+            approval_request_id(tenant_id, ApprovalItemType.BILLING_ADJUSTMENT, adjustment_id) if rule else None
+        )
+        await repo.insert_adjustment(
+            adjustment_id=adjustment_id,
+            company_id=company_id,
+            amount=amount,
+            currency=company.currency,
+            description=description,
+            status="awaiting_approval" if rule else "approved",
+            approval_request_id=request_id,
+            at=at,
+        )
+        await audit.record(
+            uow,
+            actor=actor,
+            action="adjustment_created",
+            entity_type="adjustment",
+            entity_id=adjustment_id,
+            at=at,
+            after={
+                "company_id": str(company_id),
+                "amount": str(amount),
+                "description": description,
+                "awaiting_approval": bool(rule),
+            },
+        )
+        if rule:
+            request = approval_request(
+                tenant_id=tenant_id,
+                item_type=ApprovalItemType.BILLING_ADJUSTMENT,
+                item_id=adjustment_id,
+                amount=abs(amount),
+                currency=company.currency,
+                company_ref=company.company_ref,
+                requested_by=actor,
+                summary=f"Billing adjustment of {amount} {company.currency} for {company.company_ref}: {description}",
+                rule=rule,
+                at=at,
+                details={"company_id": str(company_id), "signed_amount": str(amount)},
+            )
+            uow.publish(
+                topic=topics.APPROVAL_REQUESTS.name, key=request.key(), message=request, message_id=request.request_id
+            )
+        return dict(await repo.adjustment(adjustment_id) or {})
+
+
+async def adjustments(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) -> list[dict[str, object]]:
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        return [dict(r) for r in await InvoicingRepository(uow.conn).adjustments_of(company_id=company_id)]
+
+
 # -- consumers: clock, approval rules and decisions ------------------------------------------------------
 
 
@@ -1157,14 +1328,21 @@ async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecisi
     repo = InvoicingRepository(uow.conn)
     for item in items:
         d = item.body
-        if d.item_type not in (ApprovalItemType.REFUND, ApprovalItemType.CREDIT) or not d.final:
+        held = (ApprovalItemType.REFUND, ApprovalItemType.CREDIT, ApprovalItemType.BILLING_ADJUSTMENT)
+        if d.item_type not in held or not d.final:
             continue
         try:
             item_id = UUID(d.item_id)
         except ValueError:
             continue
         approved = d.outcome is ApprovalOutcome.APPROVED
-        if d.item_type is ApprovalItemType.REFUND:
+        if d.item_type is ApprovalItemType.BILLING_ADJUSTMENT:
+            adj = await repo.adjustment(item_id, lock=True)
+            if adj is None or adj["status"] != "awaiting_approval" or adj["approval_request_id"] != d.request_id:
+                continue
+            at = await _billing_time(repo, d.decided_at)
+            await repo.set_adjustment_status(item_id, "approved" if approved else "rejected", at=at)
+        elif d.item_type is ApprovalItemType.REFUND:
             refund = await repo.refund(item_id, lock=True)
             if (
                 refund is None
@@ -1229,6 +1407,7 @@ async def invoice_detail(pool: asyncpg.Pool, *, tenant_id: UUID, invoice_id: UUI
             "discounts": discounts,
             "payments": [dict(p) for p in await repo.payments_of(invoice_id)],
             "credit_notes": [dict(c) for c in await repo.credit_notes_of(invoice_id)],
+            "adjustments": [dict(a) for a in await repo.adjustments_of(invoice_id=invoice_id)],
         }
 
 

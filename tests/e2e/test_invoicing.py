@@ -374,3 +374,197 @@ class TestConcurrency:
         assert [r.status_code for r in results] == [200] * 6, [r.text for r in results]
         assert sum(Decimal(p["applied"]) for p in detail["payments"]) == Decimal("120.00")
         assert (detail["status"], account["balance"], account["credit_available"]) == ("paid", "-30.00", "30.00")
+
+
+class TestAdjustmentsAndCorrections:
+    async def test_adjustments_land_on_the_next_invoice_and_one_over_the_rule_waits_for_a_manager(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        _, manager = await platform.add_user(tenant, "billing_manager")
+        big, small = uuid.uuid4(), uuid.uuid4()
+        base = f"/v1/companies/{tenant.company_id}/adjustments"
+        async with platform.invoicing_api() as api:
+            await platform.wait_for(
+                lambda: platform.value_as_tenant("invoicing", tenant, "SELECT version FROM approval_rule_sets")
+            )
+            held = await ok(
+                await api.put(
+                    f"{base}/{big}", headers=tenant.auth, json={"amount": "600.00", "description": "Onboarding project"}
+                )
+            )
+            credit = await ok(
+                await api.put(
+                    f"{base}/{small}", headers=tenant.auth, json={"amount": "-25.00", "description": "SLA credit"}
+                )
+            )
+            assert (held["status"], credit["status"]) == ("awaiting_approval", "approved")  # adjustments > 500 wait
+
+            async def waiting() -> bool:
+                r = await platform.approvals.get("/v1/approvals/pending", headers=bearer(manager))
+                return any(p["request_id"] == held["approval_request_id"] for p in r.json())
+
+            await platform.wait_for(waiting, timeout_s=60)
+            decided = await platform.approvals.post(
+                f"/v1/approvals/{held['approval_request_id']}/approve",
+                json={"comment": "agreed"},
+                headers=bearer(manager),
+            )
+            assert decided.status_code == 200, decided.text
+
+            async def approved() -> bool:
+                rows = (await api.get(base, headers=tenant.auth)).json()
+                return all(a["status"] == "approved" for a in rows)
+
+            await platform.wait_for(approved, timeout_s=60)
+
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+
+        lines = sorted((x["kind"], x["net_amount"], x["tax_amount"]) for x in invoice["lines"])
+        # each line taxed at 20 %: 50.00 -> 10.00, 600.00 -> 120.00, -25.00 -> -5.00
+        assert lines == [
+            ("adjustment", "-25.00", "-5.00"),
+            ("adjustment", "600.00", "120.00"),
+            ("usage", "50.00", "10.00"),
+        ]
+        assert (invoice["subtotal"], invoice["tax_total"], invoice["total"]) == ("625.00", "125.00", "750.00")
+
+    async def test_a_period_of_corrections_below_zero_is_credited_on_the_invoice_it_corrects(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+        await platform.advance_clock(tenant, MONTH_END)
+        january = await finalized(platform, tenant)  # 50.00 + 10.00 VAT = 60.00
+        async with platform.invoicing_api() as api:
+            detail = await ok(await api.get(f"/v1/invoices/{january['invoice_id']}", headers=tenant.auth))
+        [charge] = detail["lines"][0]["charges"]
+        # rating's late correction of January, in the open period (a test producer stands in for rating here)
+        correction = charge | {
+            "charge_id": str(uuid.uuid4()),
+            "period_start": "2026-02-01",
+            "period_end": "2026-03-01",
+            "quantity": "-1",
+            "amount": "-12.50",
+            "corrects_charge_ids": [charge["charge_id"]],
+            "late": True,
+        }
+        key = f"{tenant.tenant_id}:{tenant.company_ref}"
+        await platform.publish("rating.charges.v1", correction, key=key)
+        await platform.publish(
+            "rating.charges.v1",
+            {
+                "type": "period.completed",
+                "tenant_id": str(tenant.tenant_id),
+                "company_id": str(tenant.company_id),
+                "company_ref": tenant.company_ref,
+                "period_start": "2026-02-01",
+                "period_end": "2026-03-01",
+                "charge_count": 1,
+                "closed_at": "2026-03-01T00:00:00+00:00",
+                "livemode": False,
+            },
+            key=key,
+        )
+
+        [event] = await platform.messages(
+            "billing.invoices.v1",
+            where=lambda d: d["event_type"] == "credit_note.issued" and d["tenant_id"] == str(tenant.tenant_id),
+            timeout_s=90,
+        )
+        note = event["credit_note"]
+        # -12.50 with VAT -2.50 = -15.00: credited as 15.00 on January's invoice, which then owes 45.00
+        assert (note["invoice_id"], note["total"], note["credit_note_number"]) == (
+            january["invoice_id"],
+            "15.00",
+            "CN-2603-00001",
+        )
+        async with platform.invoicing_api() as api:
+            account = await ok(await api.get(f"/v1/companies/{tenant.company_id}/account", headers=tenant.auth))
+            after = await ok(await api.get(f"/v1/invoices/{january['invoice_id']}", headers=tenant.auth))
+        assert account["balance"] == "45.00"  # invoices 60.00 - credits 15.00
+        assert after["document"]["amount_due"] == "45.00"
+        credited = await invoice_row(platform, tenant, "credited")  # the February period: no invoice, no number
+        assert credited["invoice_number"] is None
+
+
+AUDITED = {
+    "POST /v1/invoices/{invoice_id}/retry": "invoice_retried",
+    "POST /v1/invoices/{invoice_id}/cancel": "invoice_cancelled",
+    "POST /v1/invoices/{invoice_id}/void": "invoice_voided",
+    "POST /v1/invoices/{invoice_id}/{step}": "invoice_sent",  # and invoice_viewed, invoice_disputed
+    "PUT /v1/invoices/{invoice_id}/payments/{payment_id}": "payment_recorded",
+    "POST /v1/payments/{payment_id}/{outcome}": "payment_failed",  # and payment_confirmed
+    "PUT /v1/payments/{payment_id}/refunds/{refund_id}": "refund_requested",
+    "PUT /v1/invoices/{invoice_id}/credit-notes/{credit_note_id}": "credit_note_drafted",
+    "POST /v1/credit-notes/{credit_note_id}/{action}": "credit_note_issued",  # and credit_note_cancelled
+    "PUT /v1/companies/{company_id}/adjustments/{adjustment_id}": "adjustment_created",
+}
+
+
+class TestEveryChangeIsAudited:
+    async def test_every_mutating_route_is_known_and_writes_an_audit_row_naming_the_caller(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        untaxed = await platform.sandbox_tenant()  # its invoices are held (no tax rate): retried, then cancelled
+        for t in (tenant, untaxed):
+            await platform.send_usage(t, platform.usage(t, quantity="4"))
+            await platform.advance_clock(t, MONTH_END)
+        invoice = await finalized(platform, tenant)  # 60.00
+        held = await invoice_row(platform, untaxed, "held")
+        i = f"/v1/invoices/{invoice['invoice_id']}"
+        pay, failed, refund, cn1, cn2 = (uuid.uuid4() for _ in range(5))
+        async with platform.invoicing_api() as api:
+            routes = {
+                f"{m.upper()} {p}"
+                for p, ops in (await ok(await api.get("/openapi.json")))["paths"].items()
+                for m in ops
+                if m in ("put", "post", "delete", "patch")
+            }
+            assert routes == set(AUDITED)  # a new mutating route must be added here (and audited)
+            h = untaxed.auth
+            await ok(await api.post(f"/v1/invoices/{held['invoice_id']}/retry", headers=h))
+            await invoice_row(platform, untaxed, "held")  # held again: still no rate
+            await ok(await api.post(f"/v1/invoices/{held['invoice_id']}/cancel", headers=h))
+            a = tenant.auth
+            for step in ("sent", "viewed"):
+                await ok(await api.post(f"{i}/{step}", headers=a))
+            await ok(
+                await api.put(
+                    f"{i}/payments/{failed}", headers=a, json={"amount": "5.00", "method": "card", "status": "pending"}
+                )
+            )
+            await ok(await api.post(f"/v1/payments/{failed}/failed", headers=a))
+            await ok(await api.put(f"{i}/payments/{pay}", headers=a, json={"amount": "10.00", "method": "card"}))
+            await ok(
+                await api.put(
+                    f"/v1/payments/{pay}/refunds/{refund}", headers=a, json={"amount": "10.00", "reason": "dup"}
+                )
+            )
+            await ok(await api.put(f"{i}/credit-notes/{cn1}", headers=a, json={"reason": "goodwill", "amount": "5.00"}))
+            await ok(await api.post(f"/v1/credit-notes/{cn1}/cancel", headers=a))
+            await ok(await api.put(f"{i}/credit-notes/{cn2}", headers=a, json={"reason": "other", "amount": "6.00"}))
+            await ok(await api.post(f"/v1/credit-notes/{cn2}/issue", headers=a))
+            await ok(await api.post(f"{i}/disputed", headers=a, json={"reason": "Wrong device count"}))
+            await ok(
+                await api.put(
+                    f"/v1/companies/{tenant.company_id}/adjustments/{uuid.uuid4()}",
+                    headers=a,
+                    json={"amount": "3.00", "description": "Travel"},
+                )
+            )
+            voided = await ok(await api.post(f"{i}/void", headers=a, json={"reason": "Reissued"}))
+
+        assert (voided["status"], voided["credits_applied"], voided["amount_paid"]) == ("void", "6.00", "0.00")
+        query = "SELECT action, actor FROM audit_log WHERE actor LIKE 'user:%' ORDER BY occurred_at, action"
+        mine = {(r["action"], r["actor"]) for r in await platform.fetch_as_tenant("invoicing", tenant, query)}
+        theirs = {r["action"] for r in await platform.fetch_as_tenant("invoicing", untaxed, query)}
+        actor = (await platform.fetch_as_tenant("invoicing", tenant, query))[0]["actor"]
+        expected = set(AUDITED.values()) - {"invoice_retried", "invoice_cancelled"} | {
+            "invoice_viewed",
+            "invoice_disputed",
+            "credit_note_cancelled",
+        }
+        assert {action for action, _ in mine} == expected
+        assert {who for _, who in mine} == {actor}
+        assert theirs == {"invoice_retried", "invoice_cancelled"}

@@ -451,3 +451,80 @@ class InvoicingRepository:
     async def rule_set(self) -> ApprovalRuleSet | None:
         doc = await self._conn.fetchval("SELECT rule_set FROM approval_rule_sets")
         return ApprovalRuleSet.model_validate(doc) if doc else None
+
+    # -- billing adjustments ------------------------------------------------------------------------------
+    async def adjustment(self, adjustment_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._conn.fetchrow(
+            "SELECT * FROM adjustments WHERE adjustment_id = $1" + (" FOR UPDATE" if lock else ""), adjustment_id
+        )
+        return row
+
+    async def insert_adjustment(self, **a: object) -> None:
+        await self._conn.execute(
+            """INSERT INTO adjustments (tenant_id, adjustment_id, company_id, amount, currency, description, status,
+                                        approval_request_id, created_at, updated_at)
+               VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $8)""",
+            a["adjustment_id"],
+            a["company_id"],
+            a["amount"],
+            a["currency"],
+            a["description"],
+            a["status"],
+            a["approval_request_id"],
+            a["at"],
+        )
+
+    async def set_adjustment_status(self, adjustment_id: UUID, status: str, *, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE adjustments SET status = $2, updated_at = $3 WHERE adjustment_id = $1", adjustment_id, status, at
+        )
+
+    async def take_adjustments(self, company_id: UUID, invoice_id: UUID, *, at: datetime) -> list[asyncpg.Record]:
+        """The client's approved adjustments not yet invoiced, now on ``invoice_id`` (in this transaction)."""
+        return list(
+            await self._conn.fetch(
+                """UPDATE adjustments SET status = 'invoiced', invoice_id = $2, updated_at = $3
+                   WHERE company_id = $1 AND status = 'approved' RETURNING *""",
+                company_id,
+                invoice_id,
+                at,
+            )
+        )
+
+    async def adjustments_of(
+        self, *, company_id: UUID | None = None, invoice_id: UUID | None = None
+    ) -> list[asyncpg.Record]:
+        return list(
+            await self._conn.fetch(
+                """SELECT * FROM adjustments WHERE ($1::uuid IS NULL OR company_id = $1)
+                   AND ($2::uuid IS NULL OR invoice_id = $2) ORDER BY created_at, adjustment_id""",
+                company_id,
+                invoice_id,
+            )
+        )
+
+    async def invoices_holding(self, charge_ids: Sequence[UUID]) -> list[UUID]:
+        rows = await self._conn.fetch(
+            """SELECT DISTINCT l.invoice_id FROM invoice_line_charges l JOIN invoices i USING (tenant_id, invoice_id)
+               WHERE l.charge_id = ANY($1::uuid[]) AND i.invoice_number IS NOT NULL""",
+            list(charge_ids),
+        )
+        return [r["invoice_id"] for r in rows]
+
+    async def latest_issued(self, company_id: UUID) -> UUID | None:
+        value: UUID | None = await self._conn.fetchval(
+            """SELECT invoice_id FROM invoices WHERE company_id = $1 AND invoice_number IS NOT NULL
+               AND status <> 'void' ORDER BY period_end DESC, invoice_number DESC LIMIT 1""",
+            company_id,
+        )
+        return value
+
+    async def mark_credited(self, invoice_id: UUID, reason: str, *, pinned: dict[str, object], at: datetime) -> None:
+        await self._conn.execute(
+            """UPDATE invoices SET status = 'credited', held_reason = $2, pinned = $3, updated_at = $4
+               WHERE invoice_id = $1""",
+            invoice_id,
+            reason,
+            pinned,
+            at,
+        )

@@ -22,7 +22,7 @@ Discounts (catalog's `applicable_discounts` decides which apply to a line on its
   down to minor units), allocated across its lines by largest remainder of what remains on each;
 - a fixed amount must be in the invoice currency: otherwise the invoice is held (`CannotInvoice`), never
   converted silently;
-- lines with a zero or negative amount (corrections) take no discount.
+- lines with a zero or negative amount (corrections) and billing adjustments take no discount.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class DraftLine(BaseModel):
 
     line_id: UUID
     kind: str
-    service_id: UUID
-    service_ref: str
+    service_id: UUID | None  # None for a billing adjustment
+    service_ref: str | None
     plan_id: UUID | None
     description: str
     quantity: Decimal
@@ -131,6 +131,28 @@ def draft_lines(invoice_id: UUID, charges: Iterable[ChargeCreated]) -> list[Draf
     return lines
 
 
+def adjustment_line(
+    invoice_id: UUID, *, adjustment_id: UUID, amount: Decimal, currency: str, description: str, day: date
+) -> DraftLine:
+    """An approved billing adjustment as a line of the client's next invoice (taxed like any line)."""
+    return DraftLine(
+        line_id=uuid.uuid5(invoice_id, f"adjustment:{adjustment_id}"),
+        kind="adjustment",
+        service_id=None,
+        service_ref=None,
+        plan_id=None,
+        description=description,
+        quantity=Decimal(1),
+        unit="adjustment",
+        unit_price=amount,
+        amount=amount,
+        currency=currency,
+        first_day=day,
+        charge_ids=[],
+        source_records=[],
+    )
+
+
 def foreign_currencies(lines: Iterable[DraftLine], currency: str) -> list[str]:
     """The charge currencies that need a conversion to ``currency``, sorted."""
     return sorted({line.currency for line in lines} - {currency})
@@ -177,7 +199,7 @@ def apply_discounts(
     applies: dict[UUID, list[DiscountState]] = {}
     by_id: dict[UUID, DiscountState] = {}
     for line, _, amount in lines:
-        if amount <= 0:
+        if amount <= 0 or line.kind == "adjustment":  # corrections and adjustments take no discount
             applies[line.line_id] = []
             continue
         chosen = applicable_discounts(
@@ -246,6 +268,10 @@ def _round_down(amount: Decimal, currency: str) -> Decimal:
 
 def lines_to_tax(priced: Iterable[PricedLine], tax_categories: Mapping[UUID, str | None]) -> list[LineToTax]:
     return [
-        LineToTax(line_id=p.line.line_id, amount=p.net_amount, tax_category=tax_categories.get(p.line.service_id))
+        LineToTax(
+            line_id=p.line.line_id,
+            amount=p.net_amount,
+            tax_category=tax_categories.get(p.line.service_id) if p.line.service_id else None,
+        )
         for p in priced
     ]

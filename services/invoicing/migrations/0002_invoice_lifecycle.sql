@@ -28,7 +28,8 @@ CREATE TABLE clocks (
 ALTER TABLE invoices DROP CONSTRAINT invoices_status_check;
 ALTER TABLE invoices ADD CONSTRAINT invoices_status_check CHECK (status IN (
     'draft', 'awaiting_conversion', 'awaiting_tax', 'held', 'cancelled',
-    'finalized', 'sent', 'viewed', 'partially_paid', 'paid', 'overdue', 'void', 'disputed'));
+    'finalized', 'sent', 'viewed', 'partially_paid', 'paid', 'overdue', 'void', 'disputed',
+    'credited'));  -- credited: the period came to a negative total and was issued as a credit note
 ALTER TABLE invoices
     ADD COLUMN company_ref     text,
     ADD COLUMN attempt         integer     NOT NULL DEFAULT 0,
@@ -140,5 +141,23 @@ CREATE TABLE credit_note_numbers (
     PRIMARY KEY (tenant_id, yymm)
 );
 
-CALL enable_tenant_isolation('catalog_entities', 'approval_rule_sets', 'clocks', 'invoice_line_charges', 'payments',
+-- Billing adjustments: an operator's amount (either sign) for a client, landing as a line on its next
+-- invoice; over an approval rule it waits for the decision. awaiting_approval → approved → invoiced | rejected.
+CREATE TABLE adjustments (
+    tenant_id           uuid        NOT NULL,
+    adjustment_id       uuid        NOT NULL,
+    company_id          uuid        NOT NULL,
+    amount              numeric     NOT NULL CHECK (amount <> 0),
+    currency            char(3)     NOT NULL,
+    description         text        NOT NULL,
+    status              text        NOT NULL CHECK (status IN ('awaiting_approval', 'approved', 'invoiced', 'rejected')),
+    approval_request_id uuid,
+    invoice_id          uuid,
+    created_at          timestamptz NOT NULL,
+    updated_at          timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, adjustment_id)
+);
+CREATE INDEX adjustments_open ON adjustments (tenant_id, company_id) WHERE status = 'approved';
+
+CALL enable_tenant_isolation('adjustments', 'catalog_entities', 'approval_rule_sets', 'clocks', 'invoice_line_charges', 'payments',
                              'refunds', 'transactions', 'credit_notes', 'credit_note_numbers');
