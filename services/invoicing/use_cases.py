@@ -512,6 +512,9 @@ def _document(row: asyncpg.Record) -> Invoice:
 def restated(invoice: Invoice, *, status: str, credits_applied: Decimal, amount_paid: Decimal) -> Invoice:
     """The invoice document after a lifecycle step: its sums as issued, what was credited, paid and is due."""
     document_status = status if status in {s.value for s in InvoiceStatus} else invoice.status.value
+    # amounts are already in minor units: this only gives every one the currency's scale ("0" -> "0.00")
+    credits_applied = round_half_up(credits_applied, currency=invoice.currency)
+    amount_paid = round_half_up(amount_paid, currency=invoice.currency)
     return invoice.model_copy(
         update={
             "status": InvoiceStatus(document_status),

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.contracts.invoices import CreditNote, Invoice
@@ -72,6 +71,8 @@ def credit_note_html(note: CreditNote, invoice: Invoice) -> str:
 
 
 def _pdf(html: str, *, title: str, day: Any) -> bytes:
+    from fpdf import FPDF  # imported on first use: it is the heaviest import of the service's start
+
     pdf = FPDF()
     pdf.set_creation_date(datetime.combine(day, time(), tzinfo=UTC))
     pdf.set_title(title)
