@@ -373,4 +373,14 @@ async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> A
     return _json(await use_cases.adjustments(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
 
 
+@router.get(
+    "/companies/{company_id}/preview",
+    summary="The next invoice so far: open-period lines with discounts (untaxed)",
+    tags=["invoices"],
+)
+async def preview(request: Request, who: Reader, company_id: UUID) -> Any:
+    with _answers():
+        return _json(await use_cases.preview(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
 __all__ = ["CATALOG", "CHARGES", "CLOCK", "DECISIONS", "RULES", "TAX", "Reject", "router"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -1433,3 +1433,60 @@ async def account(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) -> d
             "credit_available": credit,
             "transactions": [dict(r) for r in await repo.history(company_id)],
         }
+
+
+async def preview(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) -> list[dict[str, object]]:
+    """What the client's next invoice(s) hold so far, from the charges invoicing already has for periods not
+    yet invoiced: lines with their discounts and nets. Not taxed (taxes are quoted by tax-currency for drafts
+    only, over topics); lines in another currency than the client's are shown unconverted for the same reason."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = InvoicingRepository(uow.conn)
+        company = await repo.company(company_id)
+        if company is None:
+            raise NotFound(f"client {company_id} not found")
+        charges = await repo.open_charges(company_id)
+        discounts = await repo.discounts()
+    periods: dict[tuple[date, date], list[ChargeCreated]] = {}
+    for c in charges:
+        periods.setdefault((c.period_start, c.period_end), []).append(c)
+    out: list[dict[str, object]] = []
+    for (start, end), group in sorted(periods.items()):
+        lines = draft_lines(invoice_id_for(tenant_id, company_id, start, end), group)
+        same = [x for x in lines if x.currency == company.currency]
+        priced = apply_discounts(
+            converted(same, {}, company.currency), discounts, company_id=company_id, currency=company.currency
+        )
+        zero = round_half_up(Decimal(0), currency=company.currency)
+        out.append(
+            {
+                "period_start": start,
+                "period_end": end,
+                "currency": company.currency,
+                "lines": [
+                    {
+                        "line_id": p.line.line_id,
+                        "kind": p.line.kind,
+                        "service_ref": p.line.service_ref,
+                        "description": p.line.description,
+                        "quantity": p.line.quantity,
+                        "unit_price": p.unit_price,
+                        "amount": p.amount,
+                        "discount_amount": p.discount_amount,
+                        "net_amount": p.net_amount,
+                        "discounts": [d.model_dump(mode="json") for d in p.discounts],
+                        "charges": len(p.line.charge_ids),
+                    }
+                    for p in priced
+                ],
+                "subtotal": sum((p.amount for p in priced), zero),
+                "discount_total": sum((p.discount_amount for p in priced), zero),
+                "net_total": sum((p.net_amount for p in priced), zero),
+                "tax": "quoted at finalization",
+                "unconverted": [
+                    {"currency": x.currency, "description": x.description, "amount": x.amount}
+                    for x in lines
+                    if x.currency != company.currency
+                ],
+            }
+        )
+    return out

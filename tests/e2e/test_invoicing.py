@@ -568,3 +568,36 @@ class TestEveryChangeIsAudited:
         assert {action for action, _ in mine} == expected
         assert {who for _, who in mine} == {actor}
         assert theirs == {"invoice_retried", "invoice_cancelled"}
+
+
+class TestPreview:
+    async def test_the_open_period_previews_from_the_charges_invoicing_holds_with_discounts_and_no_tax(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await rules_reached_catalog(platform, tenant)
+        await a_discount(
+            platform,
+            tenant,
+            name="Plan 10%",
+            discount_type="percentage",
+            value="10",
+            plan_id=await plan_id_of(platform, tenant),
+        )
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+        path = f"/v1/companies/{tenant.company_id}/preview"
+        async with platform.invoicing_api() as api:
+
+            async def previewed() -> Any:
+                found = await ok(await api.get(path, headers=tenant.auth))
+                return found if found and found[0]["lines"] else None
+
+            [period] = await platform.wait_for(previewed, timeout_s=60)
+
+        # 4 x 12.50 = 50.00; 10 % off = 5.00; net 45.00; not taxed until the draft is quoted
+        assert (period["period_start"], period["subtotal"], period["discount_total"], period["net_total"]) == (
+            "2026-01-01",
+            "50.00",
+            "5.00",
+            "45.00",
+        )
+        assert period["tax"] == "quoted at finalization"

@@ -528,3 +528,14 @@ class InvoicingRepository:
             pinned,
             at,
         )
+
+    async def open_charges(self, company_id: UUID) -> list[ChargeCreated]:
+        """The client's charges of periods not invoiced yet (the open period, or one not yet completed)."""
+        rows = await self._conn.fetch(
+            """SELECT c.document FROM charges c WHERE c.company_id = $1 AND NOT EXISTS (
+                   SELECT 1 FROM invoices i WHERE i.company_id = c.company_id AND i.period_start = c.period_start
+                   AND i.period_end = c.period_end)
+               ORDER BY c.period_start, c.charge_id""",
+            company_id,
+        )
+        return [ChargeCreated.model_validate(r["document"]) for r in rows]
