@@ -601,3 +601,83 @@ class TestPreview:
             "45.00",
         )
         assert period["tax"] == "quoted at finalization"
+
+
+class TestIntegrity:
+    async def test_a_period_completed_twice_at_once_is_invoiced_once_and_numbers_stay_gap_free(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="2"))
+        await platform.advance_clock(tenant, MONTH_END)
+        january = await finalized(platform, tenant)
+        done = {
+            "type": "period.completed",
+            "tenant_id": str(tenant.tenant_id),
+            "company_id": str(tenant.company_id),
+            "company_ref": tenant.company_ref,
+            "period_start": "2026-01-01",
+            "period_end": "2026-02-01",
+            "charge_count": 1,
+            "closed_at": "2026-02-01T00:00:00+00:00",
+            "livemode": False,
+        }
+        key = f"{tenant.tenant_id}:{tenant.company_ref}"
+
+        await asyncio.gather(*(platform.publish("rating.charges.v1", done, key=key) for _ in range(3)))
+        events = await platform.invoices(tenant, count=2, timeout_s=15, settle_s=5.0)
+
+        assert [e["invoice"]["invoice_number"] for e in events] == [january["invoice_number"]] == ["INV-2602-00001"]
+
+    async def test_a_refund_waiting_for_approval_changes_nothing_until_approved_and_nothing_when_rejected(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="50"))
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)  # 625.00 + 125.00 = 750.00
+        _, manager = await platform.add_user(tenant, "billing_manager")
+        payment = uuid.uuid4()
+        async with platform.invoicing_api() as api:
+            await platform.wait_for(
+                lambda: platform.value_as_tenant("invoicing", tenant, "SELECT version FROM approval_rule_sets")
+            )
+            await ok(
+                await api.put(
+                    f"/v1/invoices/{invoice['invoice_id']}/payments/{payment}",
+                    headers=tenant.auth,
+                    json={"amount": "750.00", "method": "bank_transfer"},
+                )
+            )
+            waiting = await ok(
+                await api.put(
+                    f"/v1/payments/{payment}/refunds/{uuid.uuid4()}",
+                    headers=tenant.auth,
+                    json={"amount": "600.00", "reason": "Contract ended"},
+                )
+            )
+            account = await ok(await api.get(f"/v1/companies/{tenant.company_id}/account", headers=tenant.auth))
+            assert waiting["status"] == "awaiting_approval"  # refunds over 500 wait
+            assert account["balance"] == "0.00"  # 750.00 invoiced - 750.00 paid: the refund has no effect yet
+
+            async def pending() -> bool:
+                r = await platform.approvals.get("/v1/approvals/pending", headers=bearer(manager))
+                return any(p["request_id"] == waiting["approval_request_id"] for p in r.json())
+
+            await platform.wait_for(pending, timeout_s=60)
+            rejected = await platform.approvals.post(
+                f"/v1/approvals/{waiting['approval_request_id']}/reject",
+                json={"comment": "Not in the contract"},
+                headers=bearer(manager),
+            )
+            assert rejected.status_code == 200, rejected.text
+
+            async def dropped() -> bool:
+                rows = await platform.fetch_as_tenant("invoicing", tenant, "SELECT status FROM refunds")
+                return [r["status"] for r in rows] == ["rejected"]
+
+            await platform.wait_for(dropped, timeout_s=60)
+            account = await ok(await api.get(f"/v1/companies/{tenant.company_id}/account", headers=tenant.auth))
+            detail = await ok(await api.get(f"/v1/invoices/{invoice['invoice_id']}", headers=tenant.auth))
+
+        assert account["balance"] == "0.00"
+        assert [t["kind"] for t in account["transactions"]] == ["invoice", "payment"]
+        assert detail["status"] == "paid"
