@@ -12,10 +12,11 @@ from uuid import UUID
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, TypeAdapter
 
 from services.invoicing import use_cases
-from shared.auth import Permission, Principal, requires
+from shared.auth import Permission, Principal, current_principal, requires
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.base import DecimalStr, NonEmptyStr
 from shared.contracts.catalog import CatalogEvent
@@ -381,6 +382,26 @@ async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> A
 async def preview(request: Request, who: Reader, company_id: UUID) -> Any:
     with _answers():
         return _json(await use_cases.preview(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/document",
+    summary="The invoice as HTML; opened by the client's own contact, it becomes viewed",
+    tags=["invoices"],
+    response_class=HTMLResponse,
+)
+async def document(
+    request: Request, who: Annotated[Principal, Depends(current_principal)], invoice_id: UUID
+) -> HTMLResponse:
+    try:
+        html = await use_cases.open_document(
+            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, viewer=who, wall=_now()
+        )
+    except use_cases.NotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except use_cases.Refused as exc:
+        raise HTTPException(403 if exc.field == "authorization" else 409, detail=str(exc)) from exc
+    return HTMLResponse(html)
 
 
 __all__ = ["CATALOG", "CHARGES", "CLOCK", "DECISIONS", "RULES", "TAX", "Reject", "router"]

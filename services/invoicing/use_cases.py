@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -36,8 +36,9 @@ from services.invoicing.domain.pricing import (
 )
 from services.invoicing.domain.quoting import Work, conversion_request_id, tax_request_id
 from shared import audit, topics
+from shared.auth import Permission, Principal
 from shared.contracts.approvals import ApprovalDecision, ApprovalItemType, ApprovalOutcome, ApprovalRuleSet
-from shared.contracts.catalog import CatalogEvent, CompanyState
+from shared.contracts.catalog import CatalogEvent, CompanyState, Role
 from shared.contracts.clock import ClockTick
 from shared.contracts.invoices import (
     CreditNote,
@@ -492,6 +493,8 @@ class Refused(ValueError):
         self.conflict = conflict
 
 
+CREDIT_NOTE_DRAFT_LIFETIME = timedelta(days=30)
+"""A credit note drafted and not issued within this much billing time expires."""
 ISSUED = ("finalized", "sent", "viewed", "partially_paid", "paid", "overdue", "disputed")
 PAYABLE = ("finalized", "sent", "viewed", "partially_paid", "overdue", "disputed")
 
@@ -1282,7 +1285,8 @@ async def adjustments(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) 
 
 
 async def take_ticks(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> Rejections[ClockTick]:
-    """Invoices past their due date on the tenant's billing clock become overdue (once)."""
+    """Invoices past their due date on the tenant's billing clock become overdue (once); credit notes left
+    in draft for `CREDIT_NOTE_DRAFT_LIFETIME` expire."""
     repo = InvoicingRepository(uow.conn)
     for item in items:
         tick = item.body
@@ -1291,6 +1295,17 @@ async def take_ticks(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> Rej
         if timezone is None:
             continue  # no invoice can exist before the tenant is known
         today = local_date(tick.now, tz=timezone)
+        for note in await repo.expire_credit_notes(tick.now - CREDIT_NOTE_DRAFT_LIFETIME, at=tick.now):
+            await audit.record(
+                uow,
+                actor="system:invoicing",
+                action="credit_note_expired",
+                entity_type="credit_note",
+                entity_id=note["credit_note_id"],
+                at=tick.now,
+                before={"status": "draft"},
+                after={"status": "expired", "total": str(note["total"])},
+            )
         for row in await repo.past_due(today):
             invoice = _document(row)
             updated = restated(
@@ -1490,3 +1505,22 @@ async def preview(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) -> l
             }
         )
     return out
+
+
+async def open_document(
+    pool: asyncpg.Pool, *, tenant_id: UUID, invoice_id: UUID, viewer: Principal, wall: datetime
+) -> str:
+    """The invoice as HTML. Opened by a contact of the invoiced client, it is marked ``viewed`` (audited,
+    with a lifecycle notice); another client's contact gets not-found, staff read it without marking it."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        row = await InvoicingRepository(uow.conn).invoice_row(invoice_id)
+    if row is None or (viewer.role is Role.CLIENT_CONTACT and viewer.company_id != row["company_id"]):
+        raise NotFound(f"invoice {invoice_id} not found")
+    invoice = _document(row)
+    if viewer.role is Role.CLIENT_CONTACT:
+        invoice = await mark(
+            pool, tenant_id=tenant_id, invoice_id=invoice_id, step="viewed", actor=viewer.actor, wall=wall
+        )
+    elif not viewer.may(Permission.CATALOG_READ):
+        raise Refused(f"role {viewer.role.value!r} may not read invoices", field="authorization")
+    return documents.invoice_html(invoice)

@@ -336,12 +336,27 @@ class TestDocumentsAndLifecycle:
         events = await platform.invoices(tenant, count=2)
         assert [e["event_type"] for e in events] == ["invoice.finalized", "invoice.voided"]
 
-    async def test_an_unpaid_invoice_becomes_overdue_on_the_billing_clock(
+    async def test_an_unpaid_invoice_becomes_overdue_and_a_forgotten_draft_credit_note_expires_on_the_billing_clock(
         self, platform: Platform, tenant: Tenant
     ) -> None:
         await platform.send_usage(tenant, platform.usage(tenant, quantity="1"))
         await platform.advance_clock(tenant, MONTH_END)
         invoice = await finalized(platform, tenant)  # due 2026-03-03 (30 days)
+        note = uuid.uuid4()
+
+        async def ticked() -> bool:  # the draft is dated by the tenant's billing time, once invoicing has it
+            now = await platform.value_as_tenant("invoicing", tenant, "SELECT now FROM clocks")
+            return now is not None and now.isoformat() == MONTH_END
+
+        await platform.wait_for(ticked)
+        async with platform.invoicing_api() as api:
+            await ok(
+                await api.put(
+                    f"/v1/invoices/{invoice['invoice_id']}/credit-notes/{note}",
+                    headers=tenant.auth,
+                    json={"reason": "goodwill", "amount": "1.00"},
+                )
+            )  # drafted at 2026-02-01, never issued
 
         await platform.advance_clock(tenant, "2026-03-03T12:00:00+00:00")  # due today: not yet overdue
         await platform.advance_clock(tenant, "2026-03-04T00:00:00+00:00")  # waits until the tick above is consumed
@@ -349,6 +364,9 @@ class TestDocumentsAndLifecycle:
         overdue = await invoice_row(platform, tenant, "overdue")
         assert str(overdue["invoice_id"]) == invoice["invoice_id"]
         assert overdue["updated_at"].isoformat() == "2026-03-04T00:00:00+00:00"  # the tick past the due date
+        [expired] = await platform.fetch_as_tenant("invoicing", tenant, "SELECT status, updated_at FROM credit_notes")
+        # 30 days after 2026-02-01 is 2026-03-03: the tick at 2026-03-03 12:00 expires it
+        assert (expired["status"], expired["updated_at"].isoformat()) == ("expired", "2026-03-03T12:00:00+00:00")
 
 
 class TestConcurrency:
@@ -681,3 +699,67 @@ class TestIntegrity:
         assert account["balance"] == "0.00"
         assert [t["kind"] for t in account["transactions"]] == ["invoice", "payment"]
         assert detail["status"] == "paid"
+
+
+async def a_contact(platform: Platform, tenant: Tenant, company_id: uuid.UUID) -> str:
+    """A client contact of ``company_id``; returns its bearer token."""
+    user_id = uuid.uuid4()
+    await platform.put(
+        f"/v1/users/{user_id}",
+        {
+            "user_id": str(user_id),
+            "email": f"c-{user_id.hex[:6]}@client.example",
+            "name": "Client Contact",
+            "role": "client_contact",
+            "kind": "contact",
+            "company_id": str(company_id),
+        },
+        token=tenant.token,
+    )
+    issued = await platform.catalog.post(f"/v1/users/{user_id}/api-keys", headers=tenant.auth)
+    assert issued.status_code == 200, issued.text
+    return await platform.token_for(issued.json()["api_key"])
+
+
+class TestViewedByTheClient:
+    async def test_the_clients_contact_opening_the_invoice_marks_it_viewed_and_another_clients_contact_cannot(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="3"))
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+        other_company = uuid.uuid4()
+        await platform.put(
+            f"/v1/companies/{other_company}",
+            {
+                "company_id": str(other_company),
+                "company_ref": "other",
+                "name": "Other",
+                "region": "GB",
+                "currency": "GBP",
+                "billing_anchor": "2026-01-01",
+            },
+            token=tenant.token,
+        )
+        mine, theirs = (
+            await a_contact(platform, tenant, tenant.company_id),
+            await a_contact(platform, tenant, other_company),
+        )
+        path = f"/v1/invoices/{invoice['invoice_id']}/document"
+        async with platform.invoicing_api() as api:
+            by_staff = await api.get(path, headers=tenant.auth)
+            assert by_staff.status_code == 200
+            assert (await invoice_row(platform, tenant, "finalized"))["viewed_at"] is None  # staff reading is no view
+            denied = await api.get(path, headers=bearer(theirs))
+            opened = await api.get(path, headers=bearer(mine))
+
+        assert denied.status_code == 404
+        assert opened.status_code == 200
+        assert "INV-2602-00001" in opened.text
+        viewed = await invoice_row(platform, tenant, "viewed")
+        assert viewed["viewed_at"] is not None
+        [notice] = await platform.messages(
+            "invoicing.lifecycle.v1",
+            where=lambda d: d["notice_type"] == "invoice.viewed" and d["tenant_id"] == str(tenant.tenant_id),
+        )
+        assert notice["status"] == "viewed"

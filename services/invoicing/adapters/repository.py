@@ -539,3 +539,14 @@ class InvoicingRepository:
             company_id,
         )
         return [ChargeCreated.model_validate(r["document"]) for r in rows]
+
+    async def expire_credit_notes(self, older_than: datetime, *, at: datetime) -> list[asyncpg.Record]:
+        """Drafts never issued, created before ``older_than``: expired (their credit is never given)."""
+        return list(
+            await self._conn.fetch(
+                """UPDATE credit_notes SET status = 'expired', updated_at = $2
+                   WHERE status = 'draft' AND created_at < $1 RETURNING credit_note_id, invoice_id, total""",
+                older_than,
+                at,
+            )
+        )
