@@ -107,7 +107,7 @@ async def invoice_period(uow: UnitOfWork, repo: InvoicingRepository, done: Perio
         raise Retry(f"client {done.company_id} not yet in invoicing's catalog view")
     invoice_id = invoice_id_for(done.tenant_id, done.company_id, done.period_start, done.period_end)
     issue_date = local_date(done.closed_at, tz=timezone)  # the tenant's calendar, not UTC
-    work = Work(issue_date=issue_date, lines=draft_lines(invoice_id, charges))
+    work = Work(issue_date=issue_date, lines=draft_lines(invoice_id, charges), charge_count=done.charge_count)
     if not await repo.claim_invoice(invoice_id, done, work=work, currency=company.currency):
         return  # already invoiced: a repeated or concurrent run changes nothing
     await repo.save_line_charges(invoice_id, work.lines)
@@ -547,6 +547,9 @@ async def retry_held(pool: asyncpg.Pool, *, tenant_id: UUID, invoice_id: UUID, a
         work = Work.model_validate(row["work"]).model_copy(update={"conversions": {}, "priced": [], "tax": None})
         if not work.lines:
             raise Refused("the held invoice has no lines to quote")
+        arrived = sum(len(x.charge_ids) for x in work.lines)
+        if arrived < work.charge_count:  # never issue a period short: its missing charges were dead-lettered
+            raise Refused(f"{work.charge_count} charges were rated for the period but {arrived} arrived")
         attempt = row["attempt"] + 1
         await audit.record(
             uow,
@@ -784,6 +787,8 @@ async def settle_payment(
         if payment["status"] != "pending":
             raise Refused(f"payment {payment_id} is {payment['status']}: only a pending payment is {outcome}")
         row = await _locked(repo, payment["invoice_id"])
+        if outcome == "confirmed" and row["status"] not in (*PAYABLE, "paid"):
+            raise Refused(f"invoice {row['invoice_number']} is {row['status']}: the payment cannot be confirmed")
         at = await _billing_time(repo, wall)
         await audit.record(
             uow,

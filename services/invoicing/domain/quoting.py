@@ -33,6 +33,7 @@ class Work(BaseModel):
 
     issue_date: date
     lines: list[DraftLine]
+    charge_count: int = 0  # what rating said it rated into the period
     conversions: dict[str, ConversionQuoted] = {}
     priced: list[PricedLine] = []
     tax: TaxQuoted | None = None
