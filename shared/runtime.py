@@ -124,6 +124,15 @@ class ServiceRuntime:
 
         return router
 
+    async def _start_broker(self) -> None:
+        """``broker.start()``, but the subscribers start concurrently: each one's consumer-group join takes
+        seconds, and started one after the other a service with six groups took half a minute to be ready."""
+        await self.broker.connect()
+        await asyncio.gather(*(sub.start() for sub in self.broker.subscribers))
+        for pub in self.broker.publishers:
+            await pub.start()
+        self.broker.running = True
+
     @asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         s = self.settings
@@ -147,7 +156,7 @@ class ServiceRuntime:
         self._relay.start()
         for hook in self._on_start:
             await hook(self)
-        await self.broker.start()
+        await self._start_broker()
         log.info("service_started", port=s.http_port)
         try:
             yield
