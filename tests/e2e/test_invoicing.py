@@ -115,6 +115,14 @@ class TestInvoicedInTheClientsCurrencyWithDiscountsAndTaxes:
         assert charge["amount"] == "50.00"
         assert len(charge["source_records"]) == 1  # drill-down: line -> charge -> the metering record
         assert [d["name"] for d in detail["lines"][0]["discounts"]] == ["Launch 10%"]
+        # amounts are stored with their currency code: the invoice and its ledger entry in EUR
+        stored = await platform.fetch_as_tenant(
+            "invoicing",
+            tenant,
+            "SELECT i.currency, i.total, t.currency AS ledger FROM invoices i "
+            "JOIN transactions t ON t.invoice_id = i.invoice_id AND t.kind = 'invoice'",
+        )
+        assert [(r["currency"], f"{r['total']}", r["ledger"]) for r in stored] == [("EUR", "62.10", "EUR")]
 
     async def test_a_client_discount_overrides_the_plans_and_an_expired_one_does_not_apply(
         self, platform: Platform, tenant: Tenant
