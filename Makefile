@@ -54,6 +54,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
+	$(BIN)/python -m tests.bench.invoicing
 
 lock:
 	rm -rf .lock-venv && $(PY) -m venv .lock-venv

@@ -41,6 +41,7 @@ class Permission(StrEnum):
     USAGE_READ = "usage:read"  # metering's ingestion status, usage, time, unmapped, held and dead letters
     NOTIFICATIONS_MANAGE = "notifications:manage"  # sender / gateway / webhook settings, templates, anyone's prefs
     NOTIFICATION_PREFERENCES = "notifications:preferences"  # one's own (a contact: their client's) preferences
+    INVOICES_MANAGE = "invoices:manage"  # finalize, void, payments, refunds, credit notes (invoicing)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -57,6 +58,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.USAGE_READ,
             Permission.NOTIFICATIONS_MANAGE,
             Permission.NOTIFICATION_PREFERENCES,
+            Permission.INVOICES_MANAGE,
         }
     ),
     Role.APPROVER: frozenset(

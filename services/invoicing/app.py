@@ -7,9 +7,13 @@ from fastapi import FastAPI
 from services.invoicing import handlers
 from services.invoicing.settings import InvoicingSettings
 from shared import topics
+from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
 from shared.contracts.invoices import InvoiceEvent
+from shared.contracts.invoicing import InvoiceNotice
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
+from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
 from shared.runtime import ServiceRuntime
 
 
@@ -33,6 +37,40 @@ def create_app(settings: InvoicingSettings) -> FastAPI:
         payload=CatalogEvent,
         description="Catalog changes: the client details an invoice snapshots",
     )
+    runtime.subscribe(
+        purpose="tax",
+        consumer=handlers.TAX,
+        payload=ConversionQuoted | TaxQuoted | QuoteFailed,
+        description="Tax-currency's answers: conversions and taxes for drafts, or why they cannot be quoted",
+    )
+    runtime.subscribe(
+        purpose="clock",
+        consumer=handlers.CLOCK,
+        payload=ClockTick,
+        description="Billing-clock ticks: invoices past due become overdue",
+    )
+    runtime.subscribe(
+        purpose="rules",
+        consumer=handlers.RULES,
+        payload=ApprovalRuleSet,
+        description="Each tenant's approval rules: refunds and credits over a rule wait for a decision",
+    )
+    runtime.subscribe(
+        purpose="decisions",
+        consumer=handlers.DECISIONS,
+        payload=ApprovalDecision,
+        description="Final approval decisions: a waiting refund or credit note is applied or dropped",
+    )
+    runtime.publishes(
+        topic=topics.APPROVAL_REQUESTS.name,
+        schema=ApprovalRequest,
+        description="Refunds and credit notes over an approval rule, held until decided",
+    )
+    runtime.publishes(
+        topic=topics.TAX_REQUESTS.name,
+        schema=ConversionRequested | TaxRequested,
+        description="Conversion and tax questions for draft invoices (request / reply, key tenant:invoice)",
+    )
     runtime.publishes(
         topic=topics.INVOICES.name,
         schema=InvoiceEvent,
@@ -40,8 +78,9 @@ def create_app(settings: InvoicingSettings) -> FastAPI:
     )
     runtime.publishes(
         topic=topics.INVOICE_LIFECYCLE.name,
-        schema=InvoiceEvent,
+        schema=InvoiceNotice,
         description="Invoice lifecycle events for the notification service",
     )
     runtime.http_app.state.runtime = runtime
+    runtime.http_app.include_router(handlers.router)
     return runtime.http_app

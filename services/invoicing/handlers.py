@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import TypeAdapter
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field, TypeAdapter
 
 from services.invoicing import use_cases
+from shared.auth import Permission, Principal, current_principal, requires
+from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
+from shared.contracts.base import DecimalStr, NonEmptyStr
 from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
+from shared.contracts.invoices import CreditNoteReason
 from shared.contracts.rating import RatingEvent
+from shared.contracts.tax import TaxResult
 from shared.messaging.consumer import BatchConsumer, Reject
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
 
 _RATING = TypeAdapter(RatingEvent)
+_TAX = TypeAdapter(TaxResult)
 
 
 class _RatingEnvelope:
@@ -28,10 +44,364 @@ def parse_rating(env: Envelope) -> tuple[UUID, RatingEvent]:
     return parse_contract(env, _RatingEnvelope)  # type: ignore[arg-type]
 
 
+class _TaxEnvelope:
+    @staticmethod
+    def model_validate(raw: object) -> TaxResult:
+        return _TAX.validate_python(raw)
+
+
+def parse_tax(env: Envelope) -> tuple[UUID, TaxResult]:
+    return parse_contract(env, _TaxEnvelope)  # type: ignore[arg-type]
+
+
 def parse_catalog(env: Envelope) -> tuple[UUID, CatalogEvent]:
     return parse_contract(env, CatalogEvent)
 
 
 CHARGES = BatchConsumer(service="invoicing", consumer="charges", parse=parse_rating, apply=use_cases.take_rating_events)
 CATALOG = BatchConsumer(service="invoicing", consumer="catalog", parse=parse_catalog, apply=use_cases.project_catalog)
-__all__ = ["CATALOG", "CHARGES", "Reject"]
+TAX = BatchConsumer(service="invoicing", consumer="tax", parse=parse_tax, apply=use_cases.take_tax_results)
+
+
+def parse_tick(env: Envelope) -> tuple[UUID, ClockTick]:
+    return parse_contract(env, ClockTick)
+
+
+def parse_rule_set(env: Envelope) -> tuple[UUID, ApprovalRuleSet]:
+    return parse_contract(env, ApprovalRuleSet)
+
+
+def parse_decision(env: Envelope) -> tuple[UUID, ApprovalDecision]:
+    return parse_contract(env, ApprovalDecision)
+
+
+CLOCK = BatchConsumer(service="invoicing", consumer="clock", parse=parse_tick, apply=use_cases.take_ticks)
+RULES = BatchConsumer(service="invoicing", consumer="rules", parse=parse_rule_set, apply=use_cases.keep_rule_sets)
+DECISIONS = BatchConsumer(
+    service="invoicing", consumer="decisions", parse=parse_decision, apply=use_cases.apply_decisions
+)
+
+
+# -- HTTP: the operator API (tenant from the bearer token; every change audited in its transaction) ---------
+
+Reader = Annotated[Principal, Depends(requires(Permission.CATALOG_READ))]
+Manager = Annotated[Principal, Depends(requires(Permission.INVOICES_MANAGE))]
+router = APIRouter(prefix="/v1")
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.runtime.pool
+    return pool
+
+
+def _now() -> datetime:
+    # The edge reads the wall clock; use cases prefer the tenant's billing time when it has ticked.
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    try:
+        yield
+    except use_cases.NotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except use_cases.Refused as exc:
+        if exc.conflict:
+            raise HTTPException(409, detail=str(exc)) from exc
+        raise HTTPException(422, detail=[{"loc": ["body", exc.field or "body"], "msg": str(exc)}]) from exc
+
+
+def _json(value: object) -> Any:
+    return jsonable_encoder(value, custom_encoder={Decimal: str})
+
+
+class PaymentInput(BaseModel):
+    amount: DecimalStr = Field(description="Amount received, in the invoice currency", examples=["50.00"])
+    method: NonEmptyStr = Field(description="How it was paid", examples=["bank_transfer"])
+    status: Literal["pending", "confirmed"] = Field(
+        default="confirmed", description="pending until confirmed, or confirmed now"
+    )
+
+
+class RefundInput(BaseModel):
+    amount: DecimalStr = Field(description="Amount to refund", examples=["20.00"])
+    reason: NonEmptyStr = Field(description="Why", examples=["Duplicate payment"])
+
+
+class CreditNoteInput(BaseModel):
+    reason: CreditNoteReason = Field(
+        description="return, pricing_error, service_issue, duplicate_charge, goodwill, other"
+    )
+    line_ids: list[UUID] | None = Field(default=None, description="Invoice lines credited whole")
+    amount: DecimalStr | None = Field(default=None, description="Or a gross amount credited as one untaxed line")
+    memo: str | None = Field(default=None, description="Printed on the credit note", examples=["Outage on 12 Jan"])
+
+
+class ReasonInput(BaseModel):
+    reason: NonEmptyStr = Field(description="Why", examples=["Issued to the wrong client"])
+
+
+@router.get("/invoices", summary="Invoices, filtered by status and client, in pages by id", tags=["invoices"])
+async def list_invoices(
+    request: Request,
+    who: Reader,
+    status: Annotated[str | None, Query(description="Only this status")] = None,
+    company_id: Annotated[UUID | None, Query(description="Only this client")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(description="The last invoice_id of the previous page")] = None,
+) -> Any:
+    rows = await use_cases.list_invoices(
+        _pool(request), tenant_id=who.tenant_id, status=status, company_id=company_id, limit=limit, after=after
+    )
+    return _json(rows)
+
+
+@router.get("/invoices/{invoice_id}", summary="An invoice with its lines drilled down to charges", tags=["invoices"])
+async def get_invoice(request: Request, who: Reader, invoice_id: UUID) -> Any:
+    with _answers():
+        detail = await use_cases.invoice_detail(_pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id)
+    row = detail["row"]
+    assert isinstance(row, dict)
+    charges = detail["charges"]
+    discounts = detail["discounts"]
+    assert isinstance(charges, dict)
+    assert isinstance(discounts, dict)
+    document = row.get("document")
+    lines = []
+    for line in (document or {}).get("lines", []):
+        line_id = UUID(line["line_id"])
+        lines.append(line | {"charges": charges.get(line_id, []), "discounts": discounts.get(line_id, [])})
+    return _json(
+        {
+            "invoice_id": row["invoice_id"],
+            "invoice_number": row["invoice_number"],
+            "status": row["status"],
+            "held_reason": row["held_reason"],
+            "attempt": row["attempt"],
+            "company_id": row["company_id"],
+            "company_ref": row["company_ref"],
+            "period_start": row["period_start"],
+            "period_end": row["period_end"],
+            "document": document,
+            "lines": lines,
+            "pinned": row["pinned"],
+            "payments": detail["payments"],
+            "credit_notes": detail["credit_notes"],
+            "adjustments": detail["adjustments"],
+        }
+    )
+
+
+@router.get("/invoices/{invoice_id}/pdf", summary="The invoice as a PDF", tags=["invoices"])
+async def invoice_pdf(request: Request, who: Reader, invoice_id: UUID) -> Response:
+    with _answers():
+        name, pdf = await use_cases.invoice_pdf_bytes(_pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id)
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.post("/invoices/{invoice_id}/retry", summary="Ask tax-currency again for a held invoice", tags=["invoices"])
+async def retry(request: Request, who: Manager, invoice_id: UUID) -> Any:
+    with _answers():
+        status = await use_cases.retry_held(
+            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, actor=who.actor, wall=_now()
+        )
+    return {"invoice_id": str(invoice_id), "status": status}
+
+
+@router.post("/invoices/{invoice_id}/cancel", summary="Abandon a draft (held) invoice", tags=["invoices"])
+async def cancel(request: Request, who: Manager, invoice_id: UUID) -> Any:
+    with _answers():
+        await use_cases.cancel_draft(
+            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, actor=who.actor, wall=_now()
+        )
+    return {"invoice_id": str(invoice_id), "status": "cancelled"}
+
+
+@router.post("/invoices/{invoice_id}/void", summary="Void a finalized invoice (keeps its number)", tags=["invoices"])
+async def void(request: Request, who: Manager, invoice_id: UUID, body: ReasonInput) -> Any:
+    with _answers():
+        invoice = await use_cases.void(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            invoice_id=invoice_id,
+            actor=who.actor,
+            reason=body.reason,
+            wall=_now(),
+        )
+    return _json(invoice.model_dump(mode="json"))
+
+
+@router.post("/invoices/{invoice_id}/{step}", summary="Mark an invoice sent, viewed or disputed", tags=["invoices"])
+async def mark(
+    request: Request,
+    who: Manager,
+    invoice_id: UUID,
+    step: Literal["sent", "viewed", "disputed"],
+    body: ReasonInput | None = None,
+) -> Any:
+    with _answers():
+        invoice = await use_cases.mark(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            invoice_id=invoice_id,
+            step=step,
+            actor=who.actor,
+            wall=_now(),
+            reason=body.reason if body else None,
+        )
+    return _json(invoice.model_dump(mode="json"))
+
+
+@router.put("/invoices/{invoice_id}/payments/{payment_id}", summary="Record a payment", tags=["payments"])
+async def pay(request: Request, who: Manager, invoice_id: UUID, payment_id: UUID, body: PaymentInput) -> Any:
+    with _answers():
+        payment = await use_cases.record_payment(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            invoice_id=invoice_id,
+            payment_id=payment_id,
+            amount=body.amount,
+            method=body.method,
+            status=body.status,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(payment)
+
+
+@router.post("/payments/{payment_id}/{outcome}", summary="Confirm or fail a pending payment", tags=["payments"])
+async def settle(request: Request, who: Manager, payment_id: UUID, outcome: Literal["confirmed", "failed"]) -> Any:
+    with _answers():
+        payment = await use_cases.settle_payment(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            payment_id=payment_id,
+            outcome=outcome,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(payment)
+
+
+@router.put("/payments/{payment_id}/refunds/{refund_id}", summary="Refund (part of) a payment", tags=["payments"])
+async def refund(request: Request, who: Manager, payment_id: UUID, refund_id: UUID, body: RefundInput) -> Any:
+    with _answers():
+        result = await use_cases.request_refund(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            payment_id=payment_id,
+            refund_id=refund_id,
+            amount=body.amount,
+            reason=body.reason,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(result)
+
+
+@router.put(
+    "/invoices/{invoice_id}/credit-notes/{credit_note_id}", summary="Draft a credit note", tags=["credit notes"]
+)
+async def draft_credit_note(
+    request: Request, who: Manager, invoice_id: UUID, credit_note_id: UUID, body: CreditNoteInput
+) -> Any:
+    with _answers():
+        result = await use_cases.create_credit_note(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            invoice_id=invoice_id,
+            credit_note_id=credit_note_id,
+            reason=body.reason,
+            line_ids=body.line_ids,
+            amount=body.amount,
+            memo=body.memo,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(result)
+
+
+@router.post(
+    "/credit-notes/{credit_note_id}/{action}", summary="Issue (approve and apply) or cancel", tags=["credit notes"]
+)
+async def credit_note_action(
+    request: Request, who: Manager, credit_note_id: UUID, action: Literal["issue", "cancel"]
+) -> Any:
+    act = use_cases.issue_credit_note if action == "issue" else use_cases.cancel_credit_note
+    with _answers():
+        result = await act(
+            _pool(request), tenant_id=who.tenant_id, credit_note_id=credit_note_id, actor=who.actor, wall=_now()
+        )
+    return _json(result)
+
+
+@router.get("/companies/{company_id}/account", summary="Balance, available credit and history", tags=["ledger"])
+async def account(request: Request, who: Reader, company_id: UUID) -> Any:
+    return _json(await use_cases.account(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
+class AdjustmentInput(BaseModel):
+    amount: DecimalStr = Field(
+        description="Signed, in the client's currency: + charges, - credits", examples=["-25.00"]
+    )
+    description: NonEmptyStr = Field(description="Printed on the invoice line", examples=["SLA credit, January"])
+
+
+@router.put(
+    "/companies/{company_id}/adjustments/{adjustment_id}",
+    summary="A billing adjustment for the client's next invoice",
+    tags=["ledger"],
+)
+async def adjust(request: Request, who: Manager, company_id: UUID, adjustment_id: UUID, body: AdjustmentInput) -> Any:
+    with _answers():
+        result = await use_cases.create_adjustment(
+            _pool(request),
+            tenant_id=who.tenant_id,
+            company_id=company_id,
+            adjustment_id=adjustment_id,
+            amount=body.amount,
+            description=body.description,
+            actor=who.actor,
+            wall=_now(),
+        )
+    return _json(result)
+
+
+@router.get("/companies/{company_id}/adjustments", summary="The client's billing adjustments", tags=["ledger"])
+async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> Any:
+    return _json(await use_cases.adjustments(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
+@router.get(
+    "/companies/{company_id}/preview",
+    summary="The next invoice so far: open-period lines with discounts (untaxed)",
+    tags=["invoices"],
+)
+async def preview(request: Request, who: Reader, company_id: UUID) -> Any:
+    with _answers():
+        return _json(await use_cases.preview(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/document",
+    summary="The invoice as HTML; opened by the client's own contact, it becomes viewed",
+    tags=["invoices"],
+    response_class=HTMLResponse,
+)
+async def document(
+    request: Request, who: Annotated[Principal, Depends(current_principal)], invoice_id: UUID
+) -> HTMLResponse:
+    try:
+        html = await use_cases.open_document(
+            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, viewer=who, wall=_now()
+        )
+    except use_cases.NotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except use_cases.Refused as exc:
+        raise HTTPException(403 if exc.field == "authorization" else 409, detail=str(exc)) from exc
+    return HTMLResponse(html)
+
+
+__all__ = ["CATALOG", "CHARGES", "CLOCK", "DECISIONS", "RULES", "TAX", "Reject", "router"]

@@ -53,7 +53,10 @@ def parse_lifecycle(env: Envelope) -> tuple[UUID, use_cases.Lifecycle]:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         raise Reject(f"{field}: {first['msg']}", error_class="validation_error", field=field, tenant_id=hint) from exc
-    return event.tenant_id, use_cases.Lifecycle(event, pdf, filename)
+    tenant_id = event.tenant_id if event is not None else hint
+    if tenant_id is None:
+        raise Reject("tenant_id: missing or not a UUID", error_class="validation_error", field="tenant_id")
+    return tenant_id, use_cases.Lifecycle(event, pdf, filename)
 
 
 def parse_catalog(env: Envelope) -> tuple[UUID, CatalogEvent]:

@@ -54,7 +54,7 @@ class Forbidden(PermissionError):
 class Lifecycle:
     """An invoicing.lifecycle.v1 message as `adapters.invoicing.invoice_event_of` read it."""
 
-    event: InvoiceEvent
+    event: InvoiceEvent | None  # None for a lifecycle step with nothing to send (sent, viewed, overdue…)
     pdf: bytes | None
     filename: str | None
 
@@ -177,6 +177,8 @@ async def take_invoice_events(uow: UnitOfWork, items: Sequence[Parsed[Lifecycle]
     tenant_id = uow.require_tenant()
     for item in items:
         event, pdf, filename = item.body.event, item.body.pdf, item.body.filename
+        if event is None:
+            continue
         if event.event_type is InvoiceEventType.INVOICE_FINALIZED and event.invoice is not None:
             inv = event.invoice
             found = await repo.company_by_ref(event.company_ref)

@@ -38,7 +38,7 @@ class TestDuplicates:
         [event] = await platform.invoices(tenant, settle_s=1.0)
 
         assert only_line(event)["quantity"] == "3"
-        assert event["invoice"]["total"] == "37.50"
+        assert event["invoice"]["total"] == "45.00"  # 3 x 12.50 = 37.50, + VAT 20 % 7.50
         assert await charges_of(platform, tenant) == 1
 
     async def test_the_same_id_with_different_content_is_a_dead_lettered_conflict(
@@ -176,4 +176,4 @@ class TestStackRestart:
         [event] = await platform.invoices(tenant)
 
         assert only_line(event)["quantity"] == "7"
-        assert event["invoice"]["total"] == "87.50"
+        assert event["invoice"]["total"] == "105.00"  # 7 x 12.50 = 87.50, + VAT 20 % 17.50

@@ -12,6 +12,7 @@ class TestEffectiveDatedPrices:
         tenant = await platform.sandbox_tenant(
             plan_line={"custom_rate": "12.50", "prices": [{"effective_from": "2026-01-16", "custom_rate": "15.00"}]}
         )
+        await platform.tax_rate(tenant, region="GB", rate="20")
         await platform.send_usage(tenant, platform.usage(tenant, quantity="2", occurred_at="2026-01-10T10:00:00+00:00"))
         await platform.send_usage(tenant, platform.usage(tenant, quantity="3", occurred_at="2026-01-20T10:00:00+00:00"))
 

@@ -42,7 +42,9 @@ async def a_client(platform: Platform, *, anchor: str = "2026-01-01") -> Client:
         "billing_anchor": anchor,
     }
     await platform.put(f"/v1/companies/{c}", company, token=token)
-    return Client(Tenant(t, c, ref, "", "0", token=token, api_key=api_key))
+    tenant = Tenant(t, c, ref, "", "0", token=token, api_key=api_key)
+    await platform.tax_rate(tenant, region="GB", rate="20")  # invoicing holds invoices it cannot tax
+    return Client(tenant)
 
 
 async def add_service(

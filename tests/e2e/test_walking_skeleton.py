@@ -22,10 +22,12 @@ class TestWalkingSkeleton:
         assert invoice["currency"] == "GBP"
         [line] = invoice["lines"]
         assert (line["quantity"], line["unit_price"], line["amount"]) == ("3", "12.50", "37.50")
+        # 3 x 12.50 = 37.50; VAT 20 % of 37.50 = 7.50; 37.50 + 7.50 = 45.00
         assert (invoice["subtotal"], invoice["tax_total"], invoice["total"], invoice["amount_due"]) == (
             "37.50",
-            "0.00",
-            "37.50",
-            "37.50",
+            "7.50",
+            "45.00",
+            "45.00",
         )
+        assert [(t["name"], t["rate"], t["amount"]) for t in line["taxes"]] == [("VAT", "20", "7.50")]
         assert invoice["due_date"] == "2026-03-03"

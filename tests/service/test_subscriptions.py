@@ -37,7 +37,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
-from shared.contracts.tax import ConversionRequested, TaxRequested
+from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
@@ -60,7 +60,7 @@ FACTORIES: dict[str, tuple[Callable[[Any], FastAPI], Callable[[], ServiceSetting
 PUBLISHES = {
     "metering": [topics.METERING_ACCEPTED, topics.APPROVAL_REQUESTS],
     "rating": [topics.RATING_CHARGES, topics.RATING_THRESHOLDS],
-    "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE],
+    "invoicing": [topics.INVOICES, topics.INVOICE_LIFECYCLE, topics.TAX_REQUESTS, topics.APPROVAL_REQUESTS],
     "tax_currency": [topics.TAX_RESULTS],
     "catalog": [topics.CATALOG_EVENTS, topics.CLOCK_TICKS, topics.APPROVAL_REQUESTS],
 }
@@ -74,6 +74,7 @@ CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.APPROVAL_RULES.name: [ApprovalRuleSet],
     topics.APPROVAL_DECISIONS.name: [ApprovalDecision],
     topics.TAX_REQUESTS.name: [ConversionRequested, TaxRequested],
+    topics.TAX_RESULTS.name: [ConversionQuoted, TaxQuoted, QuoteFailed],
 }
 SERVICES = sorted(FACTORIES)
 CONSUMING = [s for s in SERVICES if of_service(s)]

@@ -173,6 +173,24 @@ class Platform:
         result: dict[str, Any] = response.json()
         return result
 
+    # -- tax-currency and invoicing (additive) ----------------------------------------------------
+    async def tax_rate(
+        self, tenant: Tenant, *, region: str = "GB", name: str = "VAT", rate: str = "20", **extra: Any
+    ) -> dict[str, Any]:
+        """A tax rate row in tax-currency (from 2020-01-01): without one for the client's region, invoicing
+        holds the invoice with ``missing_tax_rate`` rather than issue it untaxed."""
+        body = {"tax_rate_id": str(uuid.uuid4()), "region": region, "name": name, "rate": rate,
+                "valid_from": "2020-01-01"} | extra  # fmt: skip
+        async with httpx.AsyncClient(base_url=self.stack.url(service("tax_currency")), timeout=60.0) as api:
+            response = await api.put(f"/v1/tax-rates/{body['tax_rate_id']}", json=body, headers=tenant.auth)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def invoicing_api(self) -> httpx.AsyncClient:
+        """The invoicing operator API (close it after use)."""
+        return httpx.AsyncClient(base_url=self.stack.url(service("invoicing")), timeout=60.0)
+
     # -- publishing ------------------------------------------------------------------------------
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -7,6 +7,7 @@ import base64
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -241,7 +242,41 @@ class TestInvoicingPayload:
 
     def test_a_bare_invoice_event_has_no_document(self) -> None:
         event, pdf, name = invoice_event_of(self.bare())
+        assert event is not None
         assert (event.company_ref, pdf, name) == ("acme", None, None)
+
+    def notice(self, **changes: Any) -> dict[str, Any]:
+        bare = self.bare()
+        return {
+            "notice_id": str(uuid.uuid4()),
+            "notice_type": "invoice.finalized",
+            "occurred_at": "2026-02-01T00:00:00Z",
+            "tenant_id": bare["tenant_id"],
+            "company_id": str(uuid.uuid4()),
+            "company_ref": "acme",
+            "livemode": False,
+            "invoice_id": bare["invoice"]["invoice_id"],
+            "invoice_number": "INV-2602-00001",
+            "status": "finalized",
+            "billing_email": "ap@acme.example",
+            "currency": "GBP",
+            "amount_due": "0.00",
+            "event": bare,
+            "attachment": {
+                "file_name": "INV-2602-00001.pdf",
+                "content_type": "application/pdf",
+                "content_base64": base64.b64encode(b"%PDF-1.4").decode(),
+            },
+        } | changes
+
+    def test_invoicings_notice_gives_its_event_and_its_pdf(self) -> None:
+        event, pdf, name = invoice_event_of(self.notice())
+        assert event is not None
+        assert (event.company_ref, pdf, name) == ("acme", b"%PDF-1.4", "INV-2602-00001.pdf")
+
+    def test_a_notice_of_a_step_without_an_invoice_event_gives_nothing_to_send(self) -> None:
+        overdue = self.notice(notice_type="invoice.overdue", status="overdue", event=None, attachment=None)
+        assert invoice_event_of(overdue) == (None, None, None)
 
     def test_a_wrapper_carries_the_pdf(self) -> None:
         doc = {"filename": "INV-2602-00001.pdf", "content_base64": base64.b64encode(b"%PDF-1.4").decode()}

@@ -1,28 +1,24 @@
-"""Building an invoice from a period's charges: pure, no I/O, no clock.
+"""Assembling a finalized invoice from priced lines and tax-currency's answer: pure, no I/O, no clock.
 
-Charges keep full precision; each line sums its charges and is rounded half-up to the currency's minor
-units once (the named boundary). Discounts, taxes and conversion join this pipeline in the invoicing and
-tax-currency issues, in the order of docs/architecture.md; until then each line's discount and tax are zero.
+The lines come from `pricing` (converted, discounted, net rounded half-up); the taxes from ``tax.quoted``
+(each tax rounded per line by tax-currency). The invoice's sums are the sums of its lines, never rounded
+again. Available credit is applied up to the total (``credits_applied``).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from services.invoicing.domain.pricing import CannotInvoice, PricedLine
 from shared.contracts.catalog import CompanyState
-from shared.contracts.invoices import Customer, Invoice, InvoiceLine, InvoiceStatus
-from shared.contracts.rating import ChargeCreated
+from shared.contracts.invoices import Customer, FxConversion, Invoice, InvoiceLine, InvoiceStatus, TaxLine
+from shared.contracts.tax import QuotedLine, TaxQuoted
 from shared.money import round_half_up
-
-
-class CannotInvoice(Exception):
-    """The invoice must be held: the reason says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +28,6 @@ class Draft:
     period_start: date
     period_end: date
     issue_date: date
-    charges: list[ChargeCreated]
 
 
 def invoice_id_for(tenant_id: UUID, company_id: UUID, period_start: date, period_end: date) -> UUID:
@@ -48,12 +43,6 @@ def invoice_number(issue_date: date, sequence: int) -> str:
 
 def check(draft: Draft) -> None:
     """Raise `CannotInvoice` if the draft cannot be issued correctly (checked before a number is spent)."""
-    currency = draft.company.currency
-    foreign = {c.currency for c in draft.charges} - {currency}
-    if foreign:
-        raise CannotInvoice(
-            f"charges in {', '.join(sorted(foreign))} need conversion to {currency}; no exchange rate is available yet"
-        )
     _billing_email(draft)
 
 
@@ -63,12 +52,31 @@ def _billing_email(draft: Draft) -> str:
     return draft.company.billing_email
 
 
-def build(draft: Draft, *, number: str) -> Invoice:
+def build(
+    draft: Draft,
+    *,
+    number: str,
+    priced: Sequence[PricedLine],
+    tax: TaxQuoted,
+    fx: Sequence[FxConversion] = (),
+    credit_available: Decimal = Decimal(0),
+) -> Invoice:
+    """The finalized invoice: ``priced`` lines taxed by ``tax`` (matched by line id)."""
     check(draft)
     currency = draft.company.currency
-    lines = [_line(draft, group, currency) for group in _groups(draft.charges)]
+    if tax.currency != currency:
+        raise CannotInvoice(f"taxes were quoted in {tax.currency}, the invoice is in {currency}")
+    quoted = {q.line_id: q for q in tax.lines}
+    missing = [str(p.line.line_id) for p in priced if p.line.line_id not in quoted]
+    if missing:
+        raise CannotInvoice(f"the tax quote misses lines {', '.join(missing)}")
+    lines = [_line(draft, p, quoted[p.line.line_id]) for p in priced]
     zero = round_half_up(Decimal(0), currency=currency)
-    subtotal = sum((line.amount for line in lines), zero)
+    subtotal = sum((x.amount for x in lines), zero)
+    discount_total = sum((x.discount_amount for x in lines), zero)
+    tax_total = sum((x.tax_amount for x in lines), zero)
+    total = subtotal - discount_total + tax_total
+    credits = max(zero, min(credit_available, total))
     return Invoice(
         invoice_id=draft.invoice_id,
         invoice_number=number,
@@ -87,46 +95,33 @@ def build(draft: Draft, *, number: str) -> Invoice:
         ),
         lines=lines,
         subtotal=subtotal,
-        discount_total=zero,
-        tax_total=zero,
-        total=subtotal,
-        credits_applied=zero,
+        discount_total=discount_total,
+        tax_total=tax_total,
+        total=total,
+        credits_applied=credits,
         amount_paid=zero,
-        amount_due=subtotal,
-        fx=[],
+        amount_due=total - credits,
+        fx=list(fx),
     )
 
 
-def _groups(charges: list[ChargeCreated]) -> list[list[ChargeCreated]]:
-    grouped: dict[tuple[str, str, Decimal, str, str], list[ChargeCreated]] = defaultdict(list)
-    for c in sorted(charges, key=lambda c: (c.service_ref, str(c.charge_id))):
-        grouped[_group_key(c)].append(c)
-    return list(grouped.values())
-
-
-def _group_key(c: ChargeCreated) -> tuple[str, str, Decimal, str, str]:
-    """Charges on one line share all of this; the line's id is derived from it."""
-    return (c.kind, c.service_ref, c.unit_price, c.unit, c.description)
-
-
-def _line(draft: Draft, group: list[ChargeCreated], currency: str) -> InvoiceLine:
-    first = group[0]
-    amount = round_half_up(sum((c.amount for c in group), Decimal(0)), currency=currency)  # ROUND_HALF_UP
-    zero = round_half_up(Decimal(0), currency=currency)
+def _line(draft: Draft, p: PricedLine, q: QuotedLine) -> InvoiceLine:
+    if q.net_amount != p.net_amount:
+        raise CannotInvoice(f"line {p.line.line_id}: taxed net {q.net_amount} is not the line's net {p.net_amount}")
     return InvoiceLine(
-        line_id=uuid.uuid5(draft.invoice_id, json.dumps(_group_key(first), default=str)),
-        kind=first.kind,
-        service_ref=first.service_ref,
-        description=first.description + (" (late usage)" if any(c.late for c in group) else ""),
-        quantity=sum((c.quantity for c in group), Decimal(0)),
-        unit=first.unit,
-        unit_price=first.unit_price,
-        amount=amount,
-        discount_amount=zero,
-        net_amount=amount,
-        taxes=[],
-        tax_amount=zero,
-        total=amount,
+        line_id=p.line.line_id,
+        kind=p.line.kind,
+        service_ref=p.line.service_ref,
+        description=p.line.description,
+        quantity=p.line.quantity,
+        unit=p.line.unit,
+        unit_price=p.unit_price,
+        amount=p.amount,
+        discount_amount=p.discount_amount,
+        net_amount=p.net_amount,
+        taxes=[TaxLine.model_validate(t.model_dump(exclude={"tax_rate_id"})) for t in q.taxes],
+        tax_amount=q.tax_amount,
+        total=p.net_amount + q.tax_amount,
         period_start=draft.period_start,
         period_end=draft.period_end,
     )
