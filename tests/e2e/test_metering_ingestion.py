@@ -279,7 +279,8 @@ class TestUnmapped:
         assert waiting[0]["reason_code"] == "unknown_company"
         [line] = event["invoice"]["lines"]
         assert line["quantity"] == "4"
-        assert event["invoice"]["total"] == "50.00"  # 4 devices x 12.50
+        assert event["invoice"]["subtotal"] == "50.00"  # 4 devices x 12.50
+        assert event["invoice"]["total"] == "60.00"  # + VAT 20 % of 50.00 = 10.00
         assert len(await audit_rows(platform, tenant, "usage_mapped")) == 1
 
 
