@@ -25,11 +25,11 @@ from shared.reports import Format, respond
 
 COLUMNS = ("seq", "at", "actor", "action", "entity_type", "entity_id", "before", "after", "audit_id", "hash")
 MAX_LIMIT = 1000
+Auditor = Annotated[Principal, Depends(requires(Permission.AUDIT_READ))]
 
 
 def audit_router(service_name: str, pool: Callable[[], asyncpg.Pool]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["audit"])
-    Auditor = Annotated[Principal, Depends(requires(Permission.AUDIT_READ))]
 
     @router.get(
         "/audit",
