@@ -51,10 +51,10 @@ def audit_router(service_name: str, pool: Callable[[], asyncpg.Pool]) -> APIRout
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         format: Annotated[Format, Query(description="json (default) or csv")] = Format.JSON,
     ) -> Response:
-        wanted = audit.AuditFilter(
-            entity_type=entity_type,
-            entity_id=entity_id,
-            actor=actor,
+        wanted = audit.AuditFilter(  # an empty filter (``?actor=``) is no filter
+            entity_type=entity_type or None,
+            entity_id=entity_id or None,
+            actor=actor or None,
             since=from_,
             until=to,
             after_seq=after,

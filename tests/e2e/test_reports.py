@@ -509,9 +509,11 @@ class TestAuditReports:
         first = await ok(platform, "catalog", "/v1/audit", t.token, limit=2)
         second = await ok(platform, "catalog", "/v1/audit", t.token, limit=2, after=first["next_after"])
         as_csv = await get(platform, "catalog", "/v1/audit", t.token, limit=2, format="csv")
+        blank_filters = await ok(platform, "catalog", "/v1/audit", t.token, limit=2, entity_type="", actor="")
 
         assert [e["seq"] for e in first["entries"]] == [1, 2]
         assert [e["seq"] for e in second["entries"]] == [3, 4]
+        assert blank_filters["entries"] == first["entries"]  # an empty filter is no filter
         [header, *rows] = list(csv.reader(io.StringIO(as_csv.text)))
         assert header == [
             "seq",

@@ -322,3 +322,13 @@ class TestAging:
             f"{ACME},Acme Dental,GBP,10.00,0.00,0.00,0.00,0.00,10.00",
             ",Total,GBP,10.00,0.00,0.00,0.00,0.00,10.00",
         ]
+
+
+class TestCsvCells:
+    def test_null_is_empty_decimals_keep_their_digits_and_nested_values_are_compact_json(self) -> None:
+        rows = [{"a": None, "b": D("1.50"), "c": {"x": D("2.00"), "y": [1]}, "d": True, "e": "x,y"}]
+
+        assert to_csv(rows, ("a", "b", "c", "d", "e", "missing")).splitlines() == [
+            "a,b,c,d,e,missing",
+            ',1.50,"{""x"":""2.00"",""y"":[1]}",true,"x,y",',
+        ]
