@@ -119,7 +119,8 @@ class Demo:
             auth=operator,
             json={"email": s.admin_email, "name": "Northwind admin"},
         )
-        self.admin = await self.token(issued.json()["api_key"])
+        self.summary.api_key = issued.json()["api_key"]
+        self.admin = await self.token(self.summary.api_key)
 
     async def load_catalog(self) -> bool:
         """Load the catalog; before the first month, without the service added midway. True if it was held back."""

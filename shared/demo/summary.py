@@ -88,6 +88,7 @@ class DemoSummary:
     notifications: list[Sent] = field(default_factory=list)
     mails_received: list[str] = field(default_factory=list)
     pdf_dir: str = ""
+    api_key: str = ""  # an admin key of the demo MSP, made for this run, to explore its APIs
     urls: dict[str, str] = field(default_factory=dict)
 
 
@@ -141,6 +142,7 @@ def render(s: DemoSummary) -> str:
     out.append(f"\nThe local mail sink received {len(s.mails_received)} message(s) in this run:")
     out += [f"  {m}" for m in s.mails_received]
     if s.urls:
-        out.append("\nExplore:")
+        out.append("\nExplore (OpenAPI at <url>/docs, AsyncAPI at <url>/asyncapi):")
         out += [f"  {name:<14} {url}" for name, url in s.urls.items()]
+        out.append(f"  admin API key  {s.api_key}  (POST {s.urls.get('catalog', '')}/v1/auth/token for a token)")
     return "\n".join(out) + "\n"
