@@ -197,6 +197,10 @@ class Demo:
             return response.status_code == 200 and bool(response.json().get("rules"))
 
         await until(rules, what="the tenant's default approval rules")
+        # Approvals publishes the rules through its outbox a moment after they are readable; the advance then
+        # waits until every consumer (metering's rules copy included) has caught up, so time entries sent
+        # after it meet the "over 8 hours" rule. No public API shows metering's copy, hence the short pause.
+        await asyncio.sleep(1.0)
         await self.advance(_at(self.s.month_start))
 
     async def publish(self, outgoing: list[records.Outgoing]) -> None:
