@@ -716,3 +716,33 @@ class TestApprovalThroughTheApprovalsService:
         asked = await records(notification, tenant, event_id=pending["notice_id"])
         assert sorted(r["recipient_id"] for r in asked) == sorted([str(approver), str(manager)])
         assert smtp.to(emails[technician], containing="Approval needed") == []
+
+
+# Every mutating route and the spec above that checks its audit row.
+AUDITED_ROUTES = {
+    "PUT /v1/notification-preferences/{recipient_id}": "TestPreferencesAndChannels (notification_preferences_changed)",
+    "PUT /v1/notification-settings": "TestTemplatesAndAudit (notification_settings_changed)",
+    "PUT /v1/webhook-endpoints/{endpoint_id}": "TestTemplatesAndAudit (webhook_endpoint_created)",
+    "PUT /v1/notification-templates/{notification_type}/{channel}": "TestTemplatesAndAudit (template_saved)",
+    "DELETE /v1/notification-templates/{notification_type}/{channel}": "TestTemplatesAndAudit (template_reset)",
+    "POST /v1/bounces": "TestBouncesAndUnsubscribe (email_bounced)",
+    "POST /v1/unsubscribe": "TestBouncesAndUnsubscribe (notification_unsubscribed)",
+}
+
+
+class TestEveryMutatingRouteIsAudited:
+    async def test_every_mutating_route_has_a_spec_checking_its_audit_row(
+        self, notification: httpx.AsyncClient
+    ) -> None:
+        response = await notification.get("/openapi.json")
+        assert response.status_code == 200, response.text
+        routes = {
+            f"{method.upper()} {path}"
+            for path, operations in response.json()["paths"].items()
+            if path.startswith("/v1/")
+            for method in operations
+            if method in ("put", "post", "delete", "patch")
+        }
+        assert routes == set(AUDITED_ROUTES)
+        # GET /v1/unsubscribe changes preferences too (opening the link): the same use case as its POST
+        assert "get" in response.json()["paths"]["/v1/unsubscribe"]
