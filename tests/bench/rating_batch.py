@@ -52,6 +52,7 @@ from tests.support.stack import _pick_ports
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))  # the consumers' batch_max_records
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+SQL = os.environ.get("BENCH_SQL") == "1"  # wall time per SQL statement (first line), summed over the run
 CLIENTS = 20
 
 
@@ -144,6 +145,31 @@ def accepted(
     return out
 
 
+SQL_TIMES: dict[str, list[float]] = {}
+
+
+def time_sql() -> None:
+    """Wrap asyncpg's query methods to sum each statement's wall time (client side: round trip included)."""
+    for name in ("execute", "executemany", "fetch", "fetchval", "fetchrow"):
+        original = getattr(asyncpg.Connection, name)
+
+        async def timed(self: Any, query: str, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await __original(self, query, *args, **kwargs)
+            finally:
+                label = " ".join(query.split())[:90]
+                SQL_TIMES.setdefault(label, []).append(time.perf_counter() - started)
+
+        setattr(asyncpg.Connection, name, timed)
+
+
+def print_sql(batches: int) -> None:
+    print(f"SQL wall per batch (ms), {batches} batches:")
+    for label, took in sorted(SQL_TIMES.items(), key=lambda kv: -sum(kv[1]))[:15]:
+        print(f"  {sum(took) * 1000 / batches:7.1f}  x{len(took) / batches:4.1f}  {label}")
+
+
 async def run(pool: asyncpg.Pool, tenant: uuid.UUID, service_id: uuid.UUID, clients: list[Any]) -> None:
     profile = cProfile.Profile()
     walls, cpus = [], []
@@ -164,6 +190,8 @@ async def run(pool: asyncpg.Pool, tenant: uuid.UUID, service_id: uuid.UUID, clie
         f"rating accepted  batches of {BATCH}: median wall {wall_ms:6.0f} ms, CPU {cpu_ms:6.0f} ms"
         f"  ->  {BATCH / cpu_ms * 1000:6.0f} records per CPU-second, {BATCH / wall_ms * 1000:6.0f} records/s wall"
     )
+    if SQL:
+        print_sql(ROUNDS)
     if PROFILE:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
@@ -200,6 +228,8 @@ async def main(home: Path) -> None:
 
 if __name__ == "__main__":
     home = Path(tempfile.mkdtemp(prefix="msp-bench-rating-"))
+    if SQL:
+        time_sql()
     try:
         asyncio.run(main(home))
     finally:
