@@ -175,6 +175,25 @@ async def _record(
             NewNotification(nid, event_id, kind, channel, r, "", None, "", "", {}, None, "failed", why, triggered_at)
         )
     new = await repo.add_notifications(tenant_id, items)
+    never = [n for n in items if n.status == "failed" and n.notification_id in new]
+    if never:  # wanted on a channel that cannot be used (no phone, no endpoint): failed without an attempt
+        livemode = await repo.livemode()
+        for n in never:
+            row = {
+                "tenant_id": tenant_id,
+                "notification_id": n.notification_id,
+                "notification_type": n.kind.value,
+                "channel": n.channel.value,
+                "event_id": n.event_id,
+                "recipient_id": n.recipient.recipient_id,
+                "recipient_kind": n.recipient.kind.value,
+                "company_id": n.recipient.company_id,
+                "address": n.address,
+                "payload": {"data": context},
+            }
+            _publish_outcome(
+                uow, row, DeliveryStatus.FAILED, attempt=0, error=n.error, at=triggered_at, livemode=livemode
+            )
     return len(new)
 
 

@@ -578,6 +578,14 @@ class TestBouncesAndUnsubscribe:
                 "livemode": False,
             }
 
+        # casey also wants overage alerts by SMS but gave no phone number: recorded failed, outcome published
+        sms = await notification.put(
+            f"/v1/notification-preferences/{contact_id}",
+            json={"preferences": [{"notification_type": "overage_alert", "channel": "sms", "enabled": True}]},
+            headers=tenant.auth,
+        )
+        assert sms.status_code == 200, sms.text
+
         first = crossed("100")
         await platform.publish("rating.thresholds.v1", first, key=f"{tenant.tenant_id}:{tenant.company_ref}")
         [to_billing] = await mails(platform, smtp, "ap@acme.example", containing="Usage alert: 100% of")
@@ -648,6 +656,11 @@ class TestBouncesAndUnsubscribe:
         assert smtp.to("ap@acme.example", containing="Usage alert: 120% of") == []
         assert smtp.to(casey_email, containing="Usage alert: 120% of") == []
 
+        [no_phone] = [
+            r for r in await records(notification, tenant, event_id=first["event_id"]) if r["channel"] == "sms"
+        ]
+        [never_sent] = await outcomes(platform, no_phone["notification_id"])
+        assert (never_sent["status"], never_sent["attempt"], never_sent["error"]) == ("failed", 0, "no phone number")
         sent, bounced = await outcomes(platform, billing_record["notification_id"], count=2)
         assert (sent["status"], bounced["status"]) == ("sent", "bounced")
         assert bounced["error"] == "hard bounce: 550 5.1.1 no such user"
