@@ -4,6 +4,7 @@ render templates. Core flows are plain links and POST forms (no JavaScript neede
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -508,33 +509,27 @@ async def _report(request: Request, viewer: Viewer, name: str, params: dict[str,
         return {"error": exc}
 
 
+def _today() -> date:
+    # The edge picks the default report window from the wall clock; the services never read it for this.
+    return datetime.now(UTC).date()
+
+
 @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
 async def reports(
-    request: Request,
-    viewer: Signed,
-    group_by: str = "client",
-    to: str | None = None,
-    as_of: str | None = None,
+    request: Request, viewer: Signed, group_by: str = "client", to: str | None = None, as_of: str | None = None
 ) -> HTMLResponse:
-    start = request.query_params.get("from") or None
-    window = {"from": start, "to": to}
+    window = views.report_window(request.query_params.get("from"), to, as_of, today=_today())
     if group_by not in views.REPORT_GROUPS:
         group_by = "client"
-    found = {
-        "billing": await _report(request, viewer, "billing", {"group_by": group_by, **window}),
-        "currency-totals": await _report(request, viewer, "currency-totals", window),
-        "ar-aging": await _report(request, viewer, "ar-aging", {"as_of": as_of}),
-        "bucket-usage": await _report(request, viewer, "bucket-usage", window),
+    span = {"from": window.start, "to": window.end}
+    asked = {
+        "billing": {"group_by": group_by, **span},
+        "currency-totals": span,
+        "ar-aging": {"as_of": window.as_of},
+        "bucket-usage": span,
     }
-    csv = {
-        name: "/reports/" + name + ".csv?" + urlencode({k: v for k, v in params.items() if v})
-        for name, params in (
-            ("billing", {"group_by": group_by, **window}),
-            ("currency-totals", window),
-            ("ar-aging", {"as_of": as_of}),
-            ("bucket-usage", window),
-        )
-    }
+    found = {name: await _report(request, viewer, name, params) for name, params in asked.items()}
+    csv = {name: f"/reports/{name}.csv?{urlencode(params)}" for name, params in asked.items()}
     return page(
         request,
         "reports.html.j2",
@@ -543,7 +538,7 @@ async def reports(
         found=found,
         csv=csv,
         groups=views.REPORT_GROUPS,
-        chosen={"group_by": group_by, "from": start or "", "to": to or "", "as_of": as_of or ""},
+        chosen={"group_by": group_by, "from": window.start, "to": window.end, "as_of": window.as_of},
     )
 
 
@@ -552,7 +547,11 @@ async def report_csv(request: Request, viewer: Signed, name: str) -> Response:
     if name not in REPORTS:
         return page(request, "error.html.j2", viewer, status=404, title="Report", error=None, text="No such report.")
     service, path = REPORTS[name]
-    params = dict(request.query_params) | {"format": "csv"}
+    return await _csv(request, viewer, service, path, name)
+
+
+async def _csv(request: Request, viewer: Viewer, service: str, path: str, name: str) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k != "service"} | {"format": "csv"}
     try:
         found = await _apis(request).by_name(service).raw(path, viewer.token, **params)
     except ApiError as exc:
@@ -565,28 +564,39 @@ async def report_csv(request: Request, viewer: Signed, name: str) -> Response:
 async def audit(
     request: Request,
     viewer: Signed,
-    service: str = "catalog",
+    service: str = "all",
     entity_type: str | None = None,
     entity_id: str | None = None,
     actor: str | None = None,
     to: str | None = None,
 ) -> HTMLResponse:
-    if service not in AUDITED:
-        service = "catalog"
+    """One service's audit trail, or every service's asked in turn (no service reads another's trail)."""
+    chosen_services = AUDITED if service not in AUDITED else (service,)
     start = request.query_params.get("from") or None
     params = {"entity_type": entity_type, "entity_id": entity_id, "actor": actor, "from": start, "to": to}
-    result: dict[str, Any]
-    try:
-        result = {"data": await _apis(request).by_name(service).get("/v1/audit", viewer.token, **params)}
-    except ApiError as exc:
-        result = {"missing": f"audit trail not available ({exc.message})"} if exc.status in NOT_AVAILABLE else {
-            "error": exc}  # fmt: skip
+    trails: list[dict[str, Any]] = []
+    for name in chosen_services:
+        try:
+            answer = await _apis(request).by_name(name).get("/v1/audit", viewer.token, limit=200, **params)
+            trails.append({"service": name, "data": answer})
+        except ApiError as exc:
+            missing = exc.status in NOT_AVAILABLE
+            trails.append({"service": name, "missing" if missing else "error": exc})
     return page(
         request,
         "audit.html.j2",
         viewer,
         title="Audit trail",
         services=AUDITED,
-        chosen={"service": service, **{k: v or "" for k, v in params.items()}},
-        result=result,
+        chosen={"service": service if service in AUDITED else "all", **{k: v or "" for k, v in params.items()}},
+        trails=trails,
+        entries=views.merged_audit(trails),
+        csv_query=urlencode({k: v for k, v in params.items() if v}),
     )
+
+
+@router.get("/audit/{service}.csv", include_in_schema=False)
+async def audit_csv(request: Request, viewer: Signed, service: str) -> Response:
+    if service not in AUDITED:
+        return page(request, "error.html.j2", viewer, status=404, title="Audit", error=None, text="No such service.")
+    return await _csv(request, viewer, service, "/v1/audit", f"audit-{service}")

@@ -192,5 +192,55 @@ def bucket_charts(rows: Sequence[Mapping[str, Any]]) -> list[BucketChart]:
     return charts
 
 
+# -- reports -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportWindow:
+    start: str  # from, inclusive (ISO date)
+    end: str  # to, exclusive
+    as_of: str  # the aging date
+
+
+def _date_or(value: str | None, default: date, field: str) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise FormProblem(field, f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def report_window(start: str | None, end: str | None, as_of: str | None, *, today: date) -> ReportWindow:
+    """The reports' dates; by default this calendar year so far, up to the start of next month [from, to),
+    and aging as of today. A date that does not parse falls back to the default."""
+    first = date(today.year, 1, 1)
+    next_month = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    try:
+        chosen_start = _date_or(start, first, "from")
+    except FormProblem:
+        chosen_start = first
+    try:
+        chosen_end = _date_or(end, next_month, "to")
+    except FormProblem:
+        chosen_end = next_month
+    try:
+        chosen_as_of = _date_or(as_of, today, "as_of")
+    except FormProblem:
+        chosen_as_of = today
+    return ReportWindow(chosen_start.isoformat(), chosen_end.isoformat(), chosen_as_of.isoformat())
+
+
+def merged_audit(trails: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Audit entries of several services in one list, oldest first, each tagged with its service."""
+    entries = [
+        {"service": t["service"], **e}
+        for t in trails
+        if isinstance(t.get("data"), Mapping)
+        for e in t["data"].get("entries", [])
+    ]
+    return sorted(entries, key=lambda e: (str(e.get("at", "")), e["service"], int(e.get("seq") or 0)))
+
+
 def names_by_id(items: Sequence[Mapping[str, Any]], id_field: str, name_field: str = "name") -> dict[str, str]:
     return {str(i[id_field]): str(i.get(name_field, i[id_field])) for i in items}
