@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from services.dashboard import handlers
+from services.dashboard import handlers, views
 from services.dashboard.adapters.api import Apis
 from services.dashboard.session import SignInRequired
 from services.dashboard.settings import DashboardSettings
@@ -25,8 +26,9 @@ SESSION_COOKIE = "msp_dashboard"
 CSP = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 
 
-def create_app(settings: DashboardSettings) -> FastAPI:
-    apis = Apis(settings.service_urls(), timeout_s=settings.api_timeout_s)
+def create_app(settings: DashboardSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """``transport``: how the services are reached (the network unless a test answers for them)."""
+    apis = Apis(settings.service_urls(), timeout_s=settings.api_timeout_s, transport=transport)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     )
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html templates
     templates.env.autoescape = True
+    templates.env.globals.update(column_label=views.column_label, is_number=views.is_number)
     app.state.templates = templates
     app.state.apis = apis
     keys = settings.auth_public_keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -202,33 +203,21 @@ class ReportWindow:
     as_of: str  # the aging date
 
 
-def _date_or(value: str | None, default: date, field: str) -> date:
-    if not value:
-        return default
+def _date_or(value: str | None, default: date) -> date:
     try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise FormProblem(field, f"{value!r} is not a date (YYYY-MM-DD)") from exc
+        return date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
 
 
 def report_window(start: str | None, end: str | None, as_of: str | None, *, today: date) -> ReportWindow:
     """The reports' dates; by default this calendar year so far, up to the start of next month [from, to),
-    and aging as of today. A date that does not parse falls back to the default."""
+    and aging as of today. A date that does not parse falls back to its default."""
     first = date(today.year, 1, 1)
     next_month = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
-    try:
-        chosen_start = _date_or(start, first, "from")
-    except FormProblem:
-        chosen_start = first
-    try:
-        chosen_end = _date_or(end, next_month, "to")
-    except FormProblem:
-        chosen_end = next_month
-    try:
-        chosen_as_of = _date_or(as_of, today, "as_of")
-    except FormProblem:
-        chosen_as_of = today
-    return ReportWindow(chosen_start.isoformat(), chosen_end.isoformat(), chosen_as_of.isoformat())
+    return ReportWindow(
+        _date_or(start, first).isoformat(), _date_or(end, next_month).isoformat(), _date_or(as_of, today).isoformat()
+    )
 
 
 def merged_audit(trails: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -240,6 +229,22 @@ def merged_audit(trails: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for e in t["data"].get("entries", [])
     ]
     return sorted(entries, key=lambda e: (str(e.get("at", "")), e["service"], int(e.get("seq") or 0)))
+
+
+AGING_LABELS = {"1_30": "1 to 30 days", "31_60": "31 to 60 days", "61_90": "61 to 90 days", "over_90": "over 90 days"}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def column_label(name: str) -> str:
+    """A report column's heading: its name in words (aging buckets as day ranges)."""
+    return AGING_LABELS.get(name, name.replace("_", " "))
+
+
+def is_number(value: Any) -> bool:
+    """Whether a report cell is a number (right-aligned); amounts come as decimal strings."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int | Decimal) or bool(isinstance(value, str) and _NUMBER.match(value))
 
 
 def names_by_id(items: Sequence[Mapping[str, Any]], id_field: str, name_field: str = "name") -> dict[str, str]:

@@ -45,9 +45,11 @@ class Binary:
 
 
 class ServiceApi:
-    def __init__(self, name: str, base_url: str, *, timeout_s: float) -> None:
+    def __init__(
+        self, name: str, base_url: str, *, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.name = name
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -90,8 +92,11 @@ class ServiceApi:
 class Apis:
     """The services' APIs by name: catalog, metering, rating, tax_currency, invoicing, approvals, notification."""
 
-    def __init__(self, urls: dict[str, str], *, timeout_s: float) -> None:
-        self._apis = {name: ServiceApi(name, url, timeout_s=timeout_s) for name, url in urls.items()}
+    def __init__(
+        self, urls: dict[str, str], *, timeout_s: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """``transport`` replaces the network (tests answer for the services in-process)."""
+        self._apis = {n: ServiceApi(n, url, timeout_s=timeout_s, transport=transport) for n, url in urls.items()}
 
     def __getattr__(self, name: str) -> ServiceApi:
         try:
