@@ -19,6 +19,7 @@ from shared.services import service
 from tests.browser.conftest import screenshot
 from tests.support.platform import Platform, Tenant
 
+pytestmark = pytest.mark.browser
 MONTH_END = "2026-02-01T00:00:00+00:00"
 
 
