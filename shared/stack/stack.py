@@ -1,9 +1,10 @@
 """The whole platform on one machine, as `make run` and the test fixtures start it.
 
 Order: Postgres (persistent) → broker (memory-only, fresh each start, so a new broker epoch) → topics →
-schemas and roles → migrations → the seven services → the operator dashboard (it only calls their HTTP APIs). On restart Postgres keeps its data and the broker
-starts empty: every service's outbox re-relays what it retained (the epoch changed), and inboxes make the
-repeats harmless — nothing committed after metering accepted a record is lost.
+schemas and roles → migrations → the seven services → the operator dashboard (it only calls their HTTP
+APIs). On restart Postgres keeps its data and the broker starts empty: every service's outbox re-relays what
+it retained (the epoch changed), and inboxes make the repeats harmless — nothing committed after metering
+accepted a record is lost.
 
 With ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` given (an existing Postgres superuser URL and broker),
 the stack starts neither and uses those.
