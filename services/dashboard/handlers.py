@@ -483,8 +483,10 @@ async def redrive_dead_letter(request: Request, viewer: Signed, dead_letter_id: 
     except ApiError as exc:
         flash(request, f"Re-drive refused: {exc.message}", kind="error")
         return back("/records")
-    outcome = result.get("answer") or result.get("state") or "done"
-    flash(request, f"Dead letter re-driven: {outcome}.")
+    outcome = result.get("status", "done") + (f" ({result['state']})" if result.get("state") else "")
+    if result.get("reason"):
+        outcome += f": {result.get('code') or ''} {result['reason']}".rstrip()
+    flash(request, f"Dead letter re-driven: {outcome}.", kind="ok" if result.get("status") == "accepted" else "error")
     return back("/records")
 
 
