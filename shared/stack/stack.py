@@ -205,7 +205,7 @@ class Stack:
             death_signal=signal.SIGKILL,
         )
 
-    def wait_dashboard_ready(self, *, timeout_s: float = 60.0) -> None:
+    def wait_dashboard_ready(self, *, timeout_s: float = 180.0) -> None:
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
             while True:
