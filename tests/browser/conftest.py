@@ -52,13 +52,21 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):  # only this run's pages are left for review
+        old.unlink()
     async with async_playwright() as p:
         launched = await p.chromium.launch(
             executable_path=chromium_path(), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
         yield launched
         await launched.close()
-    print(f"\nscreenshots of the dashboard's pages: {SCREENSHOTS}/")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the screenshots are, whenever this run took any."""
+    taken = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.exists() else []
+    if taken:
+        terminalreporter.write_line(f"dashboard screenshots ({len(taken)}): {SCREENSHOTS}/")
 
 
 @pytest.fixture
