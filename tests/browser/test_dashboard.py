@@ -160,10 +160,13 @@ class TestServiceCatalog:
         await page.get_by_role("button", name="Save service").click()
         edited = cells(await page.locator('tr[data-service-code="cloud-backup"] td').all_inner_texts())
         await screenshot(page, "04-services")
+        [saved] = (await api(platform, "catalog", tenant, "/v1/services", code="cloud-backup"))["items"]
+        await page.get_by_role("button", name="Retire Cloud backup (encrypted)").click()
+        retired = cells(await page.locator('tr[data-service-code="cloud-backup"] td').all_inner_texts())
+        [after_retiring] = (await api(platform, "catalog", tenant, "/v1/services", code="cloud-backup"))["items"]
         await page.goto(f"{base}/catalog/categories")
         await screenshot(page, "05-categories")
 
-        [saved] = (await api(platform, "catalog", tenant, "/v1/services", code="cloud-backup"))["items"]
         [category] = (await api(platform, "catalog", tenant, "/v1/categories"))["items"]
 
         async def invoicing_has_it() -> bool:  # catalog's event reached another service's read model
@@ -175,6 +178,7 @@ class TestServiceCatalog:
         assert edited[:4] == ["cloud-backup", "Cloud backup (encrypted)", "Usage", "0.25 GBP"]
         assert (saved["name"], saved["default_rate"], saved["unit"]) == ("Cloud backup (encrypted)", "0.25", "GB")
         assert saved["category_id"] == category["category_id"]
+        assert (saved["active"], retired[6], after_retiring["active"]) == (True, "retired", False)
         assert await platform.wait_for(invoicing_has_it, timeout_s=60)
 
 
