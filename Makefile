@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install run demo test lint test-unit test-service test-contract test-integration test-e2e test-fast bench lock clean-stack
+.PHONY: help install run demo test lint test-unit test-service test-contract test-integration test-e2e test-browser test-fast bench lock clean-stack
 
 help:
-	@echo "make run     start PostgreSQL, the broker and all seven services (Ctrl-C stops everything)"
+	@echo "make run     start PostgreSQL, the broker, all seven services and the dashboard (Ctrl-C stops everything)"
 	@echo "make demo    bill a sandbox MSP's month end to end, print its invoices (DEMO_ARGS=--stop to stop after)"
 	@echo "make test    lint, type-check and run every test tier against the real embedded stack"
 	@echo "make bench   end-to-end throughput / latency against a raw aiokafka + COPY baseline"
-	@echo "tiers: test-unit test-service test-contract test-integration test-e2e; lint"
+	@echo "tiers: test-unit test-service test-contract test-integration test-e2e test-browser; lint"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e -q
+
+# Headless Chromium (Debian's `chromium` package) against the whole platform; screenshots in build/screenshots/.
+test-browser: $(STAMP)
+	$(PYTEST) tests/browser -q
 
 test-fast: $(STAMP)
 	$(PYTEST) tests/unit tests/service tests/contract -q

@@ -31,7 +31,7 @@ def _run(_: argparse.Namespace) -> int:
     try:
         print("starting PostgreSQL, the broker, topics, roles and migrations …", flush=True)
         stack.start_infrastructure()
-        print("starting the seven services …", flush=True)
+        print("starting the seven services and the dashboard …", flush=True)
         stack.start_services()
         _print_summary(stack)
         _wait_until_stopped(stack, stop)
@@ -113,7 +113,8 @@ def _print_summary(stack: object) -> None:
     for spec in SERVICES:
         url = stack.url(spec)
         print(f"  {spec.name:<14} {url:<26} {url + '/docs':<40} {url}/asyncapi")
-    print(f"\n  Kafka bootstrap   {stack.bootstrap}")
+    print(f"\n  Dashboard         {stack.dashboard_url}  (sign in with an API key)")
+    print(f"  Kafka bootstrap   {stack.bootstrap}")
     print(
         f"  Postgres          {stack.admin_dsn.split('@')[-1]} (superuser password in "
         f"{stack.config.home}/pg-superuser-password)"

@@ -48,3 +48,9 @@ def service(name: str) -> ServiceSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in SERVICES)}")
+
+
+# The operator web dashboard: a process of its own, but not a service in the sense above — no schema, no roles,
+# no consumer groups. It calls the services' HTTP APIs with the signed-in user's token.
+DASHBOARD_MODULE = "services.dashboard"
+DASHBOARD_LOCAL_PORT = 8100

@@ -1,9 +1,10 @@
 """The whole platform on one machine, as `make run` and the test fixtures start it.
 
 Order: Postgres (persistent) → broker (memory-only, fresh each start, so a new broker epoch) → topics →
-schemas and roles → migrations → the seven services. On restart Postgres keeps its data and the broker
-starts empty: every service's outbox re-relays what it retained (the epoch changed), and inboxes make the
-repeats harmless — nothing committed after metering accepted a record is lost.
+schemas and roles → migrations → the seven services → the operator dashboard (it only calls their HTTP
+APIs). On restart Postgres keeps its data and the broker starts empty: every service's outbox re-relays what
+it retained (the epoch changed), and inboxes make the repeats harmless — nothing committed after metering
+accepted a record is lost.
 
 With ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` given (an existing Postgres superuser URL and broker),
 the stack starts neither and uses those.
@@ -28,7 +29,7 @@ import httpx
 
 from shared.db.migrate import migrate_service
 from shared.db.provision import RoleCredentials, dsn_for, ensure_database, provision_all, role_password
-from shared.services import SERVICES, ServiceSpec
+from shared.services import DASHBOARD_LOCAL_PORT, DASHBOARD_MODULE, SERVICES, ServiceSpec
 from shared.stack.broker import EmbeddedBroker, create_topics
 from shared.stack.postgres import EmbeddedPostgres
 from shared.stack.procs import spawn, stop
@@ -118,6 +119,10 @@ class Stack:
     def url(self, spec: ServiceSpec) -> str:
         return f"http://127.0.0.1:{self.port(spec)}"
 
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{DASHBOARD_LOCAL_PORT + self.config.port_offset}"
+
     # -- infrastructure ------------------------------------------------------------------------
     def start_infrastructure(self) -> None:
         if self.config.database_url is None:
@@ -174,6 +179,48 @@ class Stack:
             death_signal=signal.SIGKILL,
         )
 
+    def dashboard_env(self) -> dict[str, str]:
+        """The dashboard's environment: every service's URL, the public keys, its own cookie-signing key."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MSP_FAULT")}
+        env.pop("DATABASE_URL", None)
+        _, public_pem = self._signing_keys()
+        env.update(
+            SERVICE_NAME="dashboard",
+            HTTP_HOST="127.0.0.1",
+            HTTP_PORT=str(DASHBOARD_LOCAL_PORT + self.config.port_offset),
+            LOG_FORMAT=self.config.log_format,
+            AUTH_PUBLIC_KEYS=json.dumps({LOCAL_KEY_ID: public_pem}),
+            SESSION_SECRET=role_password("dashboard-session", secret=self.secret),
+            PYTHONPATH=str(REPO_ROOT),
+            **{f"{spec.name.upper()}_URL": self.url(spec) for spec in SERVICES},
+        )
+        return env
+
+    def start_dashboard(self) -> None:
+        self.processes["dashboard"] = spawn(
+            [sys.executable, "-m", DASHBOARD_MODULE],
+            env=self.dashboard_env(),
+            log_path=self.logs / "dashboard.log",
+            cwd=REPO_ROOT,
+            death_signal=signal.SIGKILL,
+        )
+
+    def wait_dashboard_ready(self, *, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                proc = self.processes.get("dashboard")
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"the dashboard exited; see {self.logs / 'dashboard.log'}")
+                try:
+                    if client.get(f"{self.dashboard_url}/health/ready").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the dashboard is not ready after {timeout_s}s")
+                time.sleep(0.2)
+
     def stop_service(self, name: str, *, kill: bool = False) -> None:
         proc = self.processes.pop(name, None)
         if proc is not None:
@@ -202,7 +249,9 @@ class Stack:
     def start_services(self) -> None:
         for spec in SERVICES:
             self.start_service(spec)
+        self.start_dashboard()
         self.wait_ready()
+        self.wait_dashboard_ready()
 
     def up(self) -> Stack:
         self.start_infrastructure()

@@ -685,6 +685,67 @@ def test_kustomize_builds(folder: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+# --- the operator dashboard ---------------------------------------------------------------------------
+# Not a service in shared/services.py (no schema, roles or consumer groups): one more process from the same
+# image that calls every service's HTTP API, so each deploy file must point it at all seven.
+
+
+def dashboard_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    from services.dashboard.settings import DashboardSettings
+
+    for name, field in DashboardSettings.model_fields.items():
+        monkeypatch.delenv((field.alias or name).upper(), raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return DashboardSettings()  # type: ignore[call-arg]
+
+
+class TestDashboardDeploy:
+    def test_compose_runs_it_from_the_one_image_on_loopback_port_8100(self, compose: dict[str, Any]) -> None:
+        dashboard = compose["services"]["dashboard"]
+        assert dashboard["build"]["context"] == "."
+        assert dashboard["command"] == ["python", "-m", "services.dashboard"]
+        assert dashboard["ports"] == [{"target": 8000, "published": "8100", "host_ip": "127.0.0.1"}]
+        assert "/health/ready" in str(dashboard["healthcheck"]["test"])
+
+    def test_compose_points_it_at_every_service_with_the_public_keys(
+        self, compose: dict[str, Any], dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        env = {k: interpolate(v, dotenv) for k, v in service_env(compose, "dashboard").items()}
+        settings = dashboard_settings(env, monkeypatch)
+        assert settings.service_urls() == {s.name: f"http://{k8s_name(s)}:8000" for s in SERVICES}
+        assert (settings.http_host, settings.http_port, settings.log_format) == CONTAINER_HTTP
+        assert settings.auth_public_keys == dotenv["AUTH_PUBLIC_KEYS"]
+        assert "DATABASE_URL" not in env
+        assert not SIGNING_SETTINGS & env.keys(), "the dashboard signs no tokens"
+
+    def test_kubernetes_runs_it_non_root_probed_with_its_secret_and_every_service_url(
+        self, k8s: Manifests, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        deployment = k8s.get("Deployment", "dashboard")
+        c = container(deployment)
+        env = container_env(k8s, deployment)
+        assert c["command"] == ["python", "-m", "services.dashboard"]
+        assert k8s.get("Service", "dashboard")["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert secret_ref(deployment, "SESSION_SECRET") == {"name": "msp-billing-dashboard", "key": "SESSION_SECRET"}
+        assert k8s.get("Secret", "msp-billing-dashboard")["stringData"] == {"SESSION_SECRET": "REPLACE_ME"}
+        settings = dashboard_settings(env | {"SESSION_SECRET": "x" * 40}, monkeypatch)
+        assert settings.service_urls() == {s.name: f"http://{k8s_name(s)}:8000" for s in SERVICES}
+        assert settings.cookie_secure is True
+        assert settings.auth_public_keys == k8s.get("ConfigMap", "msp-billing-config")["data"]["AUTH_PUBLIC_KEYS"]
+        assert "AUTH_PRIVATE_KEY" not in env
+
+    def test_kubernetes_scales_it_on_cpu(self, k8s: Manifests) -> None:
+        hpa = k8s.get("HorizontalPodAutoscaler", "dashboard")
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "dashboard"}
+        assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+        assert "replicas" not in k8s.get("Deployment", "dashboard")["spec"]
+
+
 # --- deploy/README.md ----------------------------------------------------------------------------------
 
 

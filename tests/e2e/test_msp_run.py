@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from shared.services import SERVICES
+from shared.services import DASHBOARD_LOCAL_PORT, SERVICES
 from tests.support.stack import _pick_ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +33,8 @@ class TestMspRun:
                 s.name: httpx.get(f"http://127.0.0.1:{s.local_port + offset}/health/ready").status_code
                 for s in SERVICES
             }
+            dashboard = f"http://127.0.0.1:{DASHBOARD_LOCAL_PORT + offset}"
+            dashboard_ready = httpx.get(f"{dashboard}/health/ready").status_code
 
             proc.send_signal(signal.SIGINT)
             code = proc.wait(timeout=120)
@@ -43,11 +45,13 @@ class TestMspRun:
             shutil.rmtree(home, ignore_errors=True)
 
         assert ready == {s.name: 200 for s in SERVICES}
+        assert dashboard_ready == 200
+        assert f"Dashboard         {dashboard}" in output
         for spec in SERVICES:
             url = f"http://127.0.0.1:{spec.local_port + offset}"
             assert f"{url}/docs" in output
             assert f"{url}/asyncapi" in output
-        assert len(children) >= len(SERVICES) + 2  # the services, Postgres and the broker
+        assert len(children) >= len(SERVICES) + 3  # the services, the dashboard, Postgres and the broker
         assert code == 0
         assert survivors == []
 

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.services import SERVICES
+from shared.services import DASHBOARD_LOCAL_PORT, SERVICES
 from shared.stack.stack import Stack, StackConfig
 from tests.support.containers import container_backends, use_containers
 
@@ -33,7 +33,7 @@ def _pick_ports() -> tuple[int, int, int]:
         offset = rng.randrange(1000, 20000)
         k = rng.randrange(0, 1000)
         pg, kafka = 28200 + k, 29300 + k
-        ports = [pg, kafka, *(s.local_port + offset for s in SERVICES)]
+        ports = [pg, kafka, DASHBOARD_LOCAL_PORT + offset, *(s.local_port + offset for s in SERVICES)]
         if all(_free(p) for p in ports):
             return pg, kafka, offset
     raise RuntimeError("no free ports for the test stack")
