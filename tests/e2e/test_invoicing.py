@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from pypdf import PdfReader
 
+from services.invoicing.domain import links
+from shared.services import service
 from tests.integration.tax_support import activate, import_rates, known_to_tax_currency, tax_api
 from tests.support.platform import Platform, Tenant
 
@@ -525,6 +527,7 @@ AUDITED = {
     "PUT /v1/invoices/{invoice_id}/credit-notes/{credit_note_id}": "credit_note_drafted",
     "POST /v1/credit-notes/{credit_note_id}/{action}": "credit_note_issued",  # and credit_note_cancelled
     "PUT /v1/companies/{company_id}/adjustments/{adjustment_id}": "adjustment_created",
+    "POST /v1/invoices/{invoice_id}/link": "invoice_link_issued",
 }
 
 
@@ -555,6 +558,7 @@ class TestEveryChangeIsAudited:
             a = tenant.auth
             for step in ("sent", "viewed"):
                 await ok(await api.post(f"{i}/{step}", headers=a))
+            await ok(await api.post(f"{i}/link", headers=a))
             await ok(
                 await api.put(
                     f"{i}/payments/{failed}", headers=a, json={"amount": "5.00", "method": "card", "status": "pending"}
@@ -771,3 +775,45 @@ class TestViewedByTheClient:
             where=lambda d: d["notice_type"] == "invoice.viewed" and d["tenant_id"] == str(tenant.tenant_id),
         )
         assert notice["status"] == "viewed"
+
+
+class TestSignedClientLinks:
+    async def test_a_signed_link_opens_the_invoice_without_a_token_marks_it_viewed_once_and_refuses_forgeries(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="3"))
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+        async with platform.invoicing_api() as api:
+            link = await ok(await api.post(f"/v1/invoices/{invoice['invoice_id']}/link", headers=tenant.auth))
+            url, pdf_url = link["url"], link["pdf_url"]
+            assert url.startswith(f"/v1/links/{tenant.tenant_id}/invoices/{invoice['invoice_id']}?expires=")
+            forged = await api.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"))
+            other_invoice = await api.get(url.replace(invoice["invoice_id"], str(uuid.uuid4())))
+            secret = platform.stack.service_env(service("invoicing"))["INVOICE_LINK_SECRET"]
+            past = 1_700_000_000  # 2023-11-14: long gone
+            stale = links.sign(
+                secret, tenant_id=tenant.tenant_id, invoice_id=uuid.UUID(invoice["invoice_id"]), expires=past
+            )
+            expired = await api.get(
+                f"/v1/links/{tenant.tenant_id}/invoices/{invoice['invoice_id']}?expires={past}&signature={stale}"
+            )
+            assert (await invoice_row(platform, tenant, "finalized"))["viewed_at"] is None  # refused links view nothing
+            opened = await api.get(url)  # no Authorization header
+            again = await api.get(pdf_url)
+
+        assert (forged.status_code, other_invoice.status_code) == (403, 403)
+        assert "signature does not match" in forged.json()["detail"]
+        assert expired.status_code == 410
+        assert "expired" in expired.json()["detail"]
+        assert opened.status_code == 200
+        assert invoice["invoice_number"] in opened.text
+        assert again.status_code == 200
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(again.content)).pages)
+        assert invoice["invoice_number"] in text
+        viewed = await invoice_row(platform, tenant, "viewed")
+        assert viewed["viewed_at"] is not None
+        audited = await platform.fetch_as_tenant(
+            "invoicing", tenant, "SELECT actor FROM audit_log WHERE action = 'invoice_viewed'"
+        )
+        assert [r["actor"] for r in audited] == ["client-link"]  # opened twice, viewed once
