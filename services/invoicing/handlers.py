@@ -143,11 +143,19 @@ class RefundInput(BaseModel):
     reason: NonEmptyStr = Field(description="Why", examples=["Duplicate payment"])
 
 
+class CreditPart(BaseModel):
+    line_id: UUID = Field(description="The invoice line credited in part")
+    amount: DecimalStr = Field(description="The net credited; its taxes follow in proportion", examples=["25.00"])
+
+
 class CreditNoteInput(BaseModel):
     reason: CreditNoteReason = Field(
         description="return, pricing_error, service_issue, duplicate_charge, goodwill, other"
     )
     line_ids: list[UUID] | None = Field(default=None, description="Invoice lines credited whole")
+    parts: list[CreditPart] | None = Field(
+        default=None, description="Or part of lines: a net amount per line, carrying its proportional taxes"
+    )
     amount: DecimalStr | None = Field(default=None, description="Or a gross amount credited as one untaxed line")
     memo: str | None = Field(default=None, description="Printed on the credit note", examples=["Outage on 12 Jan"])
 
@@ -316,6 +324,7 @@ async def draft_credit_note(
         line_ids=body.line_ids,
         amount=body.amount,
         memo=body.memo,
+        parts={p.line_id: p.amount for p in body.parts} if body.parts is not None else None,
     )
 
 
