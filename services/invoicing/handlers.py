@@ -367,6 +367,35 @@ async def adjust(request: Request, who: Manager, company_id: UUID, adjustment_id
     )
 
 
+class TenantSettingsInput(BaseModel):
+    tax_inclusive: bool = Field(description="Catalog prices include tax (lines are split by tax-currency)")
+
+
+class ClientSettingsInput(BaseModel):
+    tax_inclusive: bool | None = Field(description="This client's own setting; null follows the tenant's")
+
+
+@router.put("/invoice-settings", summary="The tenant's default: do catalog prices include tax?", tags=["settings"])
+async def tenant_settings(request: Request, who: Manager, body: TenantSettingsInput) -> Any:
+    return await _change(request, who, use_cases.set_tax_inclusive, company_id=None, tax_inclusive=body.tax_inclusive)
+
+
+@router.put(
+    "/companies/{company_id}/invoice-settings",
+    summary="A client's own setting: do its prices include tax? (null: the tenant's)",
+    tags=["settings"],
+)
+async def client_settings(request: Request, who: Manager, company_id: UUID, body: ClientSettingsInput) -> Any:
+    return await _change(
+        request, who, use_cases.set_tax_inclusive, company_id=company_id, tax_inclusive=body.tax_inclusive
+    )
+
+
+@router.get("/companies/{company_id}/invoice-settings", summary="The client's settings in effect", tags=["settings"])
+async def get_client_settings(request: Request, who: Reader, company_id: UUID) -> Any:
+    return await _read(request, who, use_cases.tax_settings, company_id=company_id)
+
+
 @router.get("/companies/{company_id}/adjustments", summary="The client's billing adjustments", tags=["ledger"])
 async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> Any:
     return await _read(request, who, use_cases.adjustments, company_id=company_id)

@@ -168,6 +168,38 @@ class TestInvoicedInTheClientsCurrencyWithDiscountsAndTaxes:
         assert invoice["total"] == "102.00"  # 100.00 - 15.00 + 17.00
 
 
+class TestTaxInclusivePrices:
+    async def test_a_tenant_whose_prices_include_tax_gets_the_net_backed_out_per_line_and_totals_the_prices(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        async with platform.invoicing_api() as api:
+            await ok(await api.put("/v1/invoice-settings", headers=tenant.auth, json={"tax_inclusive": True}))
+            settings = await ok(
+                await api.get(f"/v1/companies/{tenant.company_id}/invoice-settings", headers=tenant.auth)
+            )
+        assert (settings["tax_inclusive"], settings["effective_tax_inclusive"]) == (None, True)
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+
+        # 4 x 12.50 = 50.00 including VAT 20 %: VAT = 50.00 x 20 / 120 = 8.333.. -> 8.33 (half-up), net 41.67
+        [line] = invoice["lines"]
+        assert (line["amount"], line["net_amount"], line["tax_amount"], line["total"]) == (
+            "41.67",
+            "41.67",
+            "8.33",
+            "50.00",
+        )
+        assert line["unit_price"] == "10.417500"  # 41.67 / 4, shown net of tax
+        assert (invoice["tax_inclusive"], invoice["subtotal"], invoice["tax_total"], invoice["total"]) == (
+            True,
+            "41.67",
+            "8.33",
+            "50.00",  # exactly what the client was quoted
+        )
+
+
 class TestHeldInvoices:
     async def test_an_invoice_without_a_tax_rate_is_held_then_issued_after_the_rate_is_added(
         self, platform: Platform
@@ -528,6 +560,8 @@ AUDITED = {
     "POST /v1/credit-notes/{credit_note_id}/{action}": "credit_note_issued",  # and credit_note_cancelled
     "PUT /v1/companies/{company_id}/adjustments/{adjustment_id}": "adjustment_created",
     "POST /v1/invoices/{invoice_id}/link": "invoice_link_issued",
+    "PUT /v1/invoice-settings": "invoice_settings_changed",
+    "PUT /v1/companies/{company_id}/invoice-settings": "invoice_settings_changed",
 }
 
 
@@ -559,6 +593,12 @@ class TestEveryChangeIsAudited:
             for step in ("sent", "viewed"):
                 await ok(await api.post(f"{i}/{step}", headers=a))
             await ok(await api.post(f"{i}/link", headers=a))
+            await ok(await api.put("/v1/invoice-settings", headers=a, json={"tax_inclusive": False}))
+            await ok(
+                await api.put(
+                    f"/v1/companies/{tenant.company_id}/invoice-settings", headers=a, json={"tax_inclusive": None}
+                )
+            )
             await ok(
                 await api.put(
                     f"{i}/payments/{failed}", headers=a, json={"amount": "5.00", "method": "card", "status": "pending"}

@@ -3,7 +3,8 @@
 By topic: ``build`` (charges → draft → tax-currency → finalized), ``lifecycle`` (retry, cancel, sent /
 viewed / disputed, void, overdue), ``payments`` (payments, refunds), ``credit_notes``, ``billing_adjustments``,
 ``approvals`` (the gate: record, and ask for approval when a rule is crossed), ``decisions`` (approvals'
-answers), ``reading`` (lists, drill-down, PDFs, account, preview); ``common`` what they share.
+answers), ``reading`` (lists, drill-down, PDFs, account, preview), ``settings`` (tax-inclusive prices);
+``common`` what they share.
 """
 
 from services.invoicing.use_cases.approvals import keep_rule_sets
@@ -24,6 +25,7 @@ from services.invoicing.use_cases.lifecycle import (
 )
 from services.invoicing.use_cases.payments import record_payment, request_refund, settle_payment
 from services.invoicing.use_cases.reading import account, invoice_detail, invoice_pdf_bytes, list_invoices, preview
+from services.invoicing.use_cases.settings import set_tax_inclusive, tax_settings
 
 __all__ = [
     "NotFound",
@@ -49,9 +51,11 @@ __all__ = [
     "record_payment",
     "request_refund",
     "retry_held",
+    "set_tax_inclusive",
     "settle_payment",
     "take_rating_events",
     "take_tax_results",
     "take_ticks",
+    "tax_settings",
     "void",
 ]
