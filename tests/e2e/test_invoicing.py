@@ -201,7 +201,7 @@ class TestTaxInclusivePrices:
 
 
 class TestHeldInvoices:
-    async def test_an_invoice_without_a_tax_rate_is_held_then_issued_after_the_rate_is_added(
+    async def test_an_invoice_without_a_tax_rate_is_held_then_issued_by_itself_once_the_rate_is_added(
         self, platform: Platform
     ) -> None:
         tenant = await platform.sandbox_tenant()  # no tax rate for GB at all
@@ -212,12 +212,16 @@ class TestHeldInvoices:
 
         assert held["held_reason"].startswith("missing_tax_rate: ")
         assert held["invoice_number"] is None  # no number is spent on a held invoice
-        await platform.tax_rate(tenant, region="GB", rate="20")
-        async with platform.invoicing_api() as api:
-            retried = await ok(await api.post(f"/v1/invoices/{held['invoice_id']}/retry", headers=tenant.auth))
-        assert retried["status"] == "awaiting_tax"
-        invoice = await finalized(platform, tenant)
+        await platform.tax_rate(tenant, region="GB", rate="20")  # tax-currency announces rates.changed
+        invoice = await finalized(platform, tenant)  # no operator retry: the held draft asked again by itself
         assert (invoice["invoice_number"], invoice["total"]) == ("INV-2602-00001", "30.00")  # 25.00 + 5.00 VAT
+        retried = await platform.fetch_as_tenant(
+            "invoicing", tenant, "SELECT actor, after FROM audit_log WHERE action = 'invoice_retried'"
+        )
+        assert [r["actor"] for r in retried] == ["system:invoicing"]
+        async with platform.invoicing_api() as api:  # the operator's retry stays, for a draft held again
+            again = await api.post(f"/v1/invoices/{held['invoice_id']}/retry", headers=tenant.auth)
+        assert again.status_code == 409  # it is finalized now: nothing to retry
 
 
 class TestPaymentsRefundsAndCredits:
@@ -857,3 +861,61 @@ class TestSignedClientLinks:
             "invoicing", tenant, "SELECT actor FROM audit_log WHERE action = 'invoice_viewed'"
         )
         assert [r["actor"] for r in audited] == ["client-link"]  # opened twice, viewed once
+
+
+class TestInvoiceApproval:
+    async def test_an_invoice_over_an_active_invoice_rule_waits_unnumbered_then_is_finalized_or_stays_draft(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        rejecting = await platform.sandbox_tenant()
+        await platform.tax_rate(rejecting, region="GB", name="VAT", rate="20")
+        rule = {
+            "item_type": "invoice",
+            "threshold_field": "amount",
+            "threshold": "100",
+            "steps": [{"step": 1, "roles": ["billing_manager"]}],
+        }
+        managers = {}
+        for t in (tenant, rejecting):
+            changed = await platform.approvals.put(f"/v1/approval-rules/{uuid.uuid4()}", json=rule, headers=t.auth)
+            assert changed.status_code == 200, changed.text
+            _, managers[t.tenant_id] = await platform.add_user(t, "billing_manager")
+
+            async def rule_known(t: Tenant = t) -> bool:
+                version = await platform.value_as_tenant("invoicing", t, "SELECT version FROM approval_rule_sets")
+                return bool(version and version >= 2)  # the defaults, then this rule
+
+            await platform.wait_for(rule_known, timeout_s=60)
+            await platform.send_usage(t, platform.usage(t, quantity="10"))
+            await platform.advance_clock(t, MONTH_END)
+
+        waiting = [await invoice_row(platform, t, "draft") for t in (tenant, rejecting)]
+
+        for row in waiting:  # 10 x 12.50 = 125.00 + VAT 25.00 = 150.00 > 100
+            assert row["held_reason"] == "awaiting_approval: the total 150.00 GBP needs approval"
+            assert row["invoice_number"] is None  # no number spent while it waits
+        for t, row, verdict in ((tenant, waiting[0], "approve"), (rejecting, waiting[1], "reject")):
+
+            async def pending(row: Any = row, t: Tenant = t) -> bool:
+                r = await platform.approvals.get("/v1/approvals/pending", headers=bearer(managers[t.tenant_id]))
+                return any(p["request_id"] == str(row["approval_request_id"]) for p in r.json())
+
+            await platform.wait_for(pending, timeout_s=60)
+            decided = await platform.approvals.post(
+                f"/v1/approvals/{row['approval_request_id']}/{verdict}",
+                json={"comment": "Checked with the client" if verdict == "approve" else "Wrong device count"},
+                headers=bearer(managers[t.tenant_id]),
+            )
+            assert decided.status_code == 200, decided.text
+
+        invoice = await finalized(platform, tenant)
+        assert (invoice["invoice_number"], invoice["total"]) == ("INV-2602-00001", "150.00")
+
+        async def rejected() -> Any:
+            rows = await platform.fetch_as_tenant("invoicing", rejecting, "SELECT * FROM invoices")
+            return rows[0] if rows and rows[0]["held_reason"].startswith("rejected") else None
+
+        row = await platform.wait_for(rejected, timeout_s=60)
+        assert (row["status"], row["invoice_number"]) == ("draft", None)
+        assert row["held_reason"] == "rejected: Wrong device count"
+        assert await platform.invoices(rejecting, timeout_s=3) == []  # nothing published for the rejected draft

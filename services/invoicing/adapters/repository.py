@@ -203,6 +203,16 @@ class InvoicingRepository:
             at,
         )
 
+    async def held_for(self, prefixes: tuple[str, ...]) -> list[asyncpg.Record]:
+        """Held invoices whose reason starts with one of ``prefixes``, locked, oldest first."""
+        return list(
+            await self._conn.fetch(
+                """SELECT * FROM invoices WHERE status = 'held' AND held_reason LIKE ANY ($1::text[])
+                   ORDER BY closed_at, invoice_id FOR UPDATE""",
+                [f"{p}%" for p in prefixes],
+            )
+        )
+
     async def set_draft_reason(self, invoice_id: UUID, reason: str, *, at: datetime) -> None:
         await self._conn.execute(
             "UPDATE invoices SET held_reason = $2, updated_at = $3 WHERE invoice_id = $1", invoice_id, reason, at

@@ -50,11 +50,13 @@ async def record_gated(
     at: datetime,
     after: dict[str, Any],
     before: dict[str, Any] | None = None,
+    audit_released: bool = True,
 ) -> bool:
     """Record the item and ask for approval if a rule is crossed; True when it waits for the decision.
 
     ``record(request_id)`` writes the item (``request_id`` is None when no rule holds it); the audit row
-    (``action``, ``after`` + ``awaiting_approval``) and the approval request go in the same transaction.
+    (``action``, ``after`` + ``awaiting_approval``; only when it waits unless ``audit_released``) and the
+    approval request go in the same transaction.
     """
     rule = crossed_rule(await repo.rule_set(), item.item_type, item.amount, item.currency)
     request = (
@@ -75,6 +77,8 @@ async def record_gated(
         else None
     )
     await record(request.request_id if request else None)
+    if request is None and not audit_released:
+        return False
     await audit.record(
         uow,
         actor=actor,

@@ -26,7 +26,9 @@ from services.invoicing.domain.pricing import (
     lines_to_tax,
 )
 from services.invoicing.domain.quoting import Work, conversion_request_id, tax_request_id
+from services.invoicing.use_cases.approvals import Gated, record_gated
 from services.invoicing.use_cases.common import (
+    Refused,
     entry,
     hold,
     invoice_pdf,
@@ -35,6 +37,7 @@ from services.invoicing.use_cases.common import (
 )
 from services.invoicing.use_cases.credit_notes import apply_credit_note
 from shared import audit, topics
+from shared.contracts.approvals import ApprovalItemType
 from shared.contracts.catalog import CatalogEvent, CompanyState
 from shared.contracts.invoices import (
     CreditNote,
@@ -47,7 +50,9 @@ from shared.contracts.rating import ChargeCreated, PeriodCompleted, RatingEvent
 from shared.contracts.tax import (
     ConversionQuoted,
     ConversionRequested,
+    FailureReason,
     QuoteFailed,
+    RatesChanged,
     TaxQuoted,
     TaxRequested,
     TaxResult,
@@ -171,7 +176,7 @@ async def ask(
             region=company.region,
             invoice_date=work.issue_date,
             currency=company.currency,
-            tax_inclusive=False,
+            tax_inclusive=await repo.tax_inclusive(company.company_id),  # gross lines: tax-currency splits them
             lines=lines_to_tax(priced, await repo.tax_categories()),
         )
     except (CannotInvoice, ValidationError) as exc:
@@ -201,6 +206,9 @@ async def take_tax_results(uow: UnitOfWork, items: Sequence[Parsed[TaxResult]]) 
     repo = InvoicingRepository(uow.conn)
     for item in items:
         answer = item.body
+        if isinstance(answer, RatesChanged):
+            await retry_for_rates(uow, repo, answer)
+            continue
         row = await repo.invoice_row(answer.invoice_id, lock=True)
         if row is None or row["work"] is None:
             log.info("tax_answer_for_unknown_invoice", invoice_id=str(answer.invoice_id))
@@ -235,11 +243,65 @@ async def take_tax_results(uow: UnitOfWork, items: Sequence[Parsed[TaxResult]]) 
     return []
 
 
+RETRIED_WHEN_RATES_CHANGE = (
+    FailureReason.MISSING_TAX_RATE,
+    FailureReason.MISSING_EXCHANGE_RATE,
+    FailureReason.INACTIVE_CURRENCY,
+)
+"""Holds a rate (or currency) added in tax-currency may lift: retried on ``rates.changed``."""
+
+
+async def retry_for_rates(uow: UnitOfWork, repo: InvoicingRepository, change: RatesChanged) -> None:
+    """Tax-currency added a rate: every draft it held for a missing rate is asked again (a new attempt). One
+    the change does not help is held again with the same reason, until the next change or an operator."""
+    for row in await repo.held_for(tuple(f"{r.value}:" for r in RETRIED_WHEN_RATES_CHANGE)):
+        try:
+            await requote(uow, repo, row, actor="system:invoicing", at=row["updated_at"] or change.occurred_at)
+        except Refused as exc:
+            log.info("held_invoice_not_retried", invoice_id=str(row["invoice_id"]), reason=str(exc))
+
+
+async def requote(uow: UnitOfWork, repo: InvoicingRepository, row: asyncpg.Record, *, actor: str, at: datetime) -> None:
+    """A held invoice (``row`` locked) asks its questions again with the next attempt (new request ids:
+    tax-currency keeps every answer per id). Audited as ``invoice_retried``."""
+    invoice_id: UUID = row["invoice_id"]
+    if row["status"] != "held":
+        raise Refused(f"invoice {invoice_id} is {row['status']}: only a held invoice is retried")
+    company = await repo.company(row["company_id"])
+    if company is None:
+        raise Refused(f"client {row['company_id']} is unknown to invoicing")
+    work = Work.model_validate(row["work"]).model_copy(update={"conversions": {}, "priced": [], "tax": None})
+    if not work.lines:
+        raise Refused("the held invoice has no lines to quote")
+    arrived = sum(len(x.charge_ids) for x in work.lines)
+    if arrived < work.charge_count:  # never issue a period short: its missing charges were dead-lettered
+        raise Refused(f"{work.charge_count} charges were rated for the period but {arrived} arrived")
+    attempt = row["attempt"] + 1
+    await audit.record(
+        uow,
+        actor=actor,
+        action="invoice_retried",
+        entity_type="invoice",
+        entity_id=invoice_id,
+        at=at,
+        before={"status": "held", "held_reason": row["held_reason"]},
+        after={"attempt": attempt},
+    )
+    await ask(uow, repo, invoice_id, company=company, work=work, attempt=attempt, at=at)
+
+
 async def finalize(
-    uow: UnitOfWork, repo: InvoicingRepository, row: asyncpg.Record, *, company: CompanyState, work: Work
+    uow: UnitOfWork,
+    repo: InvoicingRepository,
+    row: asyncpg.Record,
+    *,
+    company: CompanyState,
+    work: Work,
+    approved: bool = False,
 ) -> None:
     """Number the invoice (gap-free: the counter row is locked until commit), apply available credit,
-    pin the rate rows, write the ledger and publish it."""
+    pin the rate rows, write the ledger and publish it. A total crossing an active ``invoice`` approval rule
+    first waits for the decision (still a draft, no number spent), unless ``approved`` already."""
     invoice_id: UUID = row["invoice_id"]
     at: datetime = row["closed_at"]
     draft = draft_of(invoice_id, company, work, row)
@@ -254,6 +316,8 @@ async def finalize(
         return
     if trial.total < 0:
         await credit_negative_period(uow, repo, row, company=company, work=work, trial=trial)
+        return
+    if not approved and await _waits_for_approval(uow, repo, row, company=company, work=work, trial=trial):
         return
     number = invoice_number(draft.issue_date, await repo.next_number(f"{draft.issue_date:%y%m}"))
     invoice = trial.model_copy(update={"invoice_number": number})
@@ -311,6 +375,69 @@ async def finalize(
         at=at,
         after={"invoice_number": number, "total": str(invoice.total), "credits_applied": str(invoice.credits_applied)},
     )
+
+
+async def _waits_for_approval(
+    uow: UnitOfWork,
+    repo: InvoicingRepository,
+    row: asyncpg.Record,
+    *,
+    company: CompanyState,
+    work: Work,
+    trial: Invoice,
+) -> bool:
+    """Ask approvals about the whole invoice when its total crosses an active ``invoice`` rule (or the tenant's
+    rules have not arrived yet: the gate fails closed and approvals releases it at once if no rule holds it).
+    Waiting, the draft keeps its quoted work and status ``draft`` with reason ``awaiting_approval``."""
+    invoice_id: UUID = row["invoice_id"]
+    at: datetime = row["closed_at"]
+    item = Gated(
+        item_type=ApprovalItemType.INVOICE,
+        entity_type="invoice",
+        item_id=invoice_id,
+        amount=trial.total,
+        currency=trial.currency,
+        company_ref=company.company_ref,
+        summary=f"Invoice of {trial.total} {trial.currency} for {company.company_ref}, "
+        f"{row['period_start']} to {row['period_end']}",
+        details={"company_id": str(company.company_id), "period_start": str(row["period_start"])},
+    )
+
+    async def wait(request_id: UUID | None) -> None:
+        if request_id is not None:
+            await repo.save_work(invoice_id, status="draft", work=work, attempt=row["attempt"], at=at)
+            reason = f"awaiting_approval: the total {trial.total} {trial.currency} needs approval"
+            await repo.wait_for_approval(invoice_id, reason, request_id, at=at)
+
+    return await record_gated(
+        uow,
+        repo,
+        item,
+        record=wait,
+        actor="system:invoicing",
+        action="invoice_submitted_for_approval",
+        at=at,
+        after={"total": str(trial.total), "currency": trial.currency},
+        audit_released=False,  # an invoice no rule holds is simply finalized (audited as such)
+    )
+
+
+async def decide_invoice(
+    uow: UnitOfWork, repo: InvoicingRepository, invoice_id: UUID, *, approved: bool, reason: str | None
+) -> bool:
+    """Approvals' final decision on a waiting draft: approved, it is finalized and numbered now; rejected, it
+    stays a draft with the reason (cancel it, or correct and re-issue through a credit or adjustment)."""
+    row = await repo.invoice_row(invoice_id, lock=True)
+    if row is None or row["status"] != "draft" or row["approval_request_id"] is None or row["work"] is None:
+        return False
+    company = await repo.company(row["company_id"])
+    if company is None:
+        raise Retry(f"client {row['company_id']} not in invoicing's catalog view")
+    if approved:
+        await finalize(uow, repo, row, company=company, work=Work.model_validate(row["work"]), approved=True)
+    else:
+        await repo.set_draft_reason(invoice_id, f"rejected: {reason or 'no reason given'}", at=row["updated_at"])
+    return True
 
 
 async def credit_negative_period(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from services.invoicing.adapters.repository import InvoicingRepository
+from services.invoicing.use_cases.build import decide_invoice
 from services.invoicing.use_cases.common import billing_time
 from services.invoicing.use_cases.credit_notes import apply_credit_note
 from services.invoicing.use_cases.payments import apply_refund
@@ -17,11 +18,17 @@ from shared.messaging.envelope import Parsed
 
 
 async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecision]]) -> Rejections[ApprovalDecision]:
-    """A final decision releases (applies) or drops a waiting refund or credit note; others change nothing."""
+    """A final decision releases (applies) or drops a waiting refund, credit note or billing adjustment, and
+    finalizes or leaves in draft (with the reason) an invoice waiting for approval; others change nothing."""
     repo = InvoicingRepository(uow.conn)
     for item in items:
         d = item.body
-        held = (ApprovalItemType.REFUND, ApprovalItemType.CREDIT, ApprovalItemType.BILLING_ADJUSTMENT)
+        held = (
+            ApprovalItemType.REFUND,
+            ApprovalItemType.CREDIT,
+            ApprovalItemType.BILLING_ADJUSTMENT,
+            ApprovalItemType.INVOICE,
+        )
         if d.item_type not in held or not d.final:
             continue
         try:
@@ -29,7 +36,14 @@ async def apply_decisions(uow: UnitOfWork, items: Sequence[Parsed[ApprovalDecisi
         except ValueError:
             continue
         approved = d.outcome is ApprovalOutcome.APPROVED
-        if d.item_type is ApprovalItemType.BILLING_ADJUSTMENT:
+        if d.item_type is ApprovalItemType.INVOICE:
+            row = await repo.invoice_row(item_id)
+            if row is None or row["approval_request_id"] != d.request_id:
+                continue
+            if not await decide_invoice(uow, repo, item_id, approved=approved, reason=d.reason):
+                continue
+            at = row["closed_at"]
+        elif d.item_type is ApprovalItemType.BILLING_ADJUSTMENT:
             adj = await repo.adjustment(item_id, lock=True)
             if adj is None or adj["status"] != "awaiting_approval" or adj["approval_request_id"] != d.request_id:
                 continue

@@ -12,8 +12,7 @@ import asyncpg
 from services.invoicing.adapters import documents
 from services.invoicing.adapters.repository import InvoicingRepository
 from services.invoicing.domain import links
-from services.invoicing.domain.quoting import Work
-from services.invoicing.use_cases.build import ask
+from services.invoicing.use_cases.build import requote
 from services.invoicing.use_cases.common import (
     CREDIT_NOTE_DRAFT_LIFETIME,
     ISSUED,
@@ -44,34 +43,12 @@ from shared.periods import local_date
 
 
 async def retry_held(pool: asyncpg.Pool, *, tenant_id: UUID, invoice_id: UUID, actor: str, wall: datetime) -> str:
-    """Ask tax-currency again for a held invoice (after an operator fixed a rate): a new attempt, new ids."""
+    """Ask tax-currency again for a held invoice (after an operator fixed a rate): a new attempt, new ids.
+    (Held for a missing rate, it is also retried by itself when tax-currency announces ``rates.changed``.)"""
     async with unit_of_work(pool, tenant_id=tenant_id) as uow:
         repo = InvoicingRepository(uow.conn)
         row = await locked_invoice(repo, invoice_id)
-        if row["status"] != "held":
-            raise Refused(f"invoice {invoice_id} is {row['status']}: only a held invoice is retried")
-        company = await repo.company(row["company_id"])
-        if company is None:
-            raise Refused(f"client {row['company_id']} is unknown to invoicing")
-        at = await billing_time(repo, wall)
-        work = Work.model_validate(row["work"]).model_copy(update={"conversions": {}, "priced": [], "tax": None})
-        if not work.lines:
-            raise Refused("the held invoice has no lines to quote")
-        arrived = sum(len(x.charge_ids) for x in work.lines)
-        if arrived < work.charge_count:  # never issue a period short: its missing charges were dead-lettered
-            raise Refused(f"{work.charge_count} charges were rated for the period but {arrived} arrived")
-        attempt = row["attempt"] + 1
-        await audit.record(
-            uow,
-            actor=actor,
-            action="invoice_retried",
-            entity_type="invoice",
-            entity_id=invoice_id,
-            at=at,
-            before={"status": "held", "held_reason": row["held_reason"]},
-            after={"attempt": attempt},
-        )
-        await ask(uow, repo, invoice_id, company=company, work=work, attempt=attempt, at=at)
+        await requote(uow, repo, row, actor=actor, at=await billing_time(repo, wall))
         status: str = await uow.conn.fetchval("SELECT status FROM invoices WHERE invoice_id = $1", invoice_id)
         return status
 
