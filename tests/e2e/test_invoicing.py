@@ -167,6 +167,45 @@ class TestInvoicedInTheClientsCurrencyWithDiscountsAndTaxes:
         )
         assert invoice["total"] == "102.00"  # 100.00 - 15.00 + 17.00
 
+    async def test_a_fixed_amount_on_one_service_comes_off_that_service_and_one_on_the_plan_is_taken_once(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await rules_reached_catalog(platform, tenant)
+        plan = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]
+        device = plan["lines"][0]["service_id"]
+        await a_discount(
+            platform,
+            tenant,
+            name="Device 7.50 off",
+            discount_type="fixed_amount",
+            value="7.50",
+            currency="GBP",
+            service_id=device,
+        )
+        await a_discount(
+            platform,
+            tenant,
+            name="Plan 2.50 off",
+            discount_type="fixed_amount",
+            value="2.50",
+            currency="GBP",
+            plan_id=plan["plan_id"],
+        )
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="8"))
+
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+
+        # 8 x 12.50 = 100.00; 7.50 off the device service and 2.50 off the plan, each once: net 90.00, VAT 18.00
+        [line] = invoice["lines"]
+        assert (line["amount"], line["discount_amount"], line["net_amount"], line["tax_amount"]) == (
+            "100.00",
+            "10.00",
+            "90.00",
+            "18.00",
+        )
+        assert invoice["total"] == "108.00"  # 100.00 - 10.00 + 18.00
+
 
 class TestTaxInclusivePrices:
     async def test_a_tenant_whose_prices_include_tax_gets_the_net_backed_out_per_line_and_totals_the_prices(
