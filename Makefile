@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install run test lint test-unit test-service test-contract test-integration test-e2e test-fast bench lock clean-stack
+.PHONY: help install run demo test lint test-unit test-service test-contract test-integration test-e2e test-fast bench lock clean-stack
 
 help:
 	@echo "make run     start PostgreSQL, the broker and all seven services (Ctrl-C stops everything)"
+	@echo "make demo    bill a sandbox MSP's month end to end, print its invoices (DEMO_ARGS=--stop to stop after)"
 	@echo "make test    lint, type-check and run every test tier against the real embedded stack"
 	@echo "make bench   end-to-end throughput / latency against a raw aiokafka + COPY baseline"
 	@echo "tiers: test-unit test-service test-contract test-integration test-e2e; lint"
@@ -24,6 +25,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/msp run
+
+# Uses a running `make run` stack, else starts one and keeps it running until Ctrl-C (DEMO_ARGS=--stop).
+demo: $(STAMP)
+	$(BIN)/msp demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -42,6 +42,8 @@ class Permission(StrEnum):
     NOTIFICATIONS_MANAGE = "notifications:manage"  # sender / gateway / webhook settings, templates, anyone's prefs
     NOTIFICATION_PREFERENCES = "notifications:preferences"  # one's own (a contact: their client's) preferences
     INVOICES_MANAGE = "invoices:manage"  # finalize, void, payments, refunds, credit notes (invoicing)
+    REPORTS_READ = "reports:read"  # billing, currency, aging and bucket-usage reports (GET /v1/reports/…)
+    AUDIT_READ = "audit:read"  # every service's audit trail and its chain verification (GET /v1/audit)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -59,6 +61,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.NOTIFICATIONS_MANAGE,
             Permission.NOTIFICATION_PREFERENCES,
             Permission.INVOICES_MANAGE,
+            Permission.REPORTS_READ,
+            Permission.AUDIT_READ,
         }
     ),
     Role.APPROVER: frozenset(
@@ -72,7 +76,13 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.TECHNICIAN: frozenset({Permission.CATALOG_READ, Permission.TIME_REPORT, Permission.NOTIFICATION_PREFERENCES}),
     Role.CLIENT_CONTACT: frozenset({Permission.NOTIFICATION_PREFERENCES}),
     Role.VIEWER: frozenset(
-        {Permission.CATALOG_READ, Permission.CHARGES_READ, Permission.USAGE_READ, Permission.NOTIFICATION_PREFERENCES}
+        {
+            Permission.CATALOG_READ,
+            Permission.CHARGES_READ,
+            Permission.USAGE_READ,
+            Permission.NOTIFICATION_PREFERENCES,
+            Permission.REPORTS_READ,
+        }
     ),
 }
 

@@ -1,6 +1,7 @@
 """``msp``: the project's command line (``python -m shared.cli`` works too).
 
 msp run                    start the local stack and every service; Ctrl-C stops all of it
+msp demo                   bill a sandbox MSP's month end to end on the local stack (starting it if needed)
 msp topics create          create every declared topic on KAFKA_BOOTSTRAP_SERVERS
 msp db migrate SERVICE     apply SERVICE's migrations as its owner (MIGRATION_DATABASE_URL)
 """
@@ -13,8 +14,11 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from shared.services import SERVICES, service
+
+_DEMO_FILE = Path(__file__).with_name("demo") / "northwind.yaml"
 
 
 def _run(_: argparse.Namespace) -> int:
@@ -30,17 +34,74 @@ def _run(_: argparse.Namespace) -> int:
         print("starting the seven services …", flush=True)
         stack.start_services()
         _print_summary(stack)
-        while not stop.is_set():
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited unexpectedly; see {stack.logs / (name + '.log')}", flush=True)
-                    stop.set()
-            stop.wait(1.0)
+        _wait_until_stopped(stack, stop)
     finally:
         print("stopping everything …", flush=True)
         stack.down()
         print("stopped.", flush=True)
     return 0
+
+
+def _wait_until_stopped(stack: object, stop: threading.Event) -> None:
+    """Until ``stop`` is set (a signal) or a service exits."""
+    from shared.stack.stack import Stack
+
+    assert isinstance(stack, Stack)
+    while not stop.is_set():
+        for name, proc in stack.processes.items():
+            if proc.poll() is not None:
+                print(f"{name} exited unexpectedly; see {stack.logs / (name + '.log')}", flush=True)
+                stop.set()
+        stop.wait(1.0)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The demo on a running stack (`make run`), or on one it starts and (unless --stop) keeps running."""
+    import httpx
+
+    from shared.demo import scenario
+    from shared.demo.runner import DemoError, Endpoints, run_demo
+    from shared.demo.summary import render
+    from shared.stack.stack import Stack, StackConfig
+
+    stack = Stack(StackConfig.from_env())
+    try:
+        running = httpx.get(f"{stack.url(service('catalog'))}/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        running = False
+    out = Path(args.out) if args.out else stack.config.home / "demo" / "invoices"
+    try:
+        if running:
+            print(f"using the stack already running at {stack.url(service('catalog'))}", flush=True)
+        else:
+            print("no stack running: starting PostgreSQL, the broker and the seven services …", flush=True)
+            stack.up()
+        endpoints = Endpoints(
+            urls={spec.name: stack.url(spec) for spec in SERVICES},
+            bootstrap=stack.bootstrap or f"127.0.0.1:{stack.config.kafka_port}",
+            operator_token=stack.admin_token,
+        )
+        try:
+            summary = asyncio.run(
+                run_demo(endpoints, scenario.load(Path(args.scenario)), out_dir=out, say=lambda t: print(t, flush=True))
+            )
+        except DemoError as exc:
+            print(f"\nthe demo did not complete: {exc}\n(service logs: {stack.logs}/)", flush=True)
+            return 1
+        print(render(summary), flush=True)
+        if running or args.stop:
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: stop.set())
+        print("The stack keeps running so you can explore it (see README, 'The demo'). Ctrl-C stops it.", flush=True)
+        _wait_until_stopped(stack, stop)
+        return 0
+    finally:
+        if not running:
+            print("stopping everything …", flush=True)
+            stack.down()
+            print("stopped.", flush=True)
 
 
 def _print_summary(stack: object) -> None:
@@ -164,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msp", description="MSP billing platform")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the local stack and all services").set_defaults(func=_run)
+    demo = sub.add_parser("demo", help="bill a sandbox MSP's month end to end (README: 'The demo')")
+    demo.add_argument("--stop", action="store_true", help="stop the stack afterwards if the demo started it")
+    demo.add_argument("--out", help="where to write the invoice PDFs (default: .local/demo/invoices)")
+    demo.add_argument("--scenario", default=str(_DEMO_FILE), help="the MSP and catalog file")
+    demo.set_defaults(func=_demo)
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="action", required=True)
     create = topics_sub.add_parser("create", help="create every declared topic")

@@ -1,8 +1,9 @@
 """What every service process is made of, built once per process by the service's ``app.py``.
 
 ``ServiceRuntime`` owns the pool, the broker, the outbox relay and the HTTP app (health, readiness,
-Prometheus metrics, OpenAPI and AsyncAPI documents). A service's composition root creates one, registers
-its subscriptions and routes on it, and hands ``runtime.http_app`` to uvicorn.
+Prometheus metrics, OpenAPI and AsyncAPI documents, the service's audit report ``GET /v1/audit``). A
+service's composition root creates one, registers its subscriptions and routes on it, and hands
+``runtime.http_app`` to uvicorn.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import make_asgi_app
 
+from shared.audit_api import audit_router
 from shared.auth import TokenVerifier
 from shared.db.pool import create_pool
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
@@ -48,6 +50,8 @@ class ServiceRuntime:
         self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
         self.http_app.state.token_verifier = TokenVerifier.from_setting(settings.auth_public_keys)
         self.http_app.include_router(self._ops_router())
+        # Every service answers for its own audit trail (GET /v1/audit); see shared/audit_api.py.
+        self.http_app.include_router(audit_router(settings.service_name, lambda: self.pool))
         self.http_app.mount("/metrics", make_asgi_app())
 
     @property

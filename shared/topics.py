@@ -54,6 +54,12 @@ INVOICE_LIFECYCLE = Topic("invoicing.lifecycle.v1", 6, Visibility.INTERNAL, "Inv
 RATING_THRESHOLDS = Topic(
     "rating.thresholds.v1", 6, Visibility.INTERNAL, "A bucket or usage service crossed a level (once per level, period)"
 )
+NOTIFICATION_DELIVERIES = Topic(
+    "notification.deliveries.v1",
+    6,
+    Visibility.INTERNAL,
+    "What became of each notification: sent, retrying, failed, bounced, suppressed (key tenant_id:notification_id)",
+)
 TAX_REQUESTS = Topic(
     "tax.requests.v1", 6, Visibility.INTERNAL, "Conversion and tax quotes asked for draft invoices (key tenant:invoice)"
 )
@@ -75,6 +81,7 @@ PRIMARY_TOPICS: tuple[Topic, ...] = (
     APPROVAL_PENDING,
     INVOICE_LIFECYCLE,
     RATING_THRESHOLDS,
+    NOTIFICATION_DELIVERIES,
     TAX_REQUESTS,
     TAX_RESULTS,
 )

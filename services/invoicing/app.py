@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.invoicing import handlers
+from services.invoicing import handlers, reports
 from services.invoicing.settings import InvoicingSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
@@ -93,4 +93,5 @@ def create_app(settings: InvoicingSettings) -> FastAPI:
     )
     runtime.http_app.state.runtime = runtime
     runtime.http_app.include_router(handlers.router)
+    runtime.http_app.include_router(reports.router)
     return runtime.http_app

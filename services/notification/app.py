@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from services.notification import handlers, use_cases
 from services.notification.adapters.channels import Channels
 from services.notification.settings import NotificationSettings
+from shared import topics
 from shared.contracts.approvals import ApprovalPending
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.invoices import InvoiceEvent
+from shared.contracts.notification import DeliveryOutcome
 from shared.contracts.rating import ThresholdCrossed
 from shared.messaging.consumer import TRANSIENT_ERRORS
 from shared.runtime import ServiceRuntime
@@ -30,7 +32,7 @@ def create_app(settings: NotificationSettings) -> FastAPI:
             "Invoices, payment reminders, overage alerts, renewal notices and approval requests by email (SMTP), "
             "SMS (HTTP gateway) and signed webhooks, by each recipient's preferences, exactly once. Consumes "
             "invoicing.lifecycle.v1, rating.thresholds.v1, approvals.pending.v1, catalog.events.v1 and "
-            "billing.clock.v1; publishes nothing."
+            "billing.clock.v1; publishes each delivery outcome on notification.deliveries.v1."
         ),
     )
     runtime.subscribe(
@@ -63,6 +65,12 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         payload=ClockTick,
         description="Billing time: payment reminders, renewal notices and delivery retries fall due",
     )
+    runtime.publishes(
+        topic=topics.NOTIFICATION_DELIVERIES.name,
+        schema=DeliveryOutcome,
+        description="Each delivery outcome of a notification: sent, retrying, failed, bounced or suppressed",
+    )
+    use_cases.configure_links(settings.public_url)
     channels = Channels()
     idle_s = settings.delivery_idle_ms / 1000
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from services.notification import use_cases
-from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of
+from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of, overdue_notice_of
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType
 from shared.auth import Permission, Principal, requires
@@ -47,6 +47,7 @@ def parse_lifecycle(env: Envelope) -> tuple[UUID, use_cases.Lifecycle]:
         hint = None
     try:
         event, pdf, filename = invoice_event_of(raw)
+        overdue = overdue_notice_of(raw)
     except NotAnInvoiceEvent as exc:
         raise Reject(str(exc), error_class="validation_error", field=exc.field, tenant_id=hint) from exc
     except ValidationError as exc:
@@ -56,7 +57,7 @@ def parse_lifecycle(env: Envelope) -> tuple[UUID, use_cases.Lifecycle]:
     tenant_id = event.tenant_id if event is not None else hint
     if tenant_id is None:
         raise Reject("tenant_id: missing or not a UUID", error_class="validation_error", field="tenant_id")
-    return tenant_id, use_cases.Lifecycle(event, pdf, filename)
+    return tenant_id, use_cases.Lifecycle(event, pdf, filename, overdue)
 
 
 def parse_catalog(env: Envelope) -> tuple[UUID, CatalogEvent]:
@@ -405,7 +406,7 @@ async def list_notifications(
     recipient_id: UUID | None = None,
     company_id: UUID | None = None,
     notification_type: NotificationType | None = None,
-    status: Annotated[str | None, Query(pattern="^(pending|retrying|sent|failed)$")] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|retrying|sent|failed|suppressed|bounced)$")] = None,
     event_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[NotificationOut]:
@@ -438,3 +439,93 @@ async def get_notification(notification_id: UUID, request: Request, principal: M
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     doc: dict[str, Any] = found | {"attempts_log": attempts}
     return NotificationDetail.model_validate(doc)
+
+
+# -- bounces and unsubscribe links ---------------------------------------------------------------------------
+
+
+class BounceInput(BaseModel):
+    address: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="The address that bounced",
+        examples=["ap@acme.example"],
+    )
+    kind: Literal["hard", "soft"] = Field(
+        description="hard (permanent: the address is suppressed) or soft (temporary: recorded)", examples=["hard"]
+    )
+    reason: str = Field(min_length=1, max_length=1000, description="The MTA / ESP's diagnostic", examples=["550 5.1.1"])
+    notification_id: UUID | None = Field(
+        default=None,
+        description="The notification that bounced (the X-Notification-Id header of the message), if known",
+        examples=["7c9e6679-7425-40de-944b-e07fc1f90ae7"],
+    )
+    report_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The ESP's id of the report: a repeated report with it changes nothing",
+        examples=["esp-evt-123"],
+    )
+
+
+class BounceOut(BaseModel):
+    bounce_id: UUID
+    address: str
+    kind: str
+    recorded: bool = Field(description="False for a repeated report")
+    suppressed: bool = Field(description="Whether emails to the address are now suppressed")
+    bounces: list[dict[str, Any]] = Field(description="Every bounce reported for the address")
+
+
+@router.post(
+    "/bounces",
+    summary="An MTA / ESP bounce webhook: a hard bounce suppresses the address, a soft one is recorded (audited)",
+    tags=["bounces"],
+)
+async def post_bounce(body: BounceInput, request: Request, principal: Manager) -> BounceOut:
+    doc = await use_cases.report_bounce(
+        _pool(request),
+        tenant_id=principal.tenant_id,
+        address=body.address,
+        kind=body.kind,
+        reason=body.reason,
+        notification_id=body.notification_id,
+        report_id=body.report_id,
+        actor=principal.actor,
+        at=_now(),
+    )
+    return BounceOut.model_validate(doc)
+
+
+async def _unsubscribe(request: Request, tenant: UUID, recipient: UUID, kind: str, sig: str) -> dict[str, Any]:
+    try:
+        notification_type = NotificationType(kind)
+        return await use_cases.unsubscribe(
+            _pool(request), tenant_id=tenant, recipient_id=recipient, kind=notification_type, sig=sig, at=_now()
+        )
+    except (ValueError, use_cases.BadSignature) as exc:
+        raise HTTPException(status_code=403, detail="this unsubscribe link is not valid") from exc
+    except use_cases.NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
+_UNSUBSCRIBE = (
+    "The link in every client-facing email except invoices (signed per recipient and type, no token): opts the "
+    "recipient out of that type on every channel, audited. 403 for a link whose signature does not match."
+)
+
+
+@router.get("/unsubscribe", summary="Unsubscribe link opened", tags=["unsubscribe"], description=_UNSUBSCRIBE)
+async def get_unsubscribe(request: Request, tenant: UUID, recipient: UUID, type: str, sig: str) -> dict[str, Any]:
+    return await _unsubscribe(request, tenant, recipient, type, sig)
+
+
+@router.post(
+    "/unsubscribe",
+    summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
+    tags=["unsubscribe"],
+    description=_UNSUBSCRIBE,
+)
+async def post_unsubscribe(request: Request, tenant: UUID, recipient: UUID, type: str, sig: str) -> dict[str, Any]:
+    return await _unsubscribe(request, tenant, recipient, type, sig)

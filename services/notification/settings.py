@@ -11,3 +11,7 @@ class NotificationSettings(ServiceSettings):
         default=250, ge=10, description="How long the delivery worker waits before looking again when idle"
     )
     delivery_batch: int = Field(default=50, ge=1, le=1000, description="Notifications one worker pass sends")
+    public_url: str = Field(
+        default="http://127.0.0.1:8107",
+        description="Where recipients reach this service from outside (the base of unsubscribe links in emails)",
+    )

@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 import asyncpg
@@ -29,15 +31,18 @@ from services.notification.adapters.repository import (
 from services.notification.domain import rules
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType, Recipient, RecipientKind
-from shared import audit
+from shared import audit, topics
 from shared.contracts.approvals import ApprovalPending
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.invoices import InvoiceEvent, InvoiceEventType
+from shared.contracts.invoicing import InvoiceNotice
+from shared.contracts.notification import DeliveryOutcome, DeliveryStatus
 from shared.contracts.rating import ThresholdCrossed
 from shared.db.uow import UnitOfWork, unit_of_work
 from shared.messaging.consumer import Rejections
 from shared.messaging.envelope import Parsed
+from shared.periods import local_date
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +59,45 @@ class Forbidden(PermissionError):
 class Lifecycle:
     """An invoicing.lifecycle.v1 message as `adapters.invoicing.invoice_event_of` read it."""
 
-    event: InvoiceEvent | None  # None for a lifecycle step with nothing to send (sent, viewed, overdue…)
+    event: InvoiceEvent | None  # None for a lifecycle step with nothing to send (sent, viewed…)
     pdf: bytes | None
     filename: str | None
+    overdue: InvoiceNotice | None = None  # invoicing's invoice.overdue notice
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where recipients reach the service (the base of unsubscribe links); set by the composition root."""
+
+    base_url: str = "http://127.0.0.1:8107"
+
+
+LINKS = Links()
+
+
+def configure_links(base_url: str) -> None:
+    global LINKS
+    LINKS = Links(base_url.rstrip("/"))
+
+
+def unsubscribe_url(secret: str, tenant_id: UUID, recipient_id: UUID, kind: NotificationType) -> str:
+    query = urlencode(
+        {
+            "tenant": str(tenant_id),
+            "recipient": str(recipient_id),
+            "type": kind.value,
+            "sig": rules.unsubscribe_signature(secret, tenant_id, recipient_id, kind),
+        }
+    )
+    return f"{LINKS.base_url}/v1/unsubscribe?{query}"
+
+
+def _with_unsubscribe_footer(html: str, url: str, kind: NotificationType) -> str:
+    label = kind.value.replace("_", " ")
+    return (
+        f'{html}<p style="font-size:12px;color:#666">You receive these {escape(label)} emails by your notification '
+        f'preferences. <a href="{escape(url)}">Unsubscribe</a></p>'
+    )
 
 
 # -- recording notifications ---------------------------------------------------------------------------------
@@ -81,12 +122,20 @@ async def _record(
     overrides = await repo.templates()
     choices = await repo.choices([r.recipient_id for r in recipients])
     dests, undeliverable = rules.destinations(recipients, kind, choices, await repo.endpoints())
+    link_key = (
+        await repo.link_key(tenant_id) if any(rules.unsubscribable(d.recipient, kind, d.channel) for d in dests) else ""
+    )
     items: list[NewNotification] = []
     for d in dests:
         nid = rules.notification_id(event_id, d)
         ctx = context | {"recipient_name": d.recipient.name}
         template = overrides.get((kind, d.channel)) or tpl.default_template(kind, d.channel)
         rendered = tpl.render(template, d.channel, ctx)
+        unsubscribe = (
+            unsubscribe_url(link_key, tenant_id, d.recipient.recipient_id, kind)
+            if rules.unsubscribable(d.recipient, kind, d.channel)
+            else None
+        )
         payload = {
             "notification_id": str(nid),
             "type": kind.value,
@@ -98,6 +147,9 @@ async def _record(
             "data": context,
         }
         body = json.dumps(payload, sort_keys=True) if d.channel is Channel.WEBHOOK else rendered.body
+        if unsubscribe is not None:  # appended after the tenant's template, so no template can drop it
+            body = _with_unsubscribe_footer(body, unsubscribe, kind)
+            payload = payload | {"unsubscribe_url": unsubscribe}
         items.append(
             NewNotification(
                 nid,
@@ -123,6 +175,25 @@ async def _record(
             NewNotification(nid, event_id, kind, channel, r, "", None, "", "", {}, None, "failed", why, triggered_at)
         )
     new = await repo.add_notifications(tenant_id, items)
+    never = [n for n in items if n.status == "failed" and n.notification_id in new]
+    if never:  # wanted on a channel that cannot be used (no phone, no endpoint): failed without an attempt
+        livemode = await repo.livemode()
+        for n in never:
+            row = {
+                "tenant_id": tenant_id,
+                "notification_id": n.notification_id,
+                "notification_type": n.kind.value,
+                "channel": n.channel.value,
+                "event_id": n.event_id,
+                "recipient_id": n.recipient.recipient_id,
+                "recipient_kind": n.recipient.kind.value,
+                "company_id": n.recipient.company_id,
+                "address": n.address,
+                "payload": {"data": context},
+            }
+            _publish_outcome(
+                uow, row, DeliveryStatus.FAILED, attempt=0, error=n.error, at=triggered_at, livemode=livemode
+            )
     return len(new)
 
 
@@ -177,6 +248,8 @@ async def take_invoice_events(uow: UnitOfWork, items: Sequence[Parsed[Lifecycle]
     tenant_id = uow.require_tenant()
     for item in items:
         event, pdf, filename = item.body.event, item.body.pdf, item.body.filename
+        if item.body.overdue is not None:
+            await _overdue(uow, repo, item.body.overdue)
         if event is None:
             continue
         if event.event_type is InvoiceEventType.INVOICE_FINALIZED and event.invoice is not None:
@@ -222,6 +295,45 @@ async def take_invoice_events(uow: UnitOfWork, items: Sequence[Parsed[Lifecycle]
         ):
             await repo.set_invoice_status(event.payment.invoice_id, "paid")
     return []
+
+
+async def _overdue(uow: UnitOfWork, repo: NotificationRepository, notice: InvoiceNotice) -> None:
+    """Invoicing says the invoice is overdue: an `overdue` notification by the recipients' preferences, unless
+    the invoice already got a reminder or overdue message that tenant-local day (`rules.already_told_today`).
+    The notice counts as the reminder stage of its day (days past the due date), so the schedule never sends
+    that stage again. An invoice notification never saw finalized (it comes first on the same topic and key)
+    has no due date or recipients to go on: nothing is sent."""
+    tenant_id = uow.require_tenant()
+    inv = await repo.invoice(notice.invoice_id)
+    if inv is None or inv.status in rules.CLOSED_INVOICE_STATUSES:
+        log.info("overdue_notice_ignored", invoice_id=str(notice.invoice_id), known=inv is not None)
+        return
+    tz = (await repo.tenant()).timezone
+    today = local_date(notice.occurred_at, tz=tz)
+    offset = rules.overdue_notice_offset(due_date=inv.due_date, day=today)
+    await repo.lock_reminders(inv.invoice_id)
+    told = rules.already_told_today([local_date(at, tz=tz) for at in await repo.stages_sent_at(inv.invoice_id)], today)
+    outcome = "skipped" if told else "sent"
+    if not await repo.mark_stage(tenant_id, inv.invoice_id, offset, outcome, notice.occurred_at) or told:
+        return
+    company_id = inv.company_id or notice.company_id
+    recipients = await _client_recipients(
+        repo, company_id, name=str(inv.context.get("customer", "")), billing_email=inv.billing_email
+    )
+    context = inv.context | {
+        "offset_days": offset,
+        "days_overdue": max(offset, 0),
+        "amount_due": str(notice.amount_due) if notice.amount_due is not None else inv.context.get("amount_due"),
+    }
+    await _record(
+        uow,
+        repo,
+        event_id=str(notice.notice_id),
+        kind=NotificationType.OVERDUE,
+        recipients=recipients,
+        context=context,
+        triggered_at=notice.occurred_at,
+    )
 
 
 async def take_thresholds(uow: UnitOfWork, items: Sequence[Parsed[ThresholdCrossed]]) -> Rejections[ThresholdCrossed]:
@@ -327,8 +439,15 @@ async def _remind(
         )
         if plan.send is None:
             continue
-        marks = [(inv.invoice_id, o, "skipped", now) for o in plan.skip] + [(inv.invoice_id, plan.send, "sent", now)]
+        await repo.lock_reminders(inv.invoice_id)
+        today = local_date(now, tz=timezone)
+        sent_days = [local_date(at, tz=timezone) for at in await repo.stages_sent_at(inv.invoice_id)]
+        told = rules.already_told_today(sent_days, today)  # e.g. invoicing's overdue notice came first today
+        marks = [(inv.invoice_id, o, "skipped", now) for o in plan.skip]
+        marks.append((inv.invoice_id, plan.send, "skipped" if told else "sent", now))
         await repo.mark_stages(tenant_id, marks)
+        if told:
+            continue
         company_id = inv.company_id
         if company_id is None:
             found = await repo.company_by_ref(inv.company_ref)
@@ -387,7 +506,8 @@ async def _renewals(
 
 
 async def deliver_due(pool: asyncpg.Pool, channels: Channels, *, limit: int = 50) -> int:
-    """Send what is ready, each in its tenant's transaction holding the row, and record the attempt."""
+    """Send what is ready, each in its tenant's transaction holding the row, record the attempt and publish
+    its outcome. An email to an address that hard-bounced is not sent: it is recorded `suppressed`."""
     async with pool.acquire() as conn:
         due = await conn.fetch("SELECT * FROM deliveries_due($1)", limit)
     sent = 0
@@ -397,6 +517,23 @@ async def deliver_due(pool: asyncpg.Pool, channels: Channels, *, limit: int = 50
             n = await repo.claim(row["notification_id"])
             if n is None:
                 continue  # another replica has it, or it was done meanwhile
+            wall = datetime.now(UTC)  # the edge: when the message actually left (wall clock)
+            suppressed = await repo.suppression(n["address"]) if n["channel"] == Channel.EMAIL.value else None
+            if suppressed is not None:
+                reason = (
+                    f"suppressed: {n['address']} hard-bounced on {suppressed[1].date().isoformat()} ({suppressed[0]})"
+                )
+                await repo.mark_suppressed(n["notification_id"], reason, wall)
+                _publish_outcome(
+                    uow,
+                    n,
+                    DeliveryStatus.SUPPRESSED,
+                    attempt=n["attempts"],
+                    error=reason,
+                    at=wall,
+                    livemode=await repo.livemode(),
+                )
+                continue
             error = await _send(repo, channels, n)
             attempt = n["attempts"] + 1
             if error is None:
@@ -409,12 +546,62 @@ async def deliver_due(pool: asyncpg.Pool, channels: Channels, *, limit: int = 50
                 row["tenant_id"],
                 n["notification_id"],
                 attempt=attempt,
-                at=datetime.now(UTC),  # the edge: when the message actually left (wall clock)
+                at=wall,
                 error=error,
                 status=status,
                 next_attempt_at=next_at,
             )
+            _publish_outcome(
+                uow,
+                n,
+                DeliveryStatus(status),
+                attempt=attempt,
+                error=error,
+                at=wall,
+                next_attempt_at=next_at,
+                livemode=await repo.livemode(),
+            )
     return sent
+
+
+def _publish_outcome(
+    uow: UnitOfWork,
+    n: dict[str, Any],
+    status: DeliveryStatus,
+    *,
+    attempt: int,
+    error: str | None,
+    at: datetime,
+    livemode: bool,
+    next_attempt_at: datetime | None = None,
+    outcome_key: str | None = None,
+) -> None:
+    """One `DeliveryOutcome` on notification.deliveries.v1, in the transaction that records the outcome. Its
+    id is derived from the notification and the attempt (or the bounce), so a repeat publishes the same id."""
+    data = (n["payload"] or {}).get("data") or {}
+    invoice_id = data.get("invoice_id") if isinstance(data, dict) else None
+    outcome = DeliveryOutcome(
+        outcome_id=uuid.uuid5(n["notification_id"], outcome_key or f"{status.value}:{attempt}"),
+        tenant_id=n["tenant_id"],
+        notification_id=n["notification_id"],
+        status=status,
+        notification_type=n["notification_type"],
+        channel=n["channel"],
+        triggered_by=n["event_id"],
+        recipient_id=n["recipient_id"],
+        recipient_kind=n["recipient_kind"],
+        company_id=n["company_id"],
+        address=n["address"],
+        invoice_id=UUID(invoice_id) if invoice_id else None,
+        attempt=attempt,
+        error=error,
+        next_attempt_at=next_attempt_at,
+        occurred_at=at,
+        livemode=livemode,
+    )
+    uow.publish(
+        topic=topics.NOTIFICATION_DELIVERIES.name, key=outcome.key(), message=outcome, message_id=outcome.outcome_id
+    )
 
 
 async def _send(repo: NotificationRepository, channels: Channels, n: dict[str, Any]) -> str | None:
@@ -439,6 +626,7 @@ async def _send(repo: NotificationRepository, channels: Channels, n: dict[str, A
                     html=n["body"],
                     notification_id=n["notification_id"],
                     attachment=attachment,
+                    unsubscribe_url=(n["payload"] or {}).get("unsubscribe_url"),
                 )
             )
         elif channel is Channel.SMS:
@@ -698,3 +886,116 @@ async def one(pool: asyncpg.Pool, *, tenant_id: UUID, notification_id: UUID) -> 
         if found is None:
             raise NotFound(f"no notification {notification_id}")
         return found, await repo.attempts(notification_id)
+
+
+# -- HTTP: bounces and unsubscribe links ---------------------------------------------------------------------
+
+
+class BadSignature(PermissionError):
+    pass
+
+
+async def report_bounce(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: UUID,
+    address: str,
+    kind: str,
+    reason: str,
+    notification_id: UUID | None,
+    report_id: str | None,
+    actor: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """An MTA / ESP reports a bounce. Hard: the address is suppressed (later emails to it are recorded
+    `suppressed`, not sent). Soft: recorded only (the retry schedule handles temporary failures). Either way
+    the bounced notification (when named) says so and its outcome is published. A repeated report (the same
+    ``report_id``) changes nothing."""
+    bounce_id = uuid.uuid5(tenant_id, f"bounce:{report_id}") if report_id else uuid.uuid4()
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = NotificationRepository(uow.conn)
+        new = await repo.add_bounce(
+            tenant_id,
+            bounce_id,
+            address=address,
+            kind=kind,
+            reason=reason,
+            notification_id=notification_id,
+            at=at,
+            by=actor,
+        )
+        if new:
+            if kind == "hard":
+                await repo.suppress(tenant_id, address, bounce_id, reason, at)
+            bounced = (
+                await repo.mark_bounced(notification_id, f"{kind} bounce: {reason}", at) if notification_id else None
+            )
+            if bounced is not None:
+                _publish_outcome(
+                    uow,
+                    bounced,
+                    DeliveryStatus.BOUNCED,
+                    attempt=bounced["attempts"],
+                    error=f"{kind} bounce: {reason}",
+                    at=at,
+                    livemode=await repo.livemode(),
+                    outcome_key=f"bounce:{bounce_id}",
+                )
+            await audit.record(
+                uow,
+                actor=actor,
+                action="email_bounced",
+                entity_type="email_address",
+                entity_id=address.lower(),
+                at=at,
+                after={
+                    "bounce_id": str(bounce_id),
+                    "kind": kind,
+                    "reason": reason,
+                    "notification_id": str(notification_id) if notification_id else None,
+                    "suppressed": kind == "hard",
+                },
+            )
+        suppressed = await repo.suppression(address)
+        return {
+            "bounce_id": bounce_id,
+            "address": address.lower(),
+            "kind": kind,
+            "recorded": new,
+            "suppressed": suppressed is not None,
+            "bounces": await repo.bounces_of(address),
+        }
+
+
+async def unsubscribe(
+    pool: asyncpg.Pool, *, tenant_id: UUID, recipient_id: UUID, kind: NotificationType, sig: str, at: datetime
+) -> dict[str, Any]:
+    """The recipient followed the link in an email: opt them out of that type on every channel, audited. The
+    link is its own authority (HMAC over tenant, recipient and type with the tenant's link key)."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = NotificationRepository(uow.conn)
+        key = await repo.existing_link_key()
+        if (
+            key is None
+            or kind in rules.MANDATORY_TYPES
+            or not rules.unsubscribe_valid(key, tenant_id, recipient_id, kind, sig)
+        ):
+            raise BadSignature("this unsubscribe link is not valid")
+        recipient = await repo.recipient(recipient_id)
+        if recipient is None:
+            raise NotFound(f"no recipient {recipient_id}")
+        actor = f"unsubscribe-link:{recipient_id}"
+        before = _preferences_doc(recipient, (await repo.choices([recipient_id])).get(recipient_id, {}))
+        await repo.save_choices(tenant_id, recipient_id, {(kind, c): False for c in Channel}, actor=actor, at=at)
+        after = _preferences_doc(recipient, (await repo.choices([recipient_id])).get(recipient_id, {}))
+        await audit.record(
+            uow,
+            actor=actor,
+            action="notification_unsubscribed",
+            entity_type="notification_preferences",
+            entity_id=recipient_id,
+            at=at,
+            before=_jsonable(before),
+            after=_jsonable(after) | {"unsubscribed_from": kind.value},
+        )
+        return {"recipient_id": str(recipient_id), "notification_type": kind.value, "unsubscribed": True}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.rating import handlers
+from services.rating import handlers, reports
 from services.rating.settings import RatingSettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
@@ -51,5 +51,6 @@ def create_app(settings: RatingSettings) -> FastAPI:
         description="A bucket's hours or a usage line's included quantity crossed a level (once per level, period)",
     )
     runtime.http_app.include_router(handlers.router)
+    runtime.http_app.include_router(reports.router)
     runtime.http_app.state.runtime = runtime
     return runtime.http_app

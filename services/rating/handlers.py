@@ -24,8 +24,17 @@ def parse_accepted(env: Envelope) -> tuple[UUID, AcceptedUsage | AcceptedTime]:
     """Usage and time share metering.accepted.v1; ``record_type`` says which (usage when absent).
 
     The JSON is read once; a record that does not validate is handed to the kernel's `parse_contract`,
-    which words the rejection (field and reason) as for every other topic.
+    which words the rejection (field and reason) as for every other topic. Fast path: a message without the
+    JSON string ``"time"`` anywhere cannot be a time entry, so pydantic parses it as usage straight from the
+    bytes (no ``json.loads`` first); anything that does not validate that way takes the general path.
     """
+    if b'"time"' not in env.value:
+        try:
+            usage = AcceptedUsage.model_validate_json(env.value)
+        except ValidationError:
+            pass
+        else:
+            return usage.tenant_id, usage
     try:
         raw = json.loads(env.value)
     except ValueError:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from services.rating.adapters.repository import LedgerRow, RatingRepository
 from services.rating.domain import thresholds
-from services.rating.domain.buckets import settle
+from services.rating.domain.buckets import Settlement, settle
 from services.rating.domain.close_pricing import (
     Priced,
     UsageRecord,
@@ -368,13 +368,16 @@ async def _late_deferred(
         )
         if adj is not None:
             adjustments.append((adj, frequency, priced.rule_key))
+    # a late entry of a settled bucket period: that period and every later settled one, from the earliest
+    earliest: dict[UUID, Deferred] = {}
     for _, d in deferred:
         if d.disposition == "bucket":
-            row = await repo.bucket_row(d.candidate.assignment.assignment_id, d.period.start)
-            if row is not None:
-                found = await _resettle_bucket(repo, view, d, row)
-                if found is not None:
-                    adjustments.append(found)
+            a = d.candidate.assignment.assignment_id
+            if a not in earliest or d.period.start < earliest[a].period.start:
+                earliest[a] = d
+    for a in sorted(earliest, key=str):
+        await repo.lock_bucket(a)
+        adjustments.extend(await _resettle_bucket(repo, view, earliest[a]))
     if adjustments:
         counted = await repo.count_into_open_periods(tenant_id, _counts([(c, f) for c, f, _ in adjustments]))
         if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
@@ -383,40 +386,65 @@ async def _late_deferred(
 
 
 async def _resettle_bucket(
-    repo: RatingRepository, view: _View, d: Deferred, row: dict[str, Any]
-) -> tuple[ChargeCreated, BillingFrequency, str] | None:
-    """A late entry for a settled bucket period: settle that period again (its carried-in hours as they were)
-    and charge the overage difference. Later periods' rollover is not recomputed (see README)."""
+    repo: RatingRepository, view: _View, d: Deferred
+) -> list[tuple[ChargeCreated, BillingFrequency, str]]:
+    """A late entry for a settled bucket period: settle that period again, then every later settled period of
+    the bucket in order with the hours the new settlement carries into it (rollover in, usage in time order,
+    overage), and charge each period's overage difference in the open period, referencing the charges it
+    corrects. A changed settlement is kept as a new revision of the period's bucket usage record; the charges
+    already sent are never rewritten. Idempotent: settled again with nothing new, nothing differs."""
     candidate = d.candidate
     company = view.companies[candidate.assignment.company_id]
     bucket = candidate.plan.bucket
     assert bucket is not None
-    period = Period(row["period_start"], row["period_end"])
-    carried = await repo.carried_into(candidate.assignment.assignment_id, period.start)
-    records = await repo.deferred(candidate.assignment.assignment_id, period.start, "bucket")
-    settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+    assignment_id = candidate.assignment.assignment_id
+    rows = await repo.bucket_rows_from(assignment_id, d.period.start)
+    if not rows or rows[0]["period_start"] != d.period.start:
+        return []  # the entry's bucket period is not settled yet: its close will count it
     frequency = BillingFrequency(candidate.plan.billing_frequency)
     today = await _today(repo, company.tenant_id, view.tz)
     open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
-    priced = bucket_overage(
-        company=company,
-        candidate=candidate,
-        definition=bucket,
-        settlement=settlement,
-        bucket_period=period,
-        billed_in=open_period,
-        service_of={r["record_id"]: view.services[r["service_id"]] for r in records},
-        line_of=_lines_by_service(candidate.plan),
-    )
-    sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
-    adj = adjustment(
-        priced=priced,
-        sent_total=sent[0],
-        sent_ids=sent[1],
-        billed_in=open_period,
-        reason=f"late time for bucket period {period.start.isoformat()} to {period.end.isoformat()}",
-    )
-    return (adj, frequency, priced.rule_key) if adj is not None else None
+    carried = await repo.carried_into(assignment_id, d.period.start)
+    late = f"late time for bucket period {d.period.start.isoformat()} to {d.period.end.isoformat()}"
+    out: list[tuple[ChargeCreated, BillingFrequency, str]] = []
+    for row in rows:
+        period = Period(row["period_start"], row["period_end"])
+        records = await repo.deferred(assignment_id, period.start, "bucket")
+        settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+        if _settlement_changed(row, settlement):
+            await repo.save_bucket(
+                company.tenant_id,
+                company.company_id,
+                assignment_id,
+                period.start,
+                period.end,
+                settlement,
+                revision=row["revision"] + 1,
+            )
+        priced = bucket_overage(
+            company=company,
+            candidate=candidate,
+            definition=bucket,
+            settlement=settlement,
+            bucket_period=period,
+            billed_in=open_period,
+            service_of={r["record_id"]: view.services[r["service_id"]] for r in records},
+            line_of=_lines_by_service(candidate.plan),
+        )
+        sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
+        reason = late if period.start == d.period.start else f"rollover changed by {late}"
+        adj = adjustment(priced=priced, sent_total=sent[0], sent_ids=sent[1], billed_in=open_period, reason=reason)
+        if adj is not None:
+            out.append((adj, frequency, priced.rule_key))
+        carried = list(settlement.rolled_out)
+    return out
+
+
+def _settlement_changed(row: dict[str, Any], s: Settlement) -> bool:
+    kept = (row["rolled_in"], row["used"], row["overage"], row["remaining"], row["rolled_out"], row["expired"])
+    now = (s.rolled_in, s.used, s.overage, s.remaining, s.rolled_out_hours, s.expired)
+    lots = [(Decimal(x["hours"]), x["periods_left"]) for x in row["carried"] or []]
+    return kept != now or lots != [(lot.hours, lot.periods_left) for lot in s.rolled_out]
 
 
 def _lines_by_service(plan: PlanState) -> dict[UUID, int]:

@@ -45,6 +45,7 @@ from shared.contracts.invoices import (
     Refund,
     TaxLine,
 )
+from shared.contracts.notification import DeliveryOutcome, DeliveryStatus
 from shared.contracts.tax import (
     ConversionQuoted,
     ConversionRequested,
@@ -76,6 +77,8 @@ __all__ = [
     "CurrencyCode",
     "Customer",
     "DecimalStr",
+    "DeliveryOutcome",
+    "DeliveryStatus",
     "FailureReason",
     "FxConversion",
     "Invoice",

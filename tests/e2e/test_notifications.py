@@ -441,7 +441,10 @@ class TestTemplatesAndAudit:
         await platform.publish("rating.thresholds.v1", crossed, key=f"{tenant.tenant_id}:{tenant.company_ref}")
 
         [mail] = await mails(platform, smtp, "ap@acme.example", containing="Heads up Acme Dental: 120%")
-        assert mail.html().strip() == "<p>Acme Dental</p>"
+        # the tenant's body, then the unsubscribe footer no template can drop (an alert is not transactional)
+        body, footer = mail.html().strip().split("<p style=", 1)
+        assert body == "<p>Acme Dental</p>"
+        assert "Unsubscribe</a>" in footer
         reset = await notification.delete(path, headers=tenant.auth)
         assert reset.json() == {"changed": True}
         actions = await platform.fetch_as_tenant(
@@ -455,3 +458,304 @@ class TestTemplatesAndAudit:
         ]
         assert {a["actor"] for a in actions} == {actions[0]["actor"]}
         assert actions[0]["actor"].startswith("user:")
+
+
+def overdue_notice(event: dict[str, Any], occurred_at: str) -> dict[str, Any]:
+    """invoicing's InvoiceNotice for invoice.overdue (it carries no InvoiceEvent), as invoicing publishes it."""
+    inv = event["invoice"]
+    return {
+        "notice_id": str(uuid.uuid4()),
+        "notice_type": "invoice.overdue",
+        "occurred_at": occurred_at,
+        "tenant_id": event["tenant_id"],
+        "company_id": str(uuid.uuid4()),
+        "company_ref": event["company_ref"],
+        "livemode": False,
+        "invoice_id": inv["invoice_id"],
+        "invoice_number": inv["invoice_number"],
+        "status": "overdue",
+        "billing_email": inv["customer"]["billing_email"],
+        "currency": "GBP",
+        "amount_due": "120.00",
+        "detail": None,
+        "event": None,
+        "attachment": None,
+    }
+
+
+async def outcomes(platform: Platform, notification_id: str, *, count: int = 1) -> list[dict[str, Any]]:
+    return await platform.messages(
+        "notification.deliveries.v1", where=lambda d: d["notification_id"] == notification_id, count=count
+    )
+
+
+class TestOverdueNotices:
+    async def test_invoicings_overdue_notice_is_sent_by_preference_once_a_day_beside_the_reminder_schedule(
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        await known(notification, platform, tenant, tenant.company_id)
+        number = f"INV-2602-{uuid.uuid4().int % 10**5 + 10**5}"
+        event = invoice_event(tenant, number)  # due 2026-03-03
+        await publish_invoice(platform, tenant, event)
+        [issued] = await mails(platform, smtp, "ap@acme.example", containing=f"Invoice {number}")
+        assert issued.message["List-Unsubscribe"] is None  # invoices are transactional: no unsubscribe link
+
+        # Invoicing marks it overdue on the first tick of 2026-03-04 (one day past due): an `overdue` email.
+        notice = overdue_notice(event, "2026-03-04T00:00:30+00:00")
+        await publish_invoice(platform, tenant, notice)
+        [overdue] = await mails(platform, smtp, "ap@acme.example", containing=f"Overdue: invoice {number}")
+        assert "(1 days ago)" in overdue.html()
+        assert overdue.message["List-Unsubscribe"] is not None
+
+        # Later that day the schedule's 0-day stage (and the -7 one) fall due: already told today, nothing sent.
+        await platform.advance_clock(tenant, "2026-03-04T09:00:00+00:00")
+        # A week past due, another day: the schedule's +7 stage is sent as usual.
+        await platform.advance_clock(tenant, "2026-03-10T09:00:00+00:00")
+        both = await mails(platform, smtp, "ap@acme.example", containing=f"Overdue: invoice {number}", count=2)
+        await platform.advance_clock(tenant, "2026-03-11T09:00:00+00:00")  # waits until the +7 tick was consumed
+
+        assert len(both) == 2
+        assert "(7 days ago)" in both[1].html()
+        assert smtp.to("ap@acme.example", containing=f"Payment reminder: invoice {number}") == []
+        kinds = sorted(
+            (r["notification_type"], r["event_id"])
+            for r in await records(notification, tenant)
+            if r["notification_type"] in ("payment_reminder", "overdue")
+        )
+        assert kinds == sorted(
+            [("overdue", notice["notice_id"]), ("overdue", f"reminder:{event['invoice']['invoice_id']}:7")]
+        )
+        stages = await platform.fetch_as_tenant(
+            "notification", tenant, "SELECT offset_days, outcome FROM reminder_stages ORDER BY offset_days"
+        )
+        assert [(s["offset_days"], s["outcome"]) for s in stages] == [
+            (-7, "skipped"),
+            (0, "skipped"),  # the same day as the overdue notice
+            (1, "sent"),  # the overdue notice
+            (7, "sent"),
+        ]
+
+        # Each delivery's outcome is published for invoicing's `sent` status and dashboards.
+        [record] = await records(notification, tenant, event_id=notice["notice_id"])
+        [outcome] = await outcomes(platform, record["notification_id"])
+        assert (outcome["status"], outcome["channel"], outcome["notification_type"]) == ("sent", "email", "overdue")
+        assert (outcome["invoice_id"], outcome["attempt"], outcome["address"]) == (
+            event["invoice"]["invoice_id"],
+            1,
+            "ap@acme.example",
+        )
+
+
+class TestBouncesAndUnsubscribe:
+    async def test_a_hard_bounce_suppresses_the_address_and_a_signed_link_unsubscribes_a_contact_from_that_type(
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        contact_id, _ = await add_contact(platform, tenant, f"casey-{uuid.uuid4().hex[:6]}@acme.example")
+        await known(notification, platform, tenant, tenant.company_id)
+        await known(notification, platform, tenant, contact_id)
+        casey = (await notification.get(f"/v1/notification-preferences/{contact_id}", headers=tenant.auth)).json()
+        casey_email = casey["email"]
+
+        def crossed(level: str) -> dict[str, Any]:
+            return {
+                "event_id": str(uuid.uuid4()),
+                "tenant_id": str(tenant.tenant_id),
+                "company_id": str(tenant.company_id),
+                "company_ref": tenant.company_ref,
+                "subject": "usage",
+                "assignment_id": str(uuid.uuid4()),
+                "plan_id": str(uuid.uuid4()),
+                "period_start": "2026-01-01",
+                "period_end": "2026-02-01",
+                "level_percent": level,
+                "limit": "10",
+                "total": "12",
+                "unit": "device",
+                "livemode": False,
+            }
+
+        # casey also wants overage alerts by SMS but gave no phone number: recorded failed, outcome published
+        sms = await notification.put(
+            f"/v1/notification-preferences/{contact_id}",
+            json={"preferences": [{"notification_type": "overage_alert", "channel": "sms", "enabled": True}]},
+            headers=tenant.auth,
+        )
+        assert sms.status_code == 200, sms.text
+
+        first = crossed("100")
+        await platform.publish("rating.thresholds.v1", first, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+        [to_billing] = await mails(platform, smtp, "ap@acme.example", containing="Usage alert: 100% of")
+        [to_casey] = await mails(platform, smtp, casey_email, containing="Usage alert: 100% of")
+
+        # Every client-facing email but invoices carries a signed link, per recipient and type.
+        link = to_casey.message["List-Unsubscribe"].strip("<>")
+        assert to_casey.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert link.replace("&", "&amp;") in to_casey.html()
+        url = httpx.URL(link)
+        assert (url.params["recipient"], url.params["type"]) == (str(contact_id), "overage_alert")
+        billing_link = httpx.URL(to_billing.message["List-Unsubscribe"].strip("<>"))
+        forged = url.copy_set_param("sig", billing_link.params["sig"])  # the billing address's signature
+        for bad in (forged, url.copy_set_param("type", "upcoming_renewal"), url.copy_set_param("sig", "0" * 64)):
+            refused = await notification.post(bad.path, params=bad.params)
+            assert refused.status_code == 403, refused.text
+        done = await notification.post(url.path, params=url.params)  # one click, no token
+        assert done.status_code == 200, done.text
+        prefs = (await notification.get(f"/v1/notification-preferences/{contact_id}", headers=tenant.auth)).json()
+        assert {
+            (p["channel"], p["enabled"], p["default"])
+            for p in prefs["preferences"]
+            if p["notification_type"] == "overage_alert"
+        } == {("email", False, False), ("sms", False, False), ("webhook", False, False)}
+
+        # The MTA reports the billing address as gone for good, against the message it bounced (and twice).
+        [billing_record] = [
+            r
+            for r in await records(notification, tenant, event_id=first["event_id"])
+            if r["recipient_id"] == str(tenant.company_id)
+        ]
+        bounce = {
+            "address": "AP@acme.example",
+            "kind": "hard",
+            "reason": "550 5.1.1 no such user",
+            "notification_id": billing_record["notification_id"],
+            "report_id": "esp-evt-1",
+        }
+        unauthenticated = await notification.post("/v1/bounces", json=bounce)
+        reported = await notification.post("/v1/bounces", json=bounce, headers=tenant.auth)
+        repeated = await notification.post("/v1/bounces", json=bounce, headers=tenant.auth)
+        soft = await notification.post(
+            "/v1/bounces",
+            json={"address": casey_email, "kind": "soft", "reason": "452 mailbox full"},
+            headers=tenant.auth,
+        )
+        assert unauthenticated.status_code == 401
+        assert (reported.status_code, repeated.status_code, soft.status_code) == (200, 200, 200)
+        assert (reported.json()["recorded"], reported.json()["suppressed"]) == (True, True)
+        assert (repeated.json()["recorded"], len(repeated.json()["bounces"])) == (False, 1)
+        assert (soft.json()["recorded"], soft.json()["suppressed"]) == (True, False)
+
+        second = crossed("120")
+        await platform.publish("rating.thresholds.v1", second, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+
+        async def suppressed() -> list[dict[str, Any]]:
+            found = await records(notification, tenant, event_id=second["event_id"])
+            return [r for r in found if r["status"] == "suppressed"]
+
+        [gone] = await platform.wait_for(suppressed, timeout_s=60)
+        assert gone["recipient_id"] == str(tenant.company_id)
+        assert gone["last_error"].startswith("suppressed: ap@acme.example hard-bounced on ")
+        assert "550 5.1.1 no such user" in gone["last_error"]
+        # casey unsubscribed from overage alerts: nothing recorded for them; nothing reached either address
+        assert [r["recipient_id"] for r in await records(notification, tenant, event_id=second["event_id"])] == [
+            str(tenant.company_id)
+        ]
+        assert smtp.to("ap@acme.example", containing="Usage alert: 120% of") == []
+        assert smtp.to(casey_email, containing="Usage alert: 120% of") == []
+
+        [no_phone] = [
+            r for r in await records(notification, tenant, event_id=first["event_id"]) if r["channel"] == "sms"
+        ]
+        [never_sent] = await outcomes(platform, no_phone["notification_id"])
+        assert (never_sent["status"], never_sent["attempt"], never_sent["error"]) == ("failed", 0, "no phone number")
+        sent, bounced = await outcomes(platform, billing_record["notification_id"], count=2)
+        assert (sent["status"], bounced["status"]) == ("sent", "bounced")
+        assert bounced["error"] == "hard bounce: 550 5.1.1 no such user"
+        [was_suppressed] = await outcomes(platform, gone["notification_id"])
+        assert (was_suppressed["status"], was_suppressed["attempt"]) == ("suppressed", 0)
+        [bounced_record] = await records(notification, tenant, status="bounced")
+        assert bounced_record["notification_id"] == billing_record["notification_id"]
+
+        audited = await platform.fetch_as_tenant(
+            "notification",
+            tenant,
+            """SELECT action, actor, entity_id FROM audit_log
+               WHERE action IN ('notification_unsubscribed', 'email_bounced') ORDER BY seq""",
+        )
+        assert [(a["action"], a["entity_id"]) for a in audited] == [
+            ("notification_unsubscribed", str(contact_id)),
+            ("email_bounced", "ap@acme.example"),
+            ("email_bounced", casey_email),
+        ]
+        assert audited[0]["actor"] == f"unsubscribe-link:{contact_id}"
+        assert audited[1]["actor"].startswith("user:")
+
+
+class TestApprovalThroughTheApprovalsService:
+    async def test_a_long_time_entry_request_reaches_the_approvers_of_its_step_by_email(
+        self, platform: Platform, notification: httpx.AsyncClient, smtp: SmtpServer
+    ) -> None:
+        tenant = await platform.sandbox_tenant()
+        await configure(notification, tenant, smtp, None)
+        approver, _ = await platform.add_user(tenant, "approver", user_ref=f"mgr-{uuid.uuid4().hex[:6]}")
+        manager, _ = await platform.add_user(tenant, "billing_manager")
+        technician, _ = await platform.add_user(tenant, "technician", user_ref="tech.jane")
+        for who in (approver, manager, technician):
+            await known(notification, platform, tenant, who)
+        emails = {
+            r: (await notification.get(f"/v1/notification-preferences/{r}", headers=tenant.auth)).json()["email"]
+            for r in (approver, manager, technician)
+        }
+        # A 9.5 h entry, requested on approvals.requests.v1 exactly as metering requests one (> 8 h by default);
+        # the approvals service applies the tenant's rule and announces its first step on approvals.pending.v1.
+        entry = f"cw-time-{uuid.uuid4().hex[:8]}"
+        request = {
+            "request_id": str(uuid.uuid4()),
+            "tenant_id": str(tenant.tenant_id),
+            "item_type": "time_entry",
+            "item_id": entry,
+            "company_ref": tenant.company_ref,
+            "requesting_service": "metering",
+            "requested_by": "tech.jane",
+            "trigger_field": "hours",
+            "trigger_value": "9.5",
+            "summary": f"9.5 h by tech.jane on T-20931 ({tenant.company_ref})",
+            "requested_at": "2026-01-12T09:00:00+00:00",
+            "details": {"ticket": "T-20931"},
+        }
+        await platform.publish("approvals.requests.v1", request, key=f"{tenant.tenant_id}:time_entry:{entry}")
+
+        [pending] = await platform.messages(
+            "approvals.pending.v1", where=lambda d: d["request_id"] == request["request_id"]
+        )
+        assert (pending["step"], sorted(pending["roles"])) == (1, ["approver", "billing_manager"])
+        for who in (approver, manager):
+            [ask] = await mails(platform, smtp, emails[who], containing="Approval needed: 9.5 h by tech.jane")
+            assert entry in ask.html()
+            assert ask.message["List-Unsubscribe"] is None  # staff email: not client-facing
+        asked = await records(notification, tenant, event_id=pending["notice_id"])
+        assert sorted(r["recipient_id"] for r in asked) == sorted([str(approver), str(manager)])
+        assert smtp.to(emails[technician], containing="Approval needed") == []
+
+
+# Every mutating route and the spec above that checks its audit row.
+AUDITED_ROUTES = {
+    "PUT /v1/notification-preferences/{recipient_id}": "TestPreferencesAndChannels (notification_preferences_changed)",
+    "PUT /v1/notification-settings": "TestTemplatesAndAudit (notification_settings_changed)",
+    "PUT /v1/webhook-endpoints/{endpoint_id}": "TestTemplatesAndAudit (webhook_endpoint_created)",
+    "PUT /v1/notification-templates/{notification_type}/{channel}": "TestTemplatesAndAudit (template_saved)",
+    "DELETE /v1/notification-templates/{notification_type}/{channel}": "TestTemplatesAndAudit (template_reset)",
+    "POST /v1/bounces": "TestBouncesAndUnsubscribe (email_bounced)",
+    "POST /v1/unsubscribe": "TestBouncesAndUnsubscribe (notification_unsubscribed)",
+}
+
+
+class TestEveryMutatingRouteIsAudited:
+    async def test_every_mutating_route_has_a_spec_checking_its_audit_row(
+        self, notification: httpx.AsyncClient
+    ) -> None:
+        response = await notification.get("/openapi.json")
+        assert response.status_code == 200, response.text
+        routes = {
+            f"{method.upper()} {path}"
+            for path, operations in response.json()["paths"].items()
+            if path.startswith("/v1/")
+            for method in operations
+            if method in ("put", "post", "delete", "patch")
+        }
+        assert routes == set(AUDITED_ROUTES)
+        # GET /v1/unsubscribe changes preferences too (opening the link): the same use case as its POST
+        assert "get" in response.json()["paths"]["/v1/unsubscribe"]

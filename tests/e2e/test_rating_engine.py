@@ -104,10 +104,19 @@ def usage(client: Client, code: str, quantity: str, occurred_at: str, **extra: A
 
 
 async def send_time(
-    platform: Platform, client: Client, code: str, start: str, end: str, hours: str, *, billable: bool = True
+    platform: Platform,
+    client: Client,
+    code: str,
+    start: str,
+    end: str,
+    hours: str,
+    *,
+    billable: bool = True,
+    record_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """An AcceptedTime straight onto metering.accepted.v1 (metering's time path is built elsewhere)."""
-    record_id = uuid.uuid4()
+    """An AcceptedTime straight onto metering.accepted.v1 (metering's time path is built elsewhere); the same
+    ``record_id`` again is a redelivery."""
+    record_id = record_id or uuid.uuid4()
     entry = {
         "record_type": "time",
         "record_id": str(record_id),
@@ -290,6 +299,72 @@ class TestBuckets:
             settle_s=1.0,
         )
         assert sorted((c["subject"], c["level_percent"]) for c in crossings) == [("bucket", "100"), ("bucket", "80")]
+
+    async def test_a_late_entry_resettles_its_period_and_the_rollover_of_every_later_settled_period_once(
+        self, platform: Platform
+    ) -> None:
+        client = await a_client(platform)
+        await add_service(platform, client, "onsite", "Time", "90.00", "hour")
+        bucket = {
+            "hours": "10",
+            "period": "monthly",
+            "overage_rate": "110.00",
+            "rollover": {"policy": "carry_up_to", "max_hours": "5"},
+        }
+        line = {"service_id": str(client.services["onsite"])}
+        await add_plan(platform, client, "Retainer", [line], start="2026-01-01", plan_type="bucket", bucket=bucket)
+        await send_time(platform, client, "onsite", "2026-01-05T09:00:00+00:00", "2026-01-05T15:00:00+00:00", "6")
+        await send_time(platform, client, "onsite", "2026-02-04T08:00:00+00:00", "2026-02-04T20:00:00+00:00", "12")
+        await send_time(platform, client, "onsite", "2026-03-04T07:00:00+00:00", "2026-03-04T20:00:00+00:00", "13")
+        await platform.advance_clock(client.tenant, "2026-04-01T00:00:00+00:00")
+        path = f"/v1/companies/{client.tenant.company_id}/bucket-usage"
+
+        def summary(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+            keys = ("period_start", "rolled_in", "used", "overage", "remaining", "rolled_out", "revision")
+            return [tuple(str(r[k]) for k in keys) for r in rows]
+
+        async def settled() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = await rating_get(platform, client, path)
+            return rows if len(rows) == 3 else []
+
+        # January: 6 of 10 used, 4 left and carried (cap 5). February: 4 carried + 10 = 14, 12 used, 2 left and
+        # carried. March: 2 carried + 10 = 12 against 13 worked: 1 h overage, 1 x 110.00 = 110.00.
+        assert summary(await platform.wait_for(settled, timeout_s=60)) == [
+            ("2026-01-01", "0", "6", "0", "4", "4", "1"),
+            ("2026-02-01", "4", "12", "0", "2", "2", "1"),
+            ("2026-03-01", "2", "12", "1", "0", "0", "1"),
+        ]
+        [march] = [c for c in await charges(platform, client) if c["kind"] == "bucket_overage"]
+        assert (march["quantity"], march["amount"]) == ("1", "110.00")
+
+        late = await send_time(
+            platform, client, "onsite", "2026-01-20T09:00:00+00:00", "2026-01-20T14:00:00+00:00", "5"
+        )
+        await send_time(  # the same record again: a redelivery changes nothing
+            platform, client, "onsite", "2026-01-20T09:00:00+00:00", "2026-01-20T14:00:00+00:00", "5", record_id=late
+        )
+        await platform.advance_clock(client.tenant, "2026-04-02T00:00:00+00:00")  # waits for every consumer
+
+        # January again: 6 + 5 = 11 h against 10: 1 h overage (110.00, nothing sent before), nothing carried.
+        # February: 0 carried + 10 against 12: 2 h overage (2 x 110.00 = 220.00, nothing sent before).
+        # March: 0 carried + 10 against 13: 3 h overage = 330.00; 110.00 sent: 220.00 more, correcting it.
+        # In all 110.00 + 220.00 + 220.00 = 550.00 = the late 5 h x 110.00, all billed in the open April.
+        adjustments = [c for c in await charges(platform, client) if c["unit"] == "adjustment"]
+        got = sorted(
+            (c["bucket"]["bucket_period_start"], c["amount"], c["corrects_charge_ids"], c["period_start"])
+            for c in adjustments
+        )
+        assert got == [
+            ("2026-01-01", "110.00", [], "2026-04-01"),
+            ("2026-02-01", "220.00", [], "2026-04-01"),
+            ("2026-03-01", "220.00", [march["charge_id"]], "2026-04-01"),
+        ]
+        assert all(c["late"] is True for c in adjustments)
+        assert summary(await rating_get(platform, client, path)) == [
+            ("2026-01-01", "0", "10", "1", "0", "0", "2"),
+            ("2026-02-01", "0", "10", "2", "0", "0", "2"),
+            ("2026-03-01", "0", "10", "3", "0", "0", "2"),
+        ]
 
 
 class TestFixedFeesOverThreeMonths:

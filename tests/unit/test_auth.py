@@ -95,6 +95,17 @@ class TestRoles:
             (Role.VIEWER, Permission.USAGE_INGEST, False),
             (Role.VIEWER, Permission.USAGE_READ, True),
             (Role.CLIENT_CONTACT, Permission.USAGE_READ, False),
+            (Role.ADMIN, Permission.REPORTS_READ, True),
+            (Role.BILLING_MANAGER, Permission.REPORTS_READ, True),
+            (Role.VIEWER, Permission.REPORTS_READ, True),
+            (Role.APPROVER, Permission.REPORTS_READ, False),
+            (Role.TECHNICIAN, Permission.REPORTS_READ, False),
+            (Role.CLIENT_CONTACT, Permission.REPORTS_READ, False),
+            (Role.ADMIN, Permission.AUDIT_READ, True),
+            (Role.BILLING_MANAGER, Permission.AUDIT_READ, True),
+            (Role.VIEWER, Permission.AUDIT_READ, False),
+            (Role.APPROVER, Permission.AUDIT_READ, False),
+            (Role.CLIENT_CONTACT, Permission.AUDIT_READ, False),
         ],
     )
     def test_each_role_grants_what_the_table_says(self, role: Role, permission: Permission, allowed: bool) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of
+from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of, overdue_notice_of
 from services.notification.domain import rules
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType, Recipient, RecipientKind
@@ -290,3 +290,61 @@ class TestInvoicingPayload:
         with pytest.raises(NotAnInvoiceEvent) as caught:
             invoice_event_of({"event": self.bare(), "document": {"filename": "a.pdf", "content_base64": "%%%"}})
         assert caught.value.field == "document.content_base64"
+
+
+class TestOverdueNoticesAndTheOneMessageADayRule:
+    def test_the_notice_counts_as_the_stage_of_its_days_past_due(self) -> None:
+        assert rules.overdue_notice_offset(due_date=date(2026, 3, 3), day=date(2026, 3, 4)) == 1
+        assert rules.overdue_notice_offset(due_date=date(2026, 2, 27), day=date(2026, 3, 1)) == 2  # not a leap year
+
+    def test_an_invoice_already_told_that_day_is_not_told_again(self) -> None:
+        sent = [date(2026, 3, 4), date(2026, 3, 10)]
+        assert rules.already_told_today(sent, date(2026, 3, 4))
+        assert not rules.already_told_today(sent, date(2026, 3, 5))
+        assert not rules.already_told_today([], date(2026, 3, 4))
+
+
+class TestUnsubscribeLinks:
+    TENANT, CONTACT, OTHER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    KEY = "a" * 64
+
+    def contact(self) -> Recipient:
+        return Recipient(self.CONTACT, RecipientKind.CONTACT, "c@acme.example", None, uuid.uuid4(), "Casey")
+
+    def test_client_facing_emails_of_optional_types_carry_a_link_invoices_and_staff_emails_do_not(self) -> None:
+        staff = Recipient(self.OTHER, RecipientKind.STAFF, "s@msp.example", None, None, "Sam")
+        assert rules.unsubscribable(self.contact(), NotificationType.OVERAGE_ALERT, Channel.EMAIL)
+        assert not rules.unsubscribable(self.contact(), NotificationType.INVOICE_ISSUED, Channel.EMAIL)
+        assert not rules.unsubscribable(self.contact(), NotificationType.OVERAGE_ALERT, Channel.SMS)
+        assert not rules.unsubscribable(staff, NotificationType.APPROVAL_REQUESTED, Channel.EMAIL)
+
+    def test_a_signature_is_valid_only_for_its_tenant_recipient_type_and_key(self) -> None:
+        sig = rules.unsubscribe_signature(self.KEY, self.TENANT, self.CONTACT, NotificationType.OVERDUE)
+        assert rules.unsubscribe_valid(self.KEY, self.TENANT, self.CONTACT, NotificationType.OVERDUE, sig)
+        assert not rules.unsubscribe_valid(self.KEY, self.TENANT, self.OTHER, NotificationType.OVERDUE, sig)
+        assert not rules.unsubscribe_valid(self.KEY, self.TENANT, self.CONTACT, NotificationType.OVERAGE_ALERT, sig)
+        assert not rules.unsubscribe_valid(self.KEY, uuid.uuid4(), self.CONTACT, NotificationType.OVERDUE, sig)
+        assert not rules.unsubscribe_valid("b" * 64, self.TENANT, self.CONTACT, NotificationType.OVERDUE, sig)
+
+
+class TestOverdueNoticePayload:
+    def test_an_overdue_notice_is_read_and_other_notices_are_not(self) -> None:
+        notice = {
+            "notice_id": str(uuid.uuid4()),
+            "notice_type": "invoice.overdue",
+            "occurred_at": "2026-03-04T00:00:30Z",
+            "tenant_id": str(uuid.uuid4()),
+            "company_id": str(uuid.uuid4()),
+            "company_ref": "acme",
+            "livemode": False,
+            "invoice_id": str(uuid.uuid4()),
+            "invoice_number": "INV-1",
+            "status": "overdue",
+            "billing_email": "ap@acme.example",
+            "currency": "GBP",
+            "amount_due": "120.00",
+        }
+        read = overdue_notice_of(notice)
+        assert read is not None
+        assert str(read.invoice_id) == notice["invoice_id"]
+        assert overdue_notice_of(notice | {"notice_type": "invoice.sent", "status": "sent"}) is None

@@ -13,7 +13,15 @@ from services.invoicing.domain.ledger import Entry
 from services.invoicing.domain.pricing import DraftLine
 from services.invoicing.domain.quoting import Work
 from shared.contracts.approvals import ApprovalRuleSet
-from shared.contracts.catalog import CatalogEvent, CompanyState, DiscountState, ServiceState, TenantState
+from shared.contracts.catalog import (
+    CatalogEvent,
+    CategoryState,
+    CompanyState,
+    DiscountState,
+    PlanState,
+    ServiceState,
+    TenantState,
+)
 from shared.contracts.invoices import CreditNote, Invoice
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.db.pool import DbConnection
@@ -29,16 +37,19 @@ class InvoicingRepository:
     async def save_catalog(self, event: CatalogEvent) -> None:
         state = event.state
         if isinstance(state, TenantState):
+            # base_currency (reports) also fills in from a republished event of the same version.
             await self._conn.execute(
-                """INSERT INTO tenants VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE
-                   SET livemode = EXCLUDED.livemode, timezone = EXCLUDED.timezone, version = EXCLUDED.version
-                   WHERE tenants.version < EXCLUDED.version""",
+                """INSERT INTO tenants VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE
+                   SET livemode = EXCLUDED.livemode, timezone = EXCLUDED.timezone, version = EXCLUDED.version,
+                       base_currency = EXCLUDED.base_currency
+                   WHERE tenants.version < EXCLUDED.version OR tenants.base_currency IS NULL""",
                 state.tenant_id,
                 state.mode == "live",
                 state.timezone,
                 event.version,
+                state.base_currency,
             )
-        elif isinstance(state, DiscountState | ServiceState):
+        elif isinstance(state, DiscountState | ServiceState | PlanState | CategoryState):  # plans, categories: reports
             await self._conn.execute(
                 """INSERT INTO catalog_entities VALUES ($1, $2, $3, $4, $5, $6)
                    ON CONFLICT (tenant_id, entity_type, entity_id) DO UPDATE

@@ -37,6 +37,7 @@ class Email:
     html: str
     notification_id: UUID
     attachment: tuple[str, bytes] | None = None
+    unsubscribe_url: str | None = None  # List-Unsubscribe (RFC 2369) with one-click POST (RFC 8058)
 
 
 class Channels:
@@ -55,6 +56,9 @@ class Channels:
         msg["Subject"] = m.subject
         msg["Message-ID"] = make_msgid(idstring=m.notification_id.hex)
         msg["X-Notification-Id"] = str(m.notification_id)
+        if m.unsubscribe_url is not None:
+            msg["List-Unsubscribe"] = f"<{m.unsubscribe_url}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content("This message is HTML; open it in a mail program that shows HTML.")
         msg.add_alternative(m.html, subtype="html")
         if m.attachment is not None:

@@ -59,3 +59,10 @@ def invoice_event_of(payload: dict[str, Any]) -> tuple[InvoiceEvent | None, byte
             raise NotAnInvoiceEvent("document.content_base64", "the document is empty")
         return event, content, filename
     return InvoiceEvent.model_validate(payload), None, None
+
+
+def overdue_notice_of(payload: dict[str, Any]) -> InvoiceNotice | None:
+    """Invoicing's ``invoice.overdue`` notice (it carries no `InvoiceEvent`), else None."""
+    if payload.get("notice_type") == "invoice.overdue":
+        return InvoiceNotice.model_validate(payload)
+    return None

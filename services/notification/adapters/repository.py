@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -497,6 +498,133 @@ class NotificationRepository:
             [n.triggered_at for n in items],
         )
         return {r["notification_id"] for r in rows}
+
+    # -- overdue notices --------------------------------------------------------------------------------------
+    async def lock_reminders(self, invoice_id: UUID) -> None:
+        """Serialize the reminder schedule (clock consumer) and overdue notices (invoices consumer) of one
+        invoice, so the one-message-a-day rule holds across the two transactions."""
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"notification-reminders:{invoice_id}"
+        )
+
+    async def invoice(self, invoice_id: UUID) -> OpenInvoice | None:
+        r = await self._conn.fetchrow("SELECT * FROM invoices WHERE invoice_id = $1", invoice_id)
+        if r is None:
+            return None
+        return OpenInvoice(
+            r["invoice_id"],
+            r["company_ref"],
+            r["company_id"],
+            r["due_date"],
+            r["status"],
+            r["context"],
+            r["billing_email"],
+        )
+
+    async def stages_sent_at(self, invoice_id: UUID) -> list[datetime]:
+        rows = await self._conn.fetch(
+            "SELECT at FROM reminder_stages WHERE invoice_id = $1 AND outcome = 'sent'", invoice_id
+        )
+        return [r["at"] for r in rows]
+
+    async def mark_stage(self, tenant_id: UUID, invoice_id: UUID, offset: int, outcome: str, at: datetime) -> bool:
+        """Mark one stage done; False when it was done already."""
+        done = await self._conn.fetchval(
+            "INSERT INTO reminder_stages VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+            tenant_id,
+            invoice_id,
+            offset,
+            outcome,
+            at,
+        )
+        return bool(done)
+
+    # -- bounces, suppression, unsubscribe links -------------------------------------------------------------
+    async def link_key(self, tenant_id: UUID) -> str:
+        await self._conn.execute(
+            "INSERT INTO link_keys VALUES ($1, $2) ON CONFLICT DO NOTHING", tenant_id, secrets.token_hex(32)
+        )
+        value: str = await self._conn.fetchval("SELECT secret FROM link_keys WHERE tenant_id = $1", tenant_id)
+        return value
+
+    async def existing_link_key(self) -> str | None:
+        value: str | None = await self._conn.fetchval("SELECT secret FROM link_keys")
+        return value
+
+    async def add_bounce(
+        self,
+        tenant_id: UUID,
+        bounce_id: UUID,
+        *,
+        address: str,
+        kind: str,
+        reason: str,
+        notification_id: UUID | None,
+        at: datetime,
+        by: str,
+    ) -> bool:
+        """Keep a bounce report once; False for a repeated report (same bounce id)."""
+        new = await self._conn.fetchval(
+            """INSERT INTO bounces VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1""",
+            tenant_id,
+            bounce_id,
+            address.lower(),
+            kind,
+            reason,
+            notification_id,
+            at,
+            by,
+        )
+        return bool(new)
+
+    async def suppress(self, tenant_id: UUID, address: str, bounce_id: UUID, reason: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO suppressed_addresses VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            tenant_id,
+            address.lower(),
+            bounce_id,
+            reason,
+            at,
+        )
+
+    async def suppression(self, address: str) -> tuple[str, datetime] | None:
+        row = await self._conn.fetchrow(
+            "SELECT reason, since FROM suppressed_addresses WHERE address = $1", address.lower()
+        )
+        return (row["reason"], row["since"]) if row else None
+
+    async def bounces_of(self, address: str) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(
+            """SELECT bounce_id, kind, reason, notification_id, reported_at FROM bounces WHERE address = $1
+               ORDER BY reported_at, bounce_id""",
+            address.lower(),
+        )
+        return [dict(r) for r in rows]
+
+    async def mark_suppressed(self, notification_id: UUID, reason: str, at: datetime) -> None:
+        await self._conn.execute(
+            """UPDATE notifications SET status = 'suppressed', ready = false, last_error = $2, updated_at = $3
+               WHERE notification_id = $1""",
+            notification_id,
+            reason,
+            at,
+        )
+
+    async def mark_bounced(self, notification_id: UUID, reason: str, at: datetime) -> dict[str, Any] | None:
+        """A sent email bounced: the notification says so (it stays out of the queue)."""
+        row = await self._conn.fetchrow(
+            """UPDATE notifications SET status = 'bounced', ready = false, last_error = $2, updated_at = $3
+               WHERE notification_id = $1 AND channel = 'email' AND status IN ('sent', 'bounced')
+               RETURNING *""",
+            notification_id,
+            reason,
+            at,
+        )
+        return dict(row) if row else None
+
+    async def livemode(self) -> bool:
+        mode: str | None = await self._conn.fetchval("SELECT mode FROM tenants")
+        return mode == "live"
 
     async def release_retries(self, now: datetime) -> int:
         status = await self._conn.execute(

@@ -247,3 +247,41 @@ def verify(secret: str, header: str, body: bytes) -> bool:
     except (KeyError, ValueError):
         return False
     return hmac.compare_digest(expected, header)
+
+
+# -- overdue notices -----------------------------------------------------------------------------------------
+
+
+def overdue_notice_offset(*, due_date: date, day: date) -> int:
+    """Invoicing's overdue notice on tenant-local ``day`` counts as the reminder stage of that many days."""
+    return (day - due_date).days
+
+
+def already_told_today(sent_days: Iterable[date], today: date) -> bool:
+    """The one-message-a-day rule: an invoice gets at most one payment reminder or overdue message per
+    tenant-local day. Whichever is recorded first that day (a scheduled reminder stage, or invoicing's overdue
+    notice) is sent; the other is recorded as a skipped stage and sends nothing."""
+    return today in set(sent_days)
+
+
+# -- unsubscribe links ---------------------------------------------------------------------------------------
+
+# Invoices are transactional: the client must receive the invoice it is asked to pay, so `invoice_issued`
+# carries no unsubscribe link and cannot be opted out of by link (staff or the client's contacts can still
+# route it elsewhere through preferences). Every other client-facing email carries one.
+MANDATORY_TYPES = frozenset({NotificationType.INVOICE_ISSUED})
+
+
+def unsubscribable(recipient: Recipient, kind: NotificationType, channel: Channel) -> bool:
+    """Whether this message carries an unsubscribe link: client-facing emails of an optional type."""
+    return channel is Channel.EMAIL and recipient.kind is not RecipientKind.STAFF and kind not in MANDATORY_TYPES
+
+
+def unsubscribe_signature(secret: str, tenant_id: UUID, recipient_id: UUID, kind: NotificationType) -> str:
+    """HMAC-SHA256 over the tenant, the recipient and the type: the link works for that recipient and type only."""
+    message = f"unsubscribe:{tenant_id}:{recipient_id}:{kind.value}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def unsubscribe_valid(secret: str, tenant_id: UUID, recipient_id: UUID, kind: NotificationType, sig: str) -> bool:
+    return hmac.compare_digest(unsubscribe_signature(secret, tenant_id, recipient_id, kind), sig)

@@ -43,6 +43,11 @@ def _lots(doc: Any) -> list[Lot]:
     return [Lot(Decimal(x["hours"]), x["periods_left"]) for x in doc or []]
 
 
+def carried_doc(s: Settlement) -> list[dict[str, Any]]:
+    """The lots a settlement carries out, as ``bucket_usage.carried`` keeps them."""
+    return [{"hours": str(lot.hours), "periods_left": lot.periods_left} for lot in s.rolled_out]
+
+
 class RatingRepository:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
@@ -332,7 +337,7 @@ class RatingRepository:
     async def last_bucket(self, assignment_id: UUID) -> tuple[date, list[Lot]] | None:
         row = await self._conn.fetchrow(
             """SELECT period_end, carried FROM bucket_usage WHERE assignment_id = $1
-               ORDER BY period_start DESC LIMIT 1""",
+               ORDER BY period_start DESC, revision DESC LIMIT 1""",
             assignment_id,
         )
         if row is None:
@@ -340,22 +345,52 @@ class RatingRepository:
         return row["period_end"], _lots(row["carried"])
 
     async def bucket_row(self, assignment_id: UUID, period_start: date) -> dict[str, Any] | None:
+        """The period's bucket usage record: its latest settlement."""
         row = await self._conn.fetchrow(
-            "SELECT * FROM bucket_usage WHERE assignment_id = $1 AND period_start = $2", assignment_id, period_start
+            """SELECT * FROM bucket_usage WHERE assignment_id = $1 AND period_start = $2
+               ORDER BY revision DESC LIMIT 1""",
+            assignment_id,
+            period_start,
         )
         return dict(row) if row else None
 
+    async def bucket_rows_from(self, assignment_id: UUID, period_start: date) -> list[dict[str, Any]]:
+        """The latest settlement of every settled bucket period starting on or after ``period_start``, in order."""
+        rows = await self._conn.fetch(
+            """SELECT DISTINCT ON (period_start) * FROM bucket_usage
+               WHERE assignment_id = $1 AND period_start >= $2
+               ORDER BY period_start, revision DESC""",
+            assignment_id,
+            period_start,
+        )
+        return [dict(r) for r in rows]
+
+    async def lock_bucket(self, assignment_id: UUID) -> None:
+        """Serialize re-settlements of one assignment's bucket (accepted batches run concurrently under the
+        tenant's shared lock); statements after it see the other batch's committed records and revisions."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"bucket:{assignment_id}")
+
     async def carried_into(self, assignment_id: UUID, period_start: date) -> list[Lot]:
         doc = await self._conn.fetchval(
-            "SELECT carried FROM bucket_usage WHERE assignment_id = $1 AND period_end = $2", assignment_id, period_start
+            """SELECT carried FROM bucket_usage WHERE assignment_id = $1 AND period_end = $2
+               ORDER BY revision DESC LIMIT 1""",
+            assignment_id,
+            period_start,
         )
         return _lots(doc) if doc is not None else []
 
     async def save_bucket(
-        self, tenant_id: UUID, company_id: UUID, assignment_id: UUID, start: date, end: date, s: Settlement
+        self,
+        tenant_id: UUID,
+        company_id: UUID,
+        assignment_id: UUID,
+        start: date,
+        end: date,
+        s: Settlement,
+        revision: int = 1,
     ) -> None:
         await self._conn.execute(
-            """INSERT INTO bucket_usage VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            """INSERT INTO bucket_usage VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                ON CONFLICT DO NOTHING""",
             tenant_id,
             assignment_id,
@@ -369,12 +404,16 @@ class RatingRepository:
             s.remaining,
             s.rolled_out_hours,
             s.expired,
-            [{"hours": str(lot.hours), "periods_left": lot.periods_left} for lot in s.rolled_out],
+            carried_doc(s),
+            revision,
         )
 
     async def bucket_usage(self, company_id: UUID) -> list[dict[str, Any]]:
+        """Each bucket period's usage record (its latest settlement, with its ``revision``)."""
         rows = await self._conn.fetch(
-            "SELECT * FROM bucket_usage WHERE company_id = $1 ORDER BY assignment_id, period_start", company_id
+            """SELECT DISTINCT ON (assignment_id, period_start) * FROM bucket_usage WHERE company_id = $1
+               ORDER BY assignment_id, period_start, revision DESC""",
+            company_id,
         )
         return [dict(r) for r in rows]
 

@@ -1,4 +1,4 @@
--- depends: 0002_invoice_lifecycle
+-- depends: 0003_reports
 
 -- Whether catalog prices include tax: the tenant's default (company_id = the nil uuid) and per client
 -- overrides. Read when a draft asks for its taxes (pinned on the draft's work: the answer matches the question).
