@@ -13,7 +13,14 @@ from shared.contracts.clock import ClockTick
 from shared.contracts.invoices import InvoiceEvent
 from shared.contracts.invoicing import InvoiceNotice
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
-from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
+from shared.contracts.tax import (
+    ConversionQuoted,
+    ConversionRequested,
+    QuoteFailed,
+    RatesChanged,
+    TaxQuoted,
+    TaxRequested,
+)
 from shared.runtime import ServiceRuntime
 
 
@@ -40,8 +47,9 @@ def create_app(settings: InvoicingSettings) -> FastAPI:
     runtime.subscribe(
         purpose="tax",
         consumer=handlers.TAX,
-        payload=ConversionQuoted | TaxQuoted | QuoteFailed,
-        description="Tax-currency's answers: conversions and taxes for drafts, or why they cannot be quoted",
+        payload=ConversionQuoted | TaxQuoted | QuoteFailed | RatesChanged,
+        description="Tax-currency's answers: conversions and taxes for drafts, or why they cannot be quoted; "
+        "rates.changed retries drafts held for a missing rate",
     )
     runtime.subscribe(
         purpose="clock",
@@ -59,12 +67,14 @@ def create_app(settings: InvoicingSettings) -> FastAPI:
         purpose="decisions",
         consumer=handlers.DECISIONS,
         payload=ApprovalDecision,
-        description="Final approval decisions: a waiting refund or credit note is applied or dropped",
+        description="Final approval decisions: a waiting refund, credit note or adjustment is applied or dropped; "
+        "a draft invoice waiting for approval is finalized or stays a draft",
     )
     runtime.publishes(
         topic=topics.APPROVAL_REQUESTS.name,
         schema=ApprovalRequest,
-        description="Refunds and credit notes over an approval rule, held until decided",
+        description="Refunds, credit notes, billing adjustments and whole invoices over an approval rule, held until "
+        "decided",
     )
     runtime.publishes(
         topic=topics.TAX_REQUESTS.name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, TypeAdapter
 
 from services.invoicing import use_cases
+from services.invoicing.domain import links
+from services.invoicing.settings import InvoicingSettings
 from shared.auth import Permission, Principal, current_principal, requires
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.base import DecimalStr, NonEmptyStr
@@ -115,6 +117,19 @@ def _json(value: object) -> Any:
     return jsonable_encoder(value, custom_encoder={Decimal: str})
 
 
+async def _change(request: Request, who: Principal, action: Callable[..., Awaitable[Any]], **arguments: Any) -> Any:
+    """One operator change: the use case in the caller's tenant, as the caller, at the edge's wall clock;
+    its errors as 404 / 409 / 422; its result as JSON (pydantic models dumped)."""
+    with _answers():
+        result = await action(_pool(request), tenant_id=who.tenant_id, actor=who.actor, wall=_now(), **arguments)
+    return _json(result.model_dump(mode="json") if isinstance(result, BaseModel) else result)
+
+
+async def _read(request: Request, who: Principal, query: Callable[..., Awaitable[Any]], **arguments: Any) -> Any:
+    with _answers():
+        return _json(await query(_pool(request), tenant_id=who.tenant_id, **arguments))
+
+
 class PaymentInput(BaseModel):
     amount: DecimalStr = Field(description="Amount received, in the invoice currency", examples=["50.00"])
     method: NonEmptyStr = Field(description="How it was paid", examples=["bank_transfer"])
@@ -128,11 +143,19 @@ class RefundInput(BaseModel):
     reason: NonEmptyStr = Field(description="Why", examples=["Duplicate payment"])
 
 
+class CreditPart(BaseModel):
+    line_id: UUID = Field(description="The invoice line credited in part")
+    amount: DecimalStr = Field(description="The net credited; its taxes follow in proportion", examples=["25.00"])
+
+
 class CreditNoteInput(BaseModel):
     reason: CreditNoteReason = Field(
         description="return, pricing_error, service_issue, duplicate_charge, goodwill, other"
     )
     line_ids: list[UUID] | None = Field(default=None, description="Invoice lines credited whole")
+    parts: list[CreditPart] | None = Field(
+        default=None, description="Or part of lines: a net amount per line, carrying its proportional taxes"
+    )
     amount: DecimalStr | None = Field(default=None, description="Or a gross amount credited as one untaxed line")
     memo: str | None = Field(default=None, description="Printed on the credit note", examples=["Outage on 12 Jan"])
 
@@ -150,10 +173,9 @@ async def list_invoices(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[str | None, Query(description="The last invoice_id of the previous page")] = None,
 ) -> Any:
-    rows = await use_cases.list_invoices(
-        _pool(request), tenant_id=who.tenant_id, status=status, company_id=company_id, limit=limit, after=after
+    return await _read(
+        request, who, use_cases.list_invoices, status=status, company_id=company_id, limit=limit, after=after
     )
-    return _json(rows)
 
 
 @router.get("/invoices/{invoice_id}", summary="An invoice with its lines drilled down to charges", tags=["invoices"])
@@ -203,34 +225,42 @@ async def invoice_pdf(request: Request, who: Reader, invoice_id: UUID) -> Respon
 
 @router.post("/invoices/{invoice_id}/retry", summary="Ask tax-currency again for a held invoice", tags=["invoices"])
 async def retry(request: Request, who: Manager, invoice_id: UUID) -> Any:
-    with _answers():
-        status = await use_cases.retry_held(
-            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, actor=who.actor, wall=_now()
-        )
+    status = await _change(request, who, use_cases.retry_held, invoice_id=invoice_id)
     return {"invoice_id": str(invoice_id), "status": status}
 
 
 @router.post("/invoices/{invoice_id}/cancel", summary="Abandon a draft (held) invoice", tags=["invoices"])
 async def cancel(request: Request, who: Manager, invoice_id: UUID) -> Any:
-    with _answers():
-        await use_cases.cancel_draft(
-            _pool(request), tenant_id=who.tenant_id, invoice_id=invoice_id, actor=who.actor, wall=_now()
-        )
+    await _change(request, who, use_cases.cancel_draft, invoice_id=invoice_id)
     return {"invoice_id": str(invoice_id), "status": "cancelled"}
 
 
 @router.post("/invoices/{invoice_id}/void", summary="Void a finalized invoice (keeps its number)", tags=["invoices"])
 async def void(request: Request, who: Manager, invoice_id: UUID, body: ReasonInput) -> Any:
-    with _answers():
-        invoice = await use_cases.void(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            invoice_id=invoice_id,
-            actor=who.actor,
-            reason=body.reason,
-            wall=_now(),
-        )
-    return _json(invoice.model_dump(mode="json"))
+    return await _change(request, who, use_cases.void, invoice_id=invoice_id, reason=body.reason)
+
+
+def _settings(request: Request) -> InvoicingSettings:
+    settings: InvoicingSettings = request.app.state.runtime.settings
+    return settings
+
+
+@router.post(
+    "/invoices/{invoice_id}/link",
+    summary="A signed, expiring link the client opens without a platform user (HTML and PDF)",
+    tags=["invoices"],
+)
+async def issue_link(request: Request, who: Manager, invoice_id: UUID) -> Any:
+    settings = _settings(request)
+    return await _change(
+        request,
+        who,
+        use_cases.issue_link,
+        invoice_id=invoice_id,
+        secret=settings.invoice_link_secret,
+        days=settings.invoice_link_days,
+        base_url=settings.public_base_url,
+    )
 
 
 @router.post("/invoices/{invoice_id}/{step}", summary="Mark an invoice sent, viewed or disputed", tags=["invoices"])
@@ -241,64 +271,41 @@ async def mark(
     step: Literal["sent", "viewed", "disputed"],
     body: ReasonInput | None = None,
 ) -> Any:
-    with _answers():
-        invoice = await use_cases.mark(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            invoice_id=invoice_id,
-            step=step,
-            actor=who.actor,
-            wall=_now(),
-            reason=body.reason if body else None,
-        )
-    return _json(invoice.model_dump(mode="json"))
+    return await _change(
+        request, who, use_cases.mark, invoice_id=invoice_id, step=step, reason=body.reason if body else None
+    )
 
 
 @router.put("/invoices/{invoice_id}/payments/{payment_id}", summary="Record a payment", tags=["payments"])
 async def pay(request: Request, who: Manager, invoice_id: UUID, payment_id: UUID, body: PaymentInput) -> Any:
-    with _answers():
-        payment = await use_cases.record_payment(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            invoice_id=invoice_id,
-            payment_id=payment_id,
-            amount=body.amount,
-            method=body.method,
-            status=body.status,
-            actor=who.actor,
-            wall=_now(),
-        )
-    return _json(payment)
+    return await _change(
+        request,
+        who,
+        use_cases.record_payment,
+        invoice_id=invoice_id,
+        payment_id=payment_id,
+        amount=body.amount,
+        method=body.method,
+        status=body.status,
+    )
 
 
 @router.post("/payments/{payment_id}/{outcome}", summary="Confirm or fail a pending payment", tags=["payments"])
 async def settle(request: Request, who: Manager, payment_id: UUID, outcome: Literal["confirmed", "failed"]) -> Any:
-    with _answers():
-        payment = await use_cases.settle_payment(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            payment_id=payment_id,
-            outcome=outcome,
-            actor=who.actor,
-            wall=_now(),
-        )
-    return _json(payment)
+    return await _change(request, who, use_cases.settle_payment, payment_id=payment_id, outcome=outcome)
 
 
 @router.put("/payments/{payment_id}/refunds/{refund_id}", summary="Refund (part of) a payment", tags=["payments"])
 async def refund(request: Request, who: Manager, payment_id: UUID, refund_id: UUID, body: RefundInput) -> Any:
-    with _answers():
-        result = await use_cases.request_refund(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            payment_id=payment_id,
-            refund_id=refund_id,
-            amount=body.amount,
-            reason=body.reason,
-            actor=who.actor,
-            wall=_now(),
-        )
-    return _json(result)
+    return await _change(
+        request,
+        who,
+        use_cases.request_refund,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        amount=body.amount,
+        reason=body.reason,
+    )
 
 
 @router.put(
@@ -307,20 +314,18 @@ async def refund(request: Request, who: Manager, payment_id: UUID, refund_id: UU
 async def draft_credit_note(
     request: Request, who: Manager, invoice_id: UUID, credit_note_id: UUID, body: CreditNoteInput
 ) -> Any:
-    with _answers():
-        result = await use_cases.create_credit_note(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            invoice_id=invoice_id,
-            credit_note_id=credit_note_id,
-            reason=body.reason,
-            line_ids=body.line_ids,
-            amount=body.amount,
-            memo=body.memo,
-            actor=who.actor,
-            wall=_now(),
-        )
-    return _json(result)
+    return await _change(
+        request,
+        who,
+        use_cases.create_credit_note,
+        invoice_id=invoice_id,
+        credit_note_id=credit_note_id,
+        reason=body.reason,
+        line_ids=body.line_ids,
+        amount=body.amount,
+        memo=body.memo,
+        parts={p.line_id: p.amount for p in body.parts} if body.parts is not None else None,
+    )
 
 
 @router.post(
@@ -330,16 +335,12 @@ async def credit_note_action(
     request: Request, who: Manager, credit_note_id: UUID, action: Literal["issue", "cancel"]
 ) -> Any:
     act = use_cases.issue_credit_note if action == "issue" else use_cases.cancel_credit_note
-    with _answers():
-        result = await act(
-            _pool(request), tenant_id=who.tenant_id, credit_note_id=credit_note_id, actor=who.actor, wall=_now()
-        )
-    return _json(result)
+    return await _change(request, who, act, credit_note_id=credit_note_id)
 
 
 @router.get("/companies/{company_id}/account", summary="Balance, available credit and history", tags=["ledger"])
 async def account(request: Request, who: Reader, company_id: UUID) -> Any:
-    return _json(await use_cases.account(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+    return await _read(request, who, use_cases.account, company_id=company_id)
 
 
 class AdjustmentInput(BaseModel):
@@ -355,23 +356,49 @@ class AdjustmentInput(BaseModel):
     tags=["ledger"],
 )
 async def adjust(request: Request, who: Manager, company_id: UUID, adjustment_id: UUID, body: AdjustmentInput) -> Any:
-    with _answers():
-        result = await use_cases.create_adjustment(
-            _pool(request),
-            tenant_id=who.tenant_id,
-            company_id=company_id,
-            adjustment_id=adjustment_id,
-            amount=body.amount,
-            description=body.description,
-            actor=who.actor,
-            wall=_now(),
-        )
-    return _json(result)
+    return await _change(
+        request,
+        who,
+        use_cases.create_adjustment,
+        company_id=company_id,
+        adjustment_id=adjustment_id,
+        amount=body.amount,
+        description=body.description,
+    )
+
+
+class TenantSettingsInput(BaseModel):
+    tax_inclusive: bool = Field(description="Catalog prices include tax (lines are split by tax-currency)")
+
+
+class ClientSettingsInput(BaseModel):
+    tax_inclusive: bool | None = Field(description="This client's own setting; null follows the tenant's")
+
+
+@router.put("/invoice-settings", summary="The tenant's default: do catalog prices include tax?", tags=["settings"])
+async def tenant_settings(request: Request, who: Manager, body: TenantSettingsInput) -> Any:
+    return await _change(request, who, use_cases.set_tax_inclusive, company_id=None, tax_inclusive=body.tax_inclusive)
+
+
+@router.put(
+    "/companies/{company_id}/invoice-settings",
+    summary="A client's own setting: do its prices include tax? (null: the tenant's)",
+    tags=["settings"],
+)
+async def client_settings(request: Request, who: Manager, company_id: UUID, body: ClientSettingsInput) -> Any:
+    return await _change(
+        request, who, use_cases.set_tax_inclusive, company_id=company_id, tax_inclusive=body.tax_inclusive
+    )
+
+
+@router.get("/companies/{company_id}/invoice-settings", summary="The client's settings in effect", tags=["settings"])
+async def get_client_settings(request: Request, who: Reader, company_id: UUID) -> Any:
+    return await _read(request, who, use_cases.tax_settings, company_id=company_id)
 
 
 @router.get("/companies/{company_id}/adjustments", summary="The client's billing adjustments", tags=["ledger"])
 async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> Any:
-    return _json(await use_cases.adjustments(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+    return await _read(request, who, use_cases.adjustments, company_id=company_id)
 
 
 @router.get(
@@ -380,8 +407,7 @@ async def list_adjustments(request: Request, who: Reader, company_id: UUID) -> A
     tags=["invoices"],
 )
 async def preview(request: Request, who: Reader, company_id: UUID) -> Any:
-    with _answers():
-        return _json(await use_cases.preview(_pool(request), tenant_id=who.tenant_id, company_id=company_id))
+    return await _read(request, who, use_cases.preview, company_id=company_id)
 
 
 @router.get(
@@ -402,6 +428,68 @@ async def document(
     except use_cases.Refused as exc:
         raise HTTPException(403 if exc.field == "authorization" else 409, detail=str(exc)) from exc
     return HTMLResponse(html)
+
+
+# -- signed client links (no token: the link's signature is the credential) ---------------------------------
+
+
+async def _open_link(
+    request: Request, tenant_id: UUID, invoice_id: UUID, expires: int, signature: str, *, pdf: bool
+) -> tuple[Any, bytes | str]:
+    try:
+        return await use_cases.open_link(
+            _pool(request),
+            tenant_id=tenant_id,
+            invoice_id=invoice_id,
+            expires=expires,
+            signature=signature,
+            secret=_settings(request).invoice_link_secret,
+            wall=_now(),
+            pdf=pdf,
+        )
+    except links.BadLink as exc:
+        raise HTTPException(403, detail=str(exc)) from exc
+    except links.ExpiredLink as exc:
+        raise HTTPException(410, detail=str(exc)) from exc
+    except use_cases.NotFound as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    except use_cases.Refused as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+
+
+Expires = Annotated[int, Query(description="Unix seconds the link expires at, as issued")]
+Signature = Annotated[str, Query(max_length=128, description="The link's HMAC-SHA256, hex, as issued")]
+
+
+@router.get(
+    "/links/{tenant_id}/invoices/{invoice_id}",
+    summary="The invoice as HTML through its signed link; the first opening marks it viewed",
+    tags=["client links"],
+    response_class=HTMLResponse,
+)
+async def open_link(
+    request: Request, tenant_id: UUID, invoice_id: UUID, expires: Expires, signature: Signature
+) -> HTMLResponse:
+    _, html = await _open_link(request, tenant_id, invoice_id, expires, signature, pdf=False)
+    assert isinstance(html, str)
+    return HTMLResponse(html)
+
+
+@router.get(
+    "/links/{tenant_id}/invoices/{invoice_id}/pdf",
+    summary="The invoice as PDF through its signed link; the first opening marks it viewed",
+    tags=["client links"],
+)
+async def open_link_pdf(
+    request: Request, tenant_id: UUID, invoice_id: UUID, expires: Expires, signature: Signature
+) -> Response:
+    invoice, pdf = await _open_link(request, tenant_id, invoice_id, expires, signature, pdf=True)
+    assert isinstance(pdf, bytes)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice.invoice_number}.pdf"'},
+    )
 
 
 __all__ = ["CATALOG", "CHARGES", "CLOCK", "DECISIONS", "RULES", "TAX", "Reject", "router"]

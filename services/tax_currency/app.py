@@ -9,7 +9,14 @@ from services.tax_currency import handlers
 from services.tax_currency.settings import TaxCurrencySettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
-from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
+from shared.contracts.tax import (
+    ConversionQuoted,
+    ConversionRequested,
+    QuoteFailed,
+    RatesChanged,
+    TaxQuoted,
+    TaxRequested,
+)
 from shared.runtime import ServiceRuntime
 
 
@@ -36,8 +43,9 @@ def create_app(settings: TaxCurrencySettings) -> FastAPI:
     )
     runtime.publishes(
         topic=topics.TAX_RESULTS.name,
-        schema=ConversionQuoted | TaxQuoted | QuoteFailed,
-        description="One answer per request id, re-published unchanged if asked again; pinned to the rate rows used",
+        schema=ConversionQuoted | TaxQuoted | QuoteFailed | RatesChanged,
+        description="One answer per request id, re-published unchanged if asked again; pinned to the rate rows "
+        "used. And rates.changed when a tax rate, exchange rates or a currency are added (held drafts retry)",
     )
     runtime.http_app.state.runtime = runtime
     runtime.http_app.include_router(handlers.router)

@@ -38,6 +38,7 @@ from shared.contracts.tax import (
     QuotedLine,
     QuotedTax,
     QuoteFailed,
+    RatesChanged,
     TaxQuoted,
     TaxRequested,
     quote_key,
@@ -285,6 +286,21 @@ _RATE_CONTENT = (
 )
 
 
+def announce_rates(uow: UnitOfWork, *, tenant_id: UUID, change: str, about: str, detail: str, at: datetime) -> None:
+    """``rates.changed`` on tax.results.v1 (same transaction as the rows): invoicing retries drafts it held
+    for a missing rate. ``about`` names the rows, so the same change announces the same event id."""
+    event = RatesChanged.model_validate(
+        {
+            "event_id": uuid.uuid5(tenant_id, f"rates.changed:{change}:{about}"),
+            "tenant_id": tenant_id,
+            "change": change,
+            "detail": detail,
+            "occurred_at": at,
+        }
+    )
+    uow.publish(topic=topics.TAX_RESULTS.name, key=event.key(), message=event, message_id=event.event_id)
+
+
 async def add_tax_rate(pool: asyncpg.Pool, *, tenant_id: UUID, rate: TaxRate, actor: str) -> tuple[TaxRate, bool]:
     """Append a row; the same id again with the same content changes nothing (a retry), with other content
     it is refused: rows are never edited, a change in law is a new row."""
@@ -299,6 +315,14 @@ async def add_tax_rate(pool: asyncpg.Pool, *, tenant_id: UUID, rate: TaxRate, ac
                 entity_id=rate.tax_rate_id,
                 at=rate.recorded_at,
                 after=rate_document(rate),
+            )
+            announce_rates(
+                uow,
+                tenant_id=tenant_id,
+                change="tax_rate",
+                about=str(rate.tax_rate_id),
+                detail=f"{rate.name} {rate.rate} % in {rate.country} {rate.subdivision or ''} from {rate.valid_from}",
+                at=rate.recorded_at,
             )
             return rate, True
         existing = await repo.tax_rate(rate.tax_rate_id)
@@ -446,6 +470,9 @@ async def set_currency_active(
                 before=None if before is None else {"code": code, "active": before},
                 after={"code": code, "active": active},
             )
+            if active:
+                detail = f"{code} activated"
+                announce_rates(uow, tenant_id=tenant_id, change="currency", about=f"{code}:{at}", detail=detail, at=at)
     c = CURRENCIES[code]
     return CurrencyView(c.code, c.name, c.minor_units, active or code == base, code == base)
 
@@ -530,6 +557,10 @@ async def set_exchange_rate(
             at=at,
             after=exchange_rate_document(row),
         )
+        detail = f"{code} {rate_date} {outcome}"
+        announce_rates(
+            uow, tenant_id=tenant_id, change="exchange_rate", about=str(row.exchange_rate_id), detail=detail, at=at
+        )
         return outcome, row
 
 
@@ -557,6 +588,15 @@ async def import_exchange_rates(
                     "corrected": [exchange_rate_document(r) for r in saved.corrected],
                     "unchanged": len(saved.unchanged),
                 },
+            )
+            fresh = saved.inserted + saved.corrected
+            announce_rates(
+                uow,
+                tenant_id=tenant_id,
+                change="exchange_rate",
+                about=str(fresh[0].exchange_rate_id),
+                detail=f"{len(fresh)} exchange rates imported",
+                at=at,
             )
         return saved
 

@@ -17,7 +17,7 @@ fix (a rate added), send a new ``request_id``.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
@@ -266,5 +266,28 @@ class QuoteFailed(Contract):
     )
 
 
-TaxResult = Annotated[ConversionQuoted | TaxQuoted | QuoteFailed, Discriminator("type")]
-"""What tax.results.v1 carries."""
+class RatesChanged(Contract):
+    """Tax-currency learned a rate it may have lacked: drafts held for a missing rate can be asked again."""
+
+    type: Literal["rates.changed"] = Field(
+        default="rates.changed", description="Discriminator", examples=["rates.changed"]
+    )
+    event_id: UUID = Field(
+        description="Derived from the rows added (a repeat is the same event)", examples=[REQUEST_EXAMPLE]
+    )
+    tenant_id: UUID = Field(description="The MSP", examples=[TENANT_EXAMPLE])
+    change: Literal["tax_rate", "exchange_rate", "currency"] = Field(
+        description="A tax rate row added, exchange-rate rows added or corrected, or a currency activated",
+        examples=["tax_rate"],
+    )
+    detail: NonEmptyStr = Field(
+        description="What was added, for logs and audit", examples=["VAT 20 % in GB from 2020-01-01"]
+    )
+    occurred_at: datetime = Field(description="When it was recorded", examples=["2026-02-01T09:00:00Z"])
+
+    def key(self) -> str:
+        return str(self.tenant_id)
+
+
+TaxResult = Annotated[ConversionQuoted | TaxQuoted | QuoteFailed | RatesChanged, Discriminator("type")]
+"""What tax.results.v1 carries: answers to requests, and notices that rates were added (held drafts retry)."""

@@ -161,6 +161,8 @@ class Stack:
         )
         if spec.name == "catalog":  # the only holder of the signing key and the operator token
             env.update(AUTH_PRIVATE_KEY=private_pem, AUTH_KEY_ID=LOCAL_KEY_ID, ADMIN_TOKEN=self.admin_token)
+        if spec.name == "invoicing":  # signs the clients' invoice links (local stack: derived from its secret)
+            env["INVOICE_LINK_SECRET"] = role_password("invoice-links", secret=self.secret)
         if self.epoch:
             env["MSP_BROKER_EPOCH"] = self.epoch
             # Tansu holds a fetch for its full max wait even when data arrives; keep hops short locally.

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 from pypdf import PdfReader
 
+from services.invoicing.domain import links
+from shared.services import service
 from tests.integration.tax_support import activate, import_rates, known_to_tax_currency, tax_api
 from tests.support.platform import Platform, Tenant
 
@@ -165,9 +167,80 @@ class TestInvoicedInTheClientsCurrencyWithDiscountsAndTaxes:
         )
         assert invoice["total"] == "102.00"  # 100.00 - 15.00 + 17.00
 
+    async def test_a_fixed_amount_on_one_service_comes_off_that_service_and_one_on_the_plan_is_taken_once(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await rules_reached_catalog(platform, tenant)
+        plan = (await platform.catalog.get("/v1/plans", headers=tenant.auth)).json()["items"][0]
+        device = plan["lines"][0]["service_id"]
+        await a_discount(
+            platform,
+            tenant,
+            name="Device 7.50 off",
+            discount_type="fixed_amount",
+            value="7.50",
+            currency="GBP",
+            service_id=device,
+        )
+        await a_discount(
+            platform,
+            tenant,
+            name="Plan 2.50 off",
+            discount_type="fixed_amount",
+            value="2.50",
+            currency="GBP",
+            plan_id=plan["plan_id"],
+        )
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="8"))
+
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+
+        # 8 x 12.50 = 100.00; 7.50 off the device service and 2.50 off the plan, each once: net 90.00, VAT 18.00
+        [line] = invoice["lines"]
+        assert (line["amount"], line["discount_amount"], line["net_amount"], line["tax_amount"]) == (
+            "100.00",
+            "10.00",
+            "90.00",
+            "18.00",
+        )
+        assert invoice["total"] == "108.00"  # 100.00 - 10.00 + 18.00
+
+
+class TestTaxInclusivePrices:
+    async def test_a_tenant_whose_prices_include_tax_gets_the_net_backed_out_per_line_and_totals_the_prices(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        async with platform.invoicing_api() as api:
+            await ok(await api.put("/v1/invoice-settings", headers=tenant.auth, json={"tax_inclusive": True}))
+            settings = await ok(
+                await api.get(f"/v1/companies/{tenant.company_id}/invoice-settings", headers=tenant.auth)
+            )
+        assert (settings["tax_inclusive"], settings["effective_tax_inclusive"]) == (None, True)
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+
+        # 4 x 12.50 = 50.00 including VAT 20 %: VAT = 50.00 x 20 / 120 = 8.333.. -> 8.33 (half-up), net 41.67
+        [line] = invoice["lines"]
+        assert (line["amount"], line["net_amount"], line["tax_amount"], line["total"]) == (
+            "41.67",
+            "41.67",
+            "8.33",
+            "50.00",
+        )
+        assert line["unit_price"] == "10.417500"  # 41.67 / 4, shown net of tax
+        assert (invoice["tax_inclusive"], invoice["subtotal"], invoice["tax_total"], invoice["total"]) == (
+            True,
+            "41.67",
+            "8.33",
+            "50.00",  # exactly what the client was quoted
+        )
+
 
 class TestHeldInvoices:
-    async def test_an_invoice_without_a_tax_rate_is_held_then_issued_after_the_rate_is_added(
+    async def test_an_invoice_without_a_tax_rate_is_held_then_issued_by_itself_once_the_rate_is_added(
         self, platform: Platform
     ) -> None:
         tenant = await platform.sandbox_tenant()  # no tax rate for GB at all
@@ -178,12 +251,16 @@ class TestHeldInvoices:
 
         assert held["held_reason"].startswith("missing_tax_rate: ")
         assert held["invoice_number"] is None  # no number is spent on a held invoice
-        await platform.tax_rate(tenant, region="GB", rate="20")
-        async with platform.invoicing_api() as api:
-            retried = await ok(await api.post(f"/v1/invoices/{held['invoice_id']}/retry", headers=tenant.auth))
-        assert retried["status"] == "awaiting_tax"
-        invoice = await finalized(platform, tenant)
+        await platform.tax_rate(tenant, region="GB", rate="20")  # tax-currency announces rates.changed
+        invoice = await finalized(platform, tenant)  # no operator retry: the held draft asked again by itself
         assert (invoice["invoice_number"], invoice["total"]) == ("INV-2602-00001", "30.00")  # 25.00 + 5.00 VAT
+        retried = await platform.fetch_as_tenant(
+            "invoicing", tenant, "SELECT actor, after FROM audit_log WHERE action = 'invoice_retried'"
+        )
+        assert [r["actor"] for r in retried] == ["system:invoicing"]
+        async with platform.invoicing_api() as api:  # the operator's retry stays, for a draft held again
+            again = await api.post(f"/v1/invoices/{held['invoice_id']}/retry", headers=tenant.auth)
+        assert again.status_code == 409  # it is finalized now: nothing to retry
 
 
 class TestPaymentsRefundsAndCredits:
@@ -525,6 +602,9 @@ AUDITED = {
     "PUT /v1/invoices/{invoice_id}/credit-notes/{credit_note_id}": "credit_note_drafted",
     "POST /v1/credit-notes/{credit_note_id}/{action}": "credit_note_issued",  # and credit_note_cancelled
     "PUT /v1/companies/{company_id}/adjustments/{adjustment_id}": "adjustment_created",
+    "POST /v1/invoices/{invoice_id}/link": "invoice_link_issued",
+    "PUT /v1/invoice-settings": "invoice_settings_changed",
+    "PUT /v1/companies/{company_id}/invoice-settings": "invoice_settings_changed",
 }
 
 
@@ -555,6 +635,13 @@ class TestEveryChangeIsAudited:
             a = tenant.auth
             for step in ("sent", "viewed"):
                 await ok(await api.post(f"{i}/{step}", headers=a))
+            await ok(await api.post(f"{i}/link", headers=a))
+            await ok(await api.put("/v1/invoice-settings", headers=a, json={"tax_inclusive": False}))
+            await ok(
+                await api.put(
+                    f"/v1/companies/{tenant.company_id}/invoice-settings", headers=a, json={"tax_inclusive": None}
+                )
+            )
             await ok(
                 await api.put(
                     f"{i}/payments/{failed}", headers=a, json={"amount": "5.00", "method": "card", "status": "pending"}
@@ -771,3 +858,103 @@ class TestViewedByTheClient:
             where=lambda d: d["notice_type"] == "invoice.viewed" and d["tenant_id"] == str(tenant.tenant_id),
         )
         assert notice["status"] == "viewed"
+
+
+class TestSignedClientLinks:
+    async def test_a_signed_link_opens_the_invoice_without_a_token_marks_it_viewed_once_and_refuses_forgeries(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="3"))
+        await platform.advance_clock(tenant, MONTH_END)
+        invoice = await finalized(platform, tenant)
+        async with platform.invoicing_api() as api:
+            link = await ok(await api.post(f"/v1/invoices/{invoice['invoice_id']}/link", headers=tenant.auth))
+            url, pdf_url = link["url"], link["pdf_url"]
+            assert url.startswith(f"/v1/links/{tenant.tenant_id}/invoices/{invoice['invoice_id']}?expires=")
+            forged = await api.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"))
+            other_invoice = await api.get(url.replace(invoice["invoice_id"], str(uuid.uuid4())))
+            secret = platform.stack.service_env(service("invoicing"))["INVOICE_LINK_SECRET"]
+            past = 1_700_000_000  # 2023-11-14: long gone
+            stale = links.sign(
+                secret, tenant_id=tenant.tenant_id, invoice_id=uuid.UUID(invoice["invoice_id"]), expires=past
+            )
+            expired = await api.get(
+                f"/v1/links/{tenant.tenant_id}/invoices/{invoice['invoice_id']}?expires={past}&signature={stale}"
+            )
+            assert (await invoice_row(platform, tenant, "finalized"))["viewed_at"] is None  # refused links view nothing
+            opened = await api.get(url)  # no Authorization header
+            again = await api.get(pdf_url)
+
+        assert (forged.status_code, other_invoice.status_code) == (403, 403)
+        assert "signature does not match" in forged.json()["detail"]
+        assert expired.status_code == 410
+        assert "expired" in expired.json()["detail"]
+        assert opened.status_code == 200
+        assert invoice["invoice_number"] in opened.text
+        assert again.status_code == 200
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(again.content)).pages)
+        assert invoice["invoice_number"] in text
+        viewed = await invoice_row(platform, tenant, "viewed")
+        assert viewed["viewed_at"] is not None
+        audited = await platform.fetch_as_tenant(
+            "invoicing", tenant, "SELECT actor FROM audit_log WHERE action = 'invoice_viewed'"
+        )
+        assert [r["actor"] for r in audited] == ["client-link"]  # opened twice, viewed once
+
+
+class TestInvoiceApproval:
+    async def test_an_invoice_over_an_active_invoice_rule_waits_unnumbered_then_is_finalized_or_stays_draft(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        rejecting = await platform.sandbox_tenant()
+        await platform.tax_rate(rejecting, region="GB", name="VAT", rate="20")
+        rule = {
+            "item_type": "invoice",
+            "threshold_field": "amount",
+            "threshold": "100",
+            "steps": [{"step": 1, "roles": ["billing_manager"]}],
+        }
+        managers = {}
+        for t in (tenant, rejecting):
+            changed = await platform.approvals.put(f"/v1/approval-rules/{uuid.uuid4()}", json=rule, headers=t.auth)
+            assert changed.status_code == 200, changed.text
+            _, managers[t.tenant_id] = await platform.add_user(t, "billing_manager")
+
+            async def rule_known(t: Tenant = t) -> bool:
+                version = await platform.value_as_tenant("invoicing", t, "SELECT version FROM approval_rule_sets")
+                return bool(version and version >= 2)  # the defaults, then this rule
+
+            await platform.wait_for(rule_known, timeout_s=60)
+            await platform.send_usage(t, platform.usage(t, quantity="10"))
+            await platform.advance_clock(t, MONTH_END)
+
+        waiting = [await invoice_row(platform, t, "draft") for t in (tenant, rejecting)]
+
+        for row in waiting:  # 10 x 12.50 = 125.00 + VAT 25.00 = 150.00 > 100
+            assert row["held_reason"] == "awaiting_approval: the total 150.00 GBP needs approval"
+            assert row["invoice_number"] is None  # no number spent while it waits
+        for t, row, verdict in ((tenant, waiting[0], "approve"), (rejecting, waiting[1], "reject")):
+
+            async def pending(row: Any = row, t: Tenant = t) -> bool:
+                r = await platform.approvals.get("/v1/approvals/pending", headers=bearer(managers[t.tenant_id]))
+                return any(p["request_id"] == str(row["approval_request_id"]) for p in r.json())
+
+            await platform.wait_for(pending, timeout_s=60)
+            decided = await platform.approvals.post(
+                f"/v1/approvals/{row['approval_request_id']}/{verdict}",
+                json={"comment": "Checked with the client" if verdict == "approve" else "Wrong device count"},
+                headers=bearer(managers[t.tenant_id]),
+            )
+            assert decided.status_code == 200, decided.text
+
+        invoice = await finalized(platform, tenant)
+        assert (invoice["invoice_number"], invoice["total"]) == ("INV-2602-00001", "150.00")
+
+        async def rejected() -> Any:
+            rows = await platform.fetch_as_tenant("invoicing", rejecting, "SELECT * FROM invoices")
+            return rows[0] if rows and rows[0]["held_reason"].startswith("rejected") else None
+
+        row = await platform.wait_for(rejected, timeout_s=60)
+        assert (row["status"], row["invoice_number"]) == ("draft", None)
+        assert row["held_reason"] == "rejected: Wrong device count"
+        assert await platform.invoices(rejecting, timeout_s=3) == []  # nothing published for the rejected draft

@@ -37,7 +37,14 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
-from shared.contracts.tax import ConversionQuoted, ConversionRequested, QuoteFailed, TaxQuoted, TaxRequested
+from shared.contracts.tax import (
+    ConversionQuoted,
+    ConversionRequested,
+    QuoteFailed,
+    RatesChanged,
+    TaxQuoted,
+    TaxRequested,
+)
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.runtime import ServiceRuntime
@@ -74,7 +81,7 @@ CONSUMED_CONTRACTS: dict[str, list[type[BaseModel]]] = {
     topics.APPROVAL_RULES.name: [ApprovalRuleSet],
     topics.APPROVAL_DECISIONS.name: [ApprovalDecision],
     topics.TAX_REQUESTS.name: [ConversionRequested, TaxRequested],
-    topics.TAX_RESULTS.name: [ConversionQuoted, TaxQuoted, QuoteFailed],
+    topics.TAX_RESULTS.name: [ConversionQuoted, TaxQuoted, QuoteFailed, RatesChanged],
 }
 SERVICES = sorted(FACTORIES)
 CONSUMING = [s for s in SERVICES if of_service(s)]

@@ -7,13 +7,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.invoicing.domain.credit_notes import CannotCredit, credit_note, credit_note_number, split_credit
+from services.invoicing.domain.credit_notes import (
+    CannotCredit,
+    credit_note,
+    credit_note_number,
+    credited_nets,
+    split_credit,
+)
 from services.invoicing.domain.ledger import (
     Entry,
     balance,
@@ -23,6 +30,7 @@ from services.invoicing.domain.ledger import (
     status_after_payment,
 )
 from shared.contracts.invoices import CreditNoteReason, Customer, Invoice, InvoiceLine, InvoiceStatus, TaxLine
+from shared.money import round_half_up
 
 D = Decimal
 COMPANY = UUID("11111111-1111-4111-8111-111111111111")
@@ -168,6 +176,96 @@ class TestCreditNotes:
 
         remainder = sum((x.total for x in invoice.lines if x not in chosen), D(0))
         assert invoice.total - note.total == remainder
+
+
+class TestTaxedPartialCredits:
+    def test_part_of_a_line_carries_its_tax_in_proportion_rounded_half_up(self) -> None:
+        invoice = an_invoice([a_line("100.00", "20.00", 1)])  # 100.00 + VAT 20.00
+
+        note = partial(invoice, {invoice.lines[0].line_id: D("33.33")})
+
+        # VAT on 33.33 of 100.00: 20.00 x 33.33 / 100.00 = 6.666 -> 6.67 (half-up)
+        assert [(x.net_amount, x.tax_amount, x.total) for x in note.lines] == [(D("33.33"), D("6.67"), D("40.00"))]
+        assert note.total == D("40.00")
+        assert invoice.total - note.total == D("80.00")  # 66.67 + 13.33 remain
+
+    def test_parts_crediting_a_whole_line_carry_exactly_its_tax(self) -> None:
+        invoice = an_invoice([a_line("100.00", "20.00", 1)])
+        line_id = invoice.lines[0].line_id
+        thirds = []
+        for part in ("33.33", "33.33", "33.34"):
+            thirds.append(partial(invoice, {line_id: D(part)}, credited_before=credited_nets(invoice, thirds)))
+
+        # cumulative: round(20 x 33.33/100) = 6.67; round(20 x 66.66/100) = 13.33 -> 6.66; 20.00 - 13.33 = 6.67
+        assert [n.lines[0].tax_amount for n in thirds] == [D("6.67"), D("6.66"), D("6.67")]
+        assert sum((n.total for n in thirds), D(0)) == invoice.total  # 120.00, not a cent more or less
+
+    def test_a_part_beyond_what_remains_of_the_line_is_refused(self) -> None:
+        invoice = an_invoice([a_line("100.00", "20.00", 1)])
+        line_id = invoice.lines[0].line_id
+
+        with pytest.raises(CannotCredit, match=r"60\.00 of its net 100\.00 is credited already; 40\.01 is more"):
+            partial(invoice, {line_id: D("40.01")}, credited_before={line_id: D("60.00")})
+        with pytest.raises(CannotCredit, match="partly credited"):
+            credit_note(
+                invoice,
+                credit_note_id=uuid.uuid4(),
+                reason=CreditNoteReason.RETURN,
+                line_ids=[line_id],
+                amount=None,
+                description="",
+                already_credited=D("72.00"),
+                credited_before={line_id: D("60.00")},
+            )
+
+    @given(
+        net=st.decimals(D("0.01"), D("99999"), places=2),
+        rate=st.decimals(D(0), D(30), places=3),
+        cuts=st.lists(st.integers(1, 10_000), min_size=1, max_size=6),
+        credit_all=st.booleans(),
+    )
+    def test_partial_credit_notes_and_their_invoice_net_to_the_remainder_exactly(
+        self, net: Decimal, rate: Decimal, cuts: list[int], credit_all: bool
+    ) -> None:
+        tax = (net * rate / 100).quantize(D("0.01"))
+        invoice = an_invoice([a_line(f"{net}", f"{tax}", 1), a_line("10.00", "2.00", 2)])
+        line = invoice.lines[0]
+        # split the net into parts (each at least 0.01) in proportion to the cuts
+        cents = int(net * 100)
+        weights = cuts[: max(1, min(len(cuts), cents))]
+        parts = [max(1, cents * w // sum(weights)) for w in weights]
+        parts[-1] = cents - sum(parts[:-1]) if credit_all else parts[-1]
+        parts = [p for p in parts if p > 0]
+        if sum(parts) > cents:
+            return  # the rounding of the cuts overshot: not a case to test
+        notes: list[Any] = []
+        for p in parts:
+            notes.append(partial(invoice, {line.line_id: D(p) / 100}, credited_before=credited_nets(invoice, notes)))
+
+        credited_net = sum((n.lines[0].net_amount for n in notes), D(0))
+        credited_tax = sum((n.lines[0].tax_amount for n in notes), D(0))
+        remaining = invoice.lines[1].total + (line.net_amount - credited_net) + (line.tax_amount - credited_tax)
+        assert invoice.total - sum((n.total for n in notes), D(0)) == remaining
+        for n in notes:
+            assert n.lines[0].total == n.lines[0].net_amount + n.lines[0].tax_amount
+        # the parts' taxes telescope: together they carry the tax on all they credit, rounded once (half-up)
+        assert credited_tax == round_half_up(line.tax_amount * credited_net / line.net_amount, currency="GBP")
+        if credited_net == line.net_amount:
+            assert credited_tax == line.tax_amount  # the whole line credited in parts carries exactly its tax
+
+
+def partial(invoice: Invoice, parts: dict[UUID, Decimal], credited_before: dict[UUID, Decimal] | None = None) -> Any:
+    return credit_note(
+        invoice,
+        credit_note_id=uuid.uuid4(),
+        reason=CreditNoteReason.SERVICE_ISSUE,
+        line_ids=None,
+        amount=None,
+        description="",
+        already_credited=D(0),
+        parts=parts,
+        credited_before=credited_before or {},
+    )
 
 
 def entry(kind: str, amount: Decimal, bal: Decimal, cred: Decimal = D(0)) -> Entry:

@@ -286,3 +286,92 @@ class TestInvoiceProperties:
         assert all(x.net_amount >= 0 or x.amount < 0 for x in invoice.lines)  # discounts never make a line negative
         assert invoice.credits_applied == max(Decimal(0), min(credit, invoice.total))
         assert invoice.amount_due == invoice.total - invoice.credits_applied
+
+
+def taxed_inclusive(lines: list[PricedLine], percent: Decimal) -> TaxQuoted:
+    """Tax-currency's split of gross lines at one rate (its rule): tax = round_half_up(G x r / (100 + r)),
+    net = G - tax."""
+    quoted = []
+    for p in lines:
+        gross = p.net_amount
+        tax = (gross * percent / (100 + percent)).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        taxes = [
+            QuotedTax(
+                name="VAT",
+                rate=percent,
+                amount=tax,
+                compound=False,
+                exemption_reason=None,
+                tax_rate_id=uuid5(TENANT, "v"),
+            )
+        ]
+        quoted.append(
+            QuotedLine(line_id=p.line.line_id, net_amount=gross - tax, taxes=taxes, tax_amount=tax, total=gross)
+        )
+    return TaxQuoted(
+        request_id=uuid5(TENANT, "t"),
+        tenant_id=TENANT,
+        invoice_id=INVOICE,
+        currency="GBP",
+        tax_inclusive=True,
+        lines=quoted,
+        tax_total=sum((q.tax_amount for q in quoted), Decimal(0)),
+    )
+
+
+class TestTaxInclusive:
+    def test_a_gross_price_is_backed_out_per_line_and_the_document_is_net_of_tax(self) -> None:
+        lines = priced([charge("120.00")], [discount("10", plan_id=PLAN)])  # 120.00 incl. VAT, 10% off: 108.00
+
+        invoice = build(DRAFT, number="INV-2602-00001", priced=lines, tax=taxed_inclusive(lines, Decimal(20)))
+
+        [line] = invoice.lines
+        # VAT in 108.00 at 20%: 108.00 x 20 / 120 = 18.00; net 90.00
+        # the 12.00 discount's VAT share in the same proportion: 12.00 x 18.00 / 108.00 = 2.00 -> discount 10.00
+        # amount = 90.00 + 10.00 = 100.00 (the net list price); unit price 100.00 / 1
+        assert (line.amount, line.discount_amount, line.net_amount, line.tax_amount, line.total) == (
+            Decimal("100.00"),
+            Decimal("10.00"),
+            Decimal("90.00"),
+            Decimal("18.00"),
+            Decimal("108.00"),
+        )
+        assert line.unit_price == Decimal("100.000000")
+        assert (invoice.tax_inclusive, invoice.total) == (True, Decimal("108.00"))
+
+    def test_the_rounding_rule_leaves_net_plus_tax_equal_to_the_inclusive_amount(self) -> None:
+        lines = priced([charge("9.99"), charge("0.01", service="backup")], [])
+
+        invoice = build(DRAFT, number="INV-2602-00001", priced=lines, tax=taxed_inclusive(lines, Decimal(20)))
+
+        # 9.99 x 20 / 120 = 1.665 -> 1.67, net 8.32; 0.01 x 20 / 120 = 0.00166 -> 0.00, net 0.01
+        assert by_line(invoice) == {"rmm": ("8.32", "1.67", "9.99"), "backup": ("0.01", "0.00", "0.01")}
+        assert invoice.total == Decimal("10.00")  # 9.99 + 0.01, exactly what the catalog prices add up to
+
+    @given(
+        amounts=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), money), min_size=1, max_size=10),
+        plan_pct=st.one_of(st.none(), percent),
+        fixed=st.one_of(st.none(), st.decimals(min_value=Decimal("0.01"), max_value=Decimal("900"), places=2)),
+        vat=st.sampled_from([Decimal(0), Decimal("5"), Decimal("20"), Decimal("17.5")]),
+    )
+    def test_inclusive_invoices_total_exactly_their_gross_lines_and_still_reconcile(
+        self, amounts: list[tuple[str, Decimal]], plan_pct: str | None, fixed: Decimal | None, vat: Decimal
+    ) -> None:
+        discounts = []
+        if plan_pct:
+            discounts.append(discount(plan_pct, plan_id=PLAN))
+        if fixed:
+            discounts.append(discount(f"{fixed}", fixed=True, plan_id=PLAN))
+        lines = priced([charge(f"{a}", service=s) for s, a in amounts], discounts)
+
+        invoice = build(DRAFT, number="INV-2602-00001", priced=lines, tax=taxed_inclusive(lines, vat))
+
+        assert invoice.total == sum((p.net_amount for p in lines), Decimal(0))  # the inclusive amounts, exactly
+        for line, p in zip(invoice.lines, lines, strict=True):
+            assert line.net_amount + line.tax_amount == line.total == p.net_amount
+            assert line.amount - line.discount_amount == line.net_amount
+        assert invoice.total == invoice.subtotal - invoice.discount_total + invoice.tax_total
+
+
+def by_line(invoice: Any) -> dict[str, tuple[str, str, str]]:
+    return {x.service_ref: (f"{x.net_amount}", f"{x.tax_amount}", f"{x.total}") for x in invoice.lines}

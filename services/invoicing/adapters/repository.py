@@ -26,6 +26,9 @@ from shared.contracts.invoices import CreditNote, Invoice
 from shared.contracts.rating import ChargeCreated, PeriodCompleted
 from shared.db.pool import DbConnection
 
+TENANT_DEFAULT = UUID(int=0)
+"""``invoice_settings.company_id`` of the tenant's default."""
+
 
 class InvoicingRepository:
     def __init__(self, conn: DbConnection) -> None:
@@ -199,6 +202,64 @@ class InvoicingRepository:
             reason,
             at,
         )
+
+    async def wait_for_approval(self, invoice_id: UUID, reason: str, request_id: UUID, *, at: datetime) -> None:
+        """The draft waits for approvals' decision on the whole invoice: no number is spent."""
+        await self._conn.execute(
+            """UPDATE invoices SET status = 'draft', held_reason = $2, approval_request_id = $3, updated_at = $4
+               WHERE invoice_id = $1""",
+            invoice_id,
+            reason,
+            request_id,
+            at,
+        )
+
+    async def held_for(self, prefixes: tuple[str, ...]) -> list[asyncpg.Record]:
+        """Held invoices whose reason starts with one of ``prefixes``, locked, oldest first."""
+        return list(
+            await self._conn.fetch(
+                """SELECT * FROM invoices WHERE status = 'held' AND held_reason LIKE ANY ($1::text[])
+                   ORDER BY closed_at, invoice_id FOR UPDATE""",
+                [f"{p}%" for p in prefixes],
+            )
+        )
+
+    async def set_draft_reason(self, invoice_id: UUID, reason: str, *, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE invoices SET held_reason = $2, updated_at = $3 WHERE invoice_id = $1", invoice_id, reason, at
+        )
+
+    # -- settings ------------------------------------------------------------------------------------------
+    async def tax_inclusive(self, company_id: UUID) -> bool:
+        """The client's setting, else the tenant's default, else tax-exclusive."""
+        value: bool | None = await self._conn.fetchval(
+            """SELECT tax_inclusive FROM invoice_settings WHERE company_id IN ($1, $2)
+               ORDER BY company_id = $2 LIMIT 1""",
+            company_id,
+            TENANT_DEFAULT,
+        )
+        return bool(value)
+
+    async def save_tax_inclusive(
+        self, tenant_id: UUID, company_id: UUID, tax_inclusive: bool | None, *, at: datetime
+    ) -> bool | None:
+        """Set (or with None, for a client, drop) the setting; returns what it was."""
+        before: bool | None = await self._conn.fetchval(
+            "SELECT tax_inclusive FROM invoice_settings WHERE company_id = $1 FOR UPDATE", company_id
+        )
+        if tax_inclusive is None:
+            await self._conn.execute("DELETE FROM invoice_settings WHERE company_id = $1", company_id)
+        else:
+            await self._conn.execute(
+                """INSERT INTO invoice_settings (tenant_id, company_id, tax_inclusive, updated_at)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, company_id)
+                   DO UPDATE SET tax_inclusive = EXCLUDED.tax_inclusive, updated_at = EXCLUDED.updated_at""",
+                tenant_id,
+                company_id,
+                tax_inclusive,
+                at,
+            )
+        return before
 
     # -- ledger --------------------------------------------------------------------------------------------
     async def credit_available(self, company_id: UUID) -> Decimal:
