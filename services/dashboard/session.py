@@ -34,15 +34,6 @@ class Viewer:
     def may(self, permission: Permission | str) -> bool:
         return Permission(permission) in GRANTS[self.role]
 
-    def allows(self, name: str, *, otherwise: Permission) -> bool:
-        """A permission by its name, where the platform may not define it yet (``reports:read``,
-        ``audit:read``): until it does, ``otherwise`` decides."""
-        try:
-            wanted = Permission(name)
-        except ValueError:
-            wanted = otherwise
-        return wanted in GRANTS[self.role]
-
     @property
     def permissions(self) -> frozenset[Permission]:
         return GRANTS[self.role]
