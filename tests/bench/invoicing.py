@@ -7,7 +7,8 @@ tax.requests.v1 / tax.results.v1, numbers it gap-free, renders its PDF for the l
 publishes it, all through inboxes and outboxes. The baseline is a raw aiokafka produce + consume of the same
 number of messages on the same broker. Figures are printed, never asserted.
 
-    BENCH_INVOICE_CLIENTS=500 BENCH_CHARGES_PER_CLIENT=5 python -m tests.bench.invoicing
+    python -m tests.bench.invoicing    # default: 10,000 clients x 20 charges (target: 100 invoices/s)
+    BENCH_INVOICE_CLIENTS=500 BENCH_CHARGES_PER_CLIENT=5 python -m tests.bench.invoicing   # a quick look
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from shared.stack.stack import Stack, StackConfig
 from shared.topics import by_name
 from tests.support.stack import _pick_ports
 
-CLIENTS = int(os.environ.get("BENCH_INVOICE_CLIENTS", "300"))
-PER_CLIENT = int(os.environ.get("BENCH_CHARGES_PER_CLIENT", "5"))
+CLIENTS = int(os.environ.get("BENCH_INVOICE_CLIENTS", "10000"))
+PER_CLIENT = int(os.environ.get("BENCH_CHARGES_PER_CLIENT", "20"))
 
 
 async def seed(stack: Stack) -> tuple[uuid.UUID, uuid.UUID, list[tuple[uuid.UUID, str]]]:
