@@ -13,7 +13,7 @@ from uuid import UUID
 
 from services.rating.adapters.repository import LedgerRow, RatingRepository
 from services.rating.domain import thresholds
-from services.rating.domain.buckets import Settlement, settle
+from services.rating.domain.buckets import Lot, Settlement, available, carried_through, settle
 from services.rating.domain.close_pricing import (
     Priced,
     UsageRecord,
@@ -476,6 +476,30 @@ async def _price_line_at_close(
     )
 
 
+async def _carried_so_far(repo: RatingRepository, view: _View, candidate: PlanCandidate, start: date) -> list[Lot]:
+    """The hours carried into the bucket period starting on ``start``, as known now: from the last settled period
+    before it, every period up to it settled again provisionally with the entries rated so far (the periods are
+    settled for real when the billing period containing their end closes)."""
+    bucket = candidate.plan.bucket
+    assert bucket is not None
+    frequency = BillingFrequency(bucket.period)
+    anchor = view.companies[candidate.assignment.company_id].billing_anchor
+    assignment_id = candidate.assignment.assignment_id
+    last = await repo.settled_before(assignment_id, start)
+    if last is None:
+        bp, carried = period_containing(candidate.assignment.start_date, frequency=frequency, anchor=anchor), []
+    else:
+        bp, carried = period_containing(last[0], frequency=frequency, anchor=anchor), last[1]
+    if bp.start >= start:
+        return carried
+    entries = await repo.bucket_entries(assignment_id, bp.start, start)
+    periods: list[list[tuple[UUID, Decimal]]] = []
+    while bp.start < start:
+        periods.append(entries.get(bp.start, []))
+        bp = next_period(bp, frequency=frequency, anchor=anchor)
+    return carried_through(bucket, carried, periods)
+
+
 # -- thresholds ------------------------------------------------------------------------------------------
 
 
@@ -500,8 +524,7 @@ async def _thresholds(
         if subject == "bucket":
             bucket = d.candidate.plan.bucket
             assert bucket is not None
-            carried = await repo.carried_into(assignment_id, start)
-            limit = bucket.hours + sum((lot.hours for lot in carried), Decimal(0))
+            limit = available(bucket, await _carried_so_far(repo, view, d.candidate, start))
             key, unit = f"bucket:{assignment_id}", "hour"
             configured = bucket.threshold_levels
         else:

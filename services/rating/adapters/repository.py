@@ -379,6 +379,34 @@ class RatingRepository:
         )
         return _lots(doc) if doc is not None else []
 
+    async def settled_before(self, assignment_id: UUID, period_start: date) -> tuple[date, list[Lot]] | None:
+        """The latest settlement of the last settled bucket period ending by ``period_start``: its end and the lots
+        it carries out."""
+        row = await self._conn.fetchrow(
+            """SELECT period_end, carried FROM bucket_usage WHERE assignment_id = $1 AND period_end <= $2
+               ORDER BY period_start DESC, revision DESC LIMIT 1""",
+            assignment_id,
+            period_start,
+        )
+        return (row["period_end"], _lots(row["carried"])) if row else None
+
+    async def bucket_entries(
+        self, assignment_id: UUID, start: date, before: date
+    ) -> dict[date, list[tuple[UUID, Decimal]]]:
+        """The bucket entries of the bucket periods starting in ``[start, before)``, per period in time order."""
+        rows = await self._conn.fetch(
+            """SELECT period_start, record_id, quantity FROM rated_records
+               WHERE assignment_id = $1 AND disposition = 'bucket' AND period_start >= $2 AND period_start < $3
+               ORDER BY period_start, occurred_at, record_id""",
+            assignment_id,
+            start,
+            before,
+        )
+        out: dict[date, list[tuple[UUID, Decimal]]] = {}
+        for r in rows:
+            out.setdefault(r["period_start"], []).append((r["record_id"], r["quantity"]))
+        return out
+
     async def save_bucket(
         self,
         tenant_id: UUID,
