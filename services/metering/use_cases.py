@@ -25,7 +25,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -132,23 +132,25 @@ def occurred(record: UsageRecord | TimeEntry) -> datetime:
 # -- deciding against the catalog ---------------------------------------------------------------------
 @dataclass(slots=True)
 class Context:
-    """What a batch is decided against, loaded in a few multi-row queries."""
+    """What a batch is decided against, loaded in one multi-row statement."""
 
     tenant_known: bool
     rules: ApprovalRuleSet | None
     companies: dict[tuple[str, str], Any]
     services: dict[str, Any]
     users: dict[str, UUID]
+    plans: dict[UUID, list[tuple[date, date | None]]]  # the found clients' assignments, for no_active_plan
 
     @classmethod
     async def load(cls, repo: MeteringRepository, tenant: UUID, records: Sequence[UsageRecord | TimeEntry]) -> Context:
-        users = {r.user_ref for r in records if isinstance(r, TimeEntry)}
+        found = await repo.batch_context(
+            tenant,
+            {(r.source, r.company_ref) for r in records},
+            {r.service_ref for r in records},
+            {r.user_ref for r in records if isinstance(r, TimeEntry)},
+        )
         return cls(
-            tenant_known=await repo.tenant_known(tenant),
-            rules=await repo.approval_rules(tenant),
-            companies=await repo.companies_by_ref(tenant, {(r.source, r.company_ref) for r in records}),
-            services=await repo.services_by_code(tenant, {r.service_ref for r in records}),
-            users=await repo.users_by_ref(tenant, users) if users else {},
+            found.tenant_known, found.rules, dict(found.companies), dict(found.services), found.users, found.plans
         )
 
     def decide(self, r: UsageRecord | TimeEntry, rid: UUID | None = None) -> Decision:
@@ -166,17 +168,13 @@ class Context:
         )
 
 
-async def _no_plan(repo: MeteringRepository, tenant: UUID, decided: Sequence[tuple[Any, Decision]]) -> set[UUID]:
+def _no_plan(ctx: Context, decided: Sequence[tuple[Any, Decision]]) -> set[UUID]:
     """Record ids of mapped records whose client has no plan in force on the record's (UTC) date."""
-    mapped = [(r, d) for r, d in decided if d.accepted is not None]
-    if not mapped:
-        return set()
-    plans = await repo.assignments_of(tenant, {d.accepted.company_id for _, d in mapped if d.accepted})
     return {
         d.accepted.record_id
-        for r, d in mapped
+        for r, d in decided
         if d.accepted is not None
-        and not plan_in_force(plans.get(d.accepted.company_id, ()), occurred(r).astimezone(UTC).date())
+        and not plan_in_force(ctx.plans.get(d.accepted.company_id, ()), occurred(r).astimezone(UTC).date())
     }
 
 
@@ -318,6 +316,7 @@ async def ingest(
 
     # 2. decide; each record's id and content fingerprint are worked out once, here
     decided: list[_Decided] = []
+    ctx: Context | None = None
     if first:
         records: list[UsageRecord | TimeEntry] = [_readable(items[i].body) for i in first.values()]
         ctx = await Context.load(repo, tenant, records)
@@ -336,10 +335,15 @@ async def ingest(
             else:
                 decided.append(_Decided(i, r, key, rid, fingerprint(r), d))
 
-    # 3. claim keys
+    # 3. claim keys and store the records whose key was new, in one statement (rows are built for all, the
+    #    statement keeps those it claimed)
     keys = [KeyRow(x.key[0], x.key[1], x.record_id, x.fingerprint, occurred(x.record)) for x in decided]
-    new = await repo.claim_keys(tenant, record_type, keys, now)
+    no_plan = _no_plan(ctx, [(x.record, x.decision) for x in decided]) if ctx is not None else set()
+    candidates = [_raw(x.record, x.decision, x.record_id, x.record_id in no_plan, x.fingerprint) for x in decided]
+    new = await repo.claim_and_store(tenant, record_type, keys, candidates, now)
     fresh = [x for x in decided if x.key in new]
+    rows = [row for x, row in zip(decided, candidates, strict=True) if x.key in new]
+    no_plan = {x.record_id for x in fresh if x.record_id in no_plan}
     seen = [x for x in decided if x.key not in new]
     if seen:
         stored = await repo.fingerprints(tenant, record_type, [x.key for x in seen])
@@ -357,10 +361,7 @@ async def ingest(
                     reason=f"{id_field} {x.key[1]!r} from {x.key[0]!r} was already received with different content",
                 )
 
-    # 4. store the new ones and publish
-    no_plan = await _no_plan(repo, tenant, [(x.record, x.decision) for x in fresh])
-    rows = [_raw(x.record, x.decision, x.record_id, x.record_id in no_plan, x.fingerprint) for x in fresh]
-    await repo.insert_raw(tenant, record_type, rows, now)
+    # 4. publish the new ones
     for x in fresh:
         d = x.decision
         _publish_effects(uow, x.record, d, now)
@@ -731,7 +732,7 @@ async def remap_unmapped(uow: UnitOfWork, repo: MeteringRepository, *, actor: st
         changed = [(r, d) for r, d in decided if d.verdict is not Verdict.UNMAPPED]
         if not changed:
             continue
-        no_plan = await _no_plan(repo, tenant, changed)
+        no_plan = _no_plan(ctx, changed)
         rows = []
         for r, d in changed:
             rid = _record_id(r)

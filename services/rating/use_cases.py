@@ -13,7 +13,7 @@ from uuid import UUID
 
 from services.rating.adapters.repository import LedgerRow, RatingRepository
 from services.rating.domain import thresholds
-from services.rating.domain.buckets import Settlement, settle
+from services.rating.domain.buckets import Lot, Settlement, available, carried_through, settle
 from services.rating.domain.close_pricing import (
     Priced,
     UsageRecord,
@@ -124,26 +124,45 @@ class _View:
 async def _view(
     repo: RatingRepository, tz: str, livemode: bool, company_ids: list[UUID], service_ids: list[UUID]
 ) -> _View:
-    companies: dict[UUID, CompanyState] = await repo.entities("company", company_ids)
-    assignments = await repo.assignments_of(list(companies))
-    plans: dict[UUID, PlanState] = await repo.entities("plan", list({a.plan_id for a in assignments}))
-    line_services = {line.service_id for p in plans.values() for line in p.lines if line.service_id is not None}
-    services: dict[UUID, ServiceState] = await repo.entities("service", list(set(service_ids) | line_services))
-    bundle_ids = {line.bundle_id for p in plans.values() for line in p.lines if line.bundle_id is not None}
-    bundles: dict[UUID, BundleState] = await repo.entities("bundle", list(bundle_ids))
-    statuses: dict[UUID, ClientStatusState] = await repo.entities("client_status", list(companies))
-    return _View(tz, livemode, companies, services, assignments, plans, bundles, statuses)
+    return (await _tenant_and_view(repo, None, company_ids, service_ids, tz=tz, livemode=livemode))[1]
+
+
+async def _tenant_and_view(
+    repo: RatingRepository,
+    tenant_id: UUID | None,
+    company_ids: list[UUID],
+    service_ids: list[UUID],
+    *,
+    tz: str = "UTC",
+    livemode: bool = False,
+) -> tuple[tuple[str, bool] | None, _View]:
+    """The tenant's (time zone, livemode), None when unknown (or not asked for), and the view's slice, in one
+    round trip."""
+    tenant, found = await repo.catalog_slice(tenant_id, company_ids, service_ids)
+    tz, livemode = tenant or (tz, livemode)
+    view = _View(
+        tz,
+        livemode,
+        found["company"],
+        found["service"],
+        list(found["assignment"].values()),
+        found["plan"],
+        found["bundle"],
+        found["client_status"],
+    )
+    return tenant, view
 
 
 async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedRecord]) -> None:
     tenant_id = uow.require_tenant()
-    tenant = await repo.tenant(tenant_id)
+    tenant, view = await _tenant_and_view(
+        repo, tenant_id, list({r.company_id for r in records}), list({r.service_id for r in records})
+    )
     if tenant is None:
         reason = f"tenant {tenant_id} is not in rating's catalog view yet"
         await repo.save_unrated(tenant_id, [(r.record_id, reason, r.model_dump(mode="json")) for r in records])
         return
-    tz, livemode = tenant
-    view = await _view(repo, tz, livemode, list({r.company_id for r in records}), list({r.service_id for r in records}))
+    tz = view.tz
     times = [r for r in records if isinstance(r, AcceptedTime)]
     users: dict[UUID, UserState] = {}
     by_ref: dict[str, UserState] = {}
@@ -292,14 +311,14 @@ async def _send(uow: UnitOfWork, repo: RatingRepository, charges: list[ChargeCre
     if not charges:
         return
     documents = [c.model_dump_json() for c in charges]  # serialized once: kept and published as the same bytes
-    await repo.insert_charges(charges, keys, documents)
-    for charge, document in zip(charges, documents, strict=True):
-        uow.publish(
-            topic=topics.RATING_CHARGES.name,
-            key=f"{charge.tenant_id}:{charge.company_ref}",
-            message=document.encode(),
-            message_id=charge.charge_id,
-        )
+    await uow.flush()  # what was published before these charges stays before them in the outbox
+    await repo.insert_and_publish_charges(
+        charges,
+        keys,
+        documents,
+        topic=topics.RATING_CHARGES.name,
+        message_keys=[f"{c.tenant_id}:{c.company_ref}" for c in charges],
+    )
     await audit.record(
         uow,
         actor=SYSTEM,
@@ -476,6 +495,30 @@ async def _price_line_at_close(
     )
 
 
+async def _carried_so_far(repo: RatingRepository, view: _View, candidate: PlanCandidate, start: date) -> list[Lot]:
+    """The hours carried into the bucket period starting on ``start``, as known now: from the last settled period
+    before it, every period up to it settled again provisionally with the entries rated so far (the periods are
+    settled for real when the billing period containing their end closes)."""
+    bucket = candidate.plan.bucket
+    assert bucket is not None
+    frequency = BillingFrequency(bucket.period)
+    anchor = view.companies[candidate.assignment.company_id].billing_anchor
+    assignment_id = candidate.assignment.assignment_id
+    last = await repo.settled_before(assignment_id, start)
+    if last is None:
+        bp, carried = period_containing(candidate.assignment.start_date, frequency=frequency, anchor=anchor), []
+    else:
+        bp, carried = period_containing(last[0], frequency=frequency, anchor=anchor), last[1]
+    if bp.start >= start:
+        return carried
+    entries = await repo.bucket_entries(assignment_id, bp.start, start)
+    periods: list[list[tuple[UUID, Decimal]]] = []
+    while bp.start < start:
+        periods.append(entries.get(bp.start, []))
+        bp = next_period(bp, frequency=frequency, anchor=anchor)
+    return carried_through(bucket, carried, periods)
+
+
 # -- thresholds ------------------------------------------------------------------------------------------
 
 
@@ -500,8 +543,7 @@ async def _thresholds(
         if subject == "bucket":
             bucket = d.candidate.plan.bucket
             assert bucket is not None
-            carried = await repo.carried_into(assignment_id, start)
-            limit = bucket.hours + sum((lot.hours for lot in carried), Decimal(0))
+            limit = available(bucket, await _carried_so_far(repo, view, d.candidate, start))
             key, unit = f"bucket:{assignment_id}", "hour"
             configured = bucket.threshold_levels
         else:

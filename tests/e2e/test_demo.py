@@ -185,8 +185,17 @@ async def test_notifications_and_approvals_are_integrated_seamlessly_into_billin
         strict=True,
     ):
         assert f"{address}: Invoice {inv.number} from Northwind IT [{inv.number}.pdf]" in mails
-    # the retainer's overage reached the client (its weeks 3 and 4 went past 100 % of the bucket)
+    # the retainer's overage alerts reached the client's billing address (it gets the 100 % alerts; the 80 %
+    # warnings go to a client's contacts, and the demo's clients have none). Levels are fractions of each week's
+    # hours available, 10 + rolled in:
+    #   week 1: 6 of 10 = 60 %                        week 2: 12 of 10 + 4 = 14 = 85.7 %: no 100 % alert
+    #   week 3: 13 of 10 + 2 = 12 = 108 %: 100 %      week 4: 15 of 10 + 0 = 10 = 150 %: 100 %
+    # (measured against the 10 h allocation alone, week 2's 12 h would have been a third, false alert)
     assert any(m.startswith("finance@cedar-logistics.example: Usage alert") for m in mails)
+    alerts = [n for n in first.notifications if n.address == "finance@cedar-logistics.example"]
+    assert [(n.kind, n.subject) for n in alerts if n.kind in ("bucket_threshold", "overage_alert")] == [
+        ("overage_alert", "Usage alert: 100% of your support hours bucket used")
+    ] * 2  # weeks 3 and 4
     sent = {(n.kind, n.address) for n in first.notifications if n.status == "sent"}
     assert ("invoice_issued", "ap@acme-dental.example") in sent
     assert ("approval_requested", "morgan@northwind.example") in sent

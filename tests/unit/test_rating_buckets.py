@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.rating.domain import thresholds
-from services.rating.domain.buckets import Lot, settle
+from services.rating.domain.buckets import Lot, available, carried_through, settle
 from shared.contracts.catalog import BucketDefinition
 
 D = Decimal
@@ -103,3 +103,26 @@ class TestThresholdLevels:
             BucketDefinition(
                 hours=Decimal(10), period="monthly", overage_rate=Decimal(1), threshold_levels=[Decimal(0)]
             )
+
+
+class TestHoursAvailable:
+    """A period's threshold levels are fractions of its hours available: allocation + rolled in."""
+
+    def test_the_demo_retainer_weeks_carry_into_the_next_and_raise_its_hours_available(self) -> None:
+        retainer = bucket("10", "carry_up_to", max_hours="5")
+        week1, week2 = entries("2", "4"), entries("4", "5", "3")
+        into_week2 = carried_through(retainer, [], [week1])  # 10 - 6 = 4 left, at most 5 carried: 4
+        assert available(retainer, into_week2) == D(14)  # 10 + 4
+        into_week3 = carried_through(retainer, [], [week1, week2])  # 14 - 12 = 2 left: 2
+        assert available(retainer, into_week3) == D(12)  # 10 + 2
+        assert carried_through(retainer, [Lot(D(3))], []) == [Lot(D(3))]  # no period between: what is carried
+
+    @given(definition=definitions, periods=st.lists(st.lists(hours, max_size=4), max_size=4))
+    def test_carrying_through_periods_is_settling_them_one_after_the_other(
+        self, definition: BucketDefinition, periods: list[list[Decimal]]
+    ) -> None:
+        lots: list[Lot] = []
+        for used in periods:
+            lots = list(settle(definition, lots, [(UUID(int=i + 1), h) for i, h in enumerate(used)]).rolled_out)
+        as_entries = [[(UUID(int=i + 1), h) for i, h in enumerate(used)] for used in periods]
+        assert carried_through(definition, [], as_entries) == lots

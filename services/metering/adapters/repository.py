@@ -23,6 +23,18 @@ _partitions_seen: set[tuple[str, datetime]] = set()
 """Months whose partition this process has made sure of (partitions are never dropped)."""
 
 
+@dataclass(slots=True)
+class BatchContext:
+    """What `MeteringRepository.batch_context` reads for a batch."""
+
+    tenant_known: bool
+    rules: ApprovalRuleSet | None
+    companies: dict[tuple[str, str], CompanyRef]
+    services: dict[str, ServiceRef]
+    users: dict[str, UUID]
+    plans: dict[UUID, list[tuple[date, date | None]]]  # each found client's assignments (start, end)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRow:
     source: str
@@ -87,9 +99,6 @@ class MeteringRepository:
         self._conn = conn
 
     # -- catalog read model -------------------------------------------------------------------
-    async def tenant_known(self, tenant_id: UUID) -> bool:
-        return bool(await self._conn.fetchval("SELECT 1 FROM known_tenants WHERE tenant_id = $1", tenant_id))
-
     async def save_tenant(self, tenant_id: UUID, version: int) -> bool:
         return bool(
             await self._conn.fetchval(
@@ -163,60 +172,62 @@ class MeteringRepository:
             version,
         )
 
-    async def companies_by_ref(self, tenant_id: UUID, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], CompanyRef]:
-        """Map (source, ref) to a client: the source's own ref first, else the client's primary ref."""
-        sources = [s for s, _ in pairs]
-        refs = [r for _, r in pairs]
+    async def batch_context(
+        self, tenant_id: UUID, pairs: set[tuple[str, str]], codes: set[str], user_refs: set[str]
+    ) -> BatchContext:
+        """Everything a batch is decided against, in one statement: whether the tenant is known, its approval
+        rules, the clients by (source, ref) (the source's own ref first, else the primary ref), the services by
+        code, the users by ref, and the plan assignments of the clients found (for ``no_active_plan``)."""
         rows = await self._conn.fetch(
             """
-            SELECT q.source, q.ref, c.company_id, c.company_ref
-            FROM unnest($2::text[], $3::text[]) AS q(source, ref)
-            JOIN LATERAL (
-                SELECT c.company_id, c.company_ref, 0 AS pref FROM company_refs r
-                  JOIN companies c ON c.tenant_id = r.tenant_id AND c.company_id = r.company_id
-                 WHERE r.tenant_id = $1 AND r.source = q.source AND r.ref = q.ref
-                UNION ALL
-                SELECT c.company_id, c.company_ref, 1 FROM companies c
-                 WHERE c.tenant_id = $1 AND c.company_ref = q.ref
-                ORDER BY pref LIMIT 1
-            ) c ON true
+            WITH found AS (
+                SELECT q.source, q.ref, c.company_id, c.company_ref
+                FROM unnest($2::text[], $3::text[]) AS q(source, ref)
+                JOIN LATERAL (
+                    SELECT c.company_id, c.company_ref, 0 AS pref FROM company_refs r
+                      JOIN companies c ON c.tenant_id = r.tenant_id AND c.company_id = r.company_id
+                     WHERE r.tenant_id = $1 AND r.source = q.source AND r.ref = q.ref
+                    UNION ALL
+                    SELECT c.company_id, c.company_ref, 1 FROM companies c
+                     WHERE c.tenant_id = $1 AND c.company_ref = q.ref
+                    ORDER BY pref LIMIT 1
+                ) c ON true
+            )
+            SELECT 'tenant' AS t, NULL AS a, NULL AS b, NULL::uuid AS id, NULL AS c,
+                   NULL::date AS d1, NULL::date AS d2, NULL::jsonb AS doc
+              FROM known_tenants WHERE tenant_id = $1
+            UNION ALL SELECT 'rules', NULL, NULL, NULL, NULL, NULL, NULL, rule_set
+              FROM approval_rules WHERE tenant_id = $1
+            UNION ALL SELECT 'company', source, ref, company_id, company_ref, NULL, NULL, NULL FROM found
+            UNION ALL SELECT 'service', code, unit, service_id, service_type, NULL, NULL, NULL FROM services
+              WHERE tenant_id = $1 AND code = ANY($4::text[])
+            UNION ALL SELECT 'user', user_ref, NULL, user_id, NULL, NULL, NULL, NULL FROM users
+              WHERE tenant_id = $1 AND user_ref = ANY($5::text[])
+            UNION ALL SELECT 'plan', NULL, NULL, company_id, NULL, start_date, end_date, NULL FROM assignments
+              WHERE tenant_id = $1 AND NOT deleted AND company_id IN (SELECT company_id FROM found)
             """,
             tenant_id,
-            sources,
-            refs,
-        )
-        return {(r["source"], r["ref"]): CompanyRef(r["company_id"], r["company_ref"]) for r in rows}
-
-    async def services_by_code(self, tenant_id: UUID, codes: set[str]) -> dict[str, ServiceRef]:
-        rows = await self._conn.fetch(
-            """SELECT code, service_id, unit, service_type FROM services
-               WHERE tenant_id = $1 AND code = ANY($2::text[])""",
-            tenant_id,
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
             list(codes),
+            list(user_refs),
         )
-        return {r["code"]: ServiceRef(r["service_id"], r["unit"], r["service_type"]) for r in rows}
-
-    async def users_by_ref(self, tenant_id: UUID, refs: set[str]) -> dict[str, UUID]:
-        rows = await self._conn.fetch(
-            "SELECT user_ref, user_id FROM users WHERE tenant_id = $1 AND user_ref = ANY($2::text[])",
-            tenant_id,
-            list(refs),
-        )
-        return {r["user_ref"]: r["user_id"] for r in rows}
-
-    async def assignments_of(
-        self, tenant_id: UUID, company_ids: set[UUID]
-    ) -> dict[UUID, list[tuple[date, date | None]]]:
-        rows = await self._conn.fetch(
-            """SELECT company_id, start_date, end_date FROM assignments
-               WHERE tenant_id = $1 AND company_id = ANY($2::uuid[]) AND NOT deleted""",
-            tenant_id,
-            list(company_ids),
-        )
-        out: dict[UUID, list[tuple[date, date | None]]] = {}
+        ctx = BatchContext(False, None, {}, {}, {}, {})
         for r in rows:
-            out.setdefault(r["company_id"], []).append((r["start_date"], r["end_date"]))
-        return out
+            t = r["t"]
+            if t == "tenant":
+                ctx.tenant_known = True
+            elif t == "rules":
+                ctx.rules = ApprovalRuleSet.model_validate(r["doc"])
+            elif t == "company":
+                ctx.companies[(r["a"], r["b"])] = CompanyRef(r["id"], r["c"])
+            elif t == "service":
+                ctx.services[r["a"]] = ServiceRef(r["id"], r["b"], r["c"])
+            elif t == "user":
+                ctx.users[r["a"]] = r["id"]
+            else:
+                ctx.plans.setdefault(r["id"], []).append((r["d1"], r["d2"]))
+        return ctx
 
     async def clear_no_plan(self, tenant_id: UUID, a: AssignmentState) -> int:
         """Records of the assignment's client in its dates no longer lack a plan."""
@@ -237,10 +248,6 @@ class MeteringRepository:
         return total
 
     # -- approval rules -----------------------------------------------------------------------
-    async def approval_rules(self, tenant_id: UUID) -> ApprovalRuleSet | None:
-        doc = await self._conn.fetchval("SELECT rule_set FROM approval_rules WHERE tenant_id = $1", tenant_id)
-        return ApprovalRuleSet.model_validate(doc) if doc is not None else None
-
     async def replace_approval_rules(self, rule_set: ApprovalRuleSet) -> bool:
         """Keep ``rule_set`` when it is newer than the one held; True when it replaced it."""
         replaced = await self._conn.fetchval(
@@ -255,31 +262,6 @@ class MeteringRepository:
         return replaced is not None
 
     # -- idempotency keys ---------------------------------------------------------------------
-    async def claim_keys(
-        self, tenant_id: UUID, record_type: str, rows: Sequence[KeyRow], now: datetime
-    ) -> set[tuple[str, str]]:
-        """Insert the keys not seen before; returns the (source, external_id) that were new."""
-        if not rows:
-            return set()
-        inserted = await self._conn.fetch(
-            """
-            INSERT INTO record_keys (tenant_id, record_type, source, external_id, record_id, fingerprint,
-                                     occurred_at, received_at)
-            SELECT $1, $2, k.*, $8 FROM unnest($3::text[], $4::text[], $5::uuid[], $6::text[], $7::timestamptz[]) k
-            ON CONFLICT DO NOTHING
-            RETURNING source, external_id
-            """,
-            tenant_id,
-            record_type,
-            [r.source for r in rows],
-            [r.external_id for r in rows],
-            [r.record_id for r in rows],
-            [r.fingerprint for r in rows],
-            [r.occurred_at for r in rows],
-            now,
-        )
-        return {(r["source"], r["external_id"]) for r in inserted}
-
     async def fingerprints(
         self, tenant_id: UUID, record_type: str, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[str, UUID]]:
@@ -304,59 +286,41 @@ class MeteringRepository:
         await self._conn.execute("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
         _partitions_seen.update((table, m) for m in months)
 
-    async def insert_raw(self, tenant_id: UUID, record_type: str, rows: Sequence[RawRow], now: datetime) -> None:
-        if not rows:
-            return
+    async def claim_and_store(
+        self, tenant_id: UUID, record_type: str, keys: Sequence[KeyRow], rows: Sequence[RawRow], now: datetime
+    ) -> set[tuple[str, str]]:
+        """Claim the idempotency keys and store the rows of the keys that were new, in one statement (``rows``
+        pair with ``keys`` by (source, external id)); returns the (source, external id) that were new."""
+        if not keys:
+            return set()
         await self.ensure_partitions(record_type, [r.occurred_at for r in rows])
-        common = [
-            [r.record_id for r in rows],
-            [r.occurred_at for r in rows],
-            [r.source for r in rows],
-            [r.external_id for r in rows],
-            [r.fingerprint for r in rows],
-            [r.status for r in rows],
-            [r.reason for r in rows],
-            [r.reason_code for r in rows],
-            [r.company_ref for r in rows],
-            [r.service_ref for r in rows],
-            [r.company_id for r in rows],
-            [r.service_id for r in rows],
-            [r.no_active_plan for r in rows],
-            [r.request_id for r in rows],
-            [r.payload for r in rows],
-        ]
-        head = """record_id, {at}, source, {ext}, fingerprint, status, reason, reason_code, company_ref,
-                  service_ref, company_id, service_id, no_active_plan, request_id, payload"""
-        types = """$3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                   $10::text[], $11::text[], $12::text[], $13::uuid[], $14::uuid[], $15::bool[], $16::uuid[],
-                   $17::text[]::jsonb[]"""
-        if record_type == "usage":
-            await self._conn.execute(
-                f"""INSERT INTO usage_records (tenant_id, received_at, {head.format(at="occurred_at", ext="event_id")},
-                                               kind, quantity, unit)
-                    SELECT $1, $2, * FROM unnest({types}, $18::text[], $19::numeric[], $20::text[])""",
-                tenant_id,
-                now,
-                *common,
-                [r.kind for r in rows],
-                [r.quantity for r in rows],
-                [r.unit for r in rows],
+        raw, insert, args = _raw_statement(record_type, rows, first=9)
+        inserted = await self._conn.fetch(
+            f"""
+            WITH raw AS ({raw}), claimed AS (
+                INSERT INTO record_keys (tenant_id, record_type, source, external_id, record_id, fingerprint,
+                                         occurred_at, received_at)
+                SELECT $1, $3, k.*, $2
+                FROM unnest($4::text[], $5::text[], $6::uuid[], $7::text[], $8::timestamptz[]) AS k
+                ON CONFLICT DO NOTHING
+                RETURNING source, external_id
+            ), stored AS (
+                {insert} SELECT $1, $2, raw.* FROM raw
+                JOIN claimed ON claimed.source = raw.source AND claimed.external_id = raw.external_id
             )
-        else:
-            await self._conn.execute(
-                f"""INSERT INTO time_entries (tenant_id, received_at, {head.format(at="start_time", ext="entry_id")},
-                                              end_time, user_ref, user_id, hours, billable)
-                    SELECT $1, $2, * FROM unnest({types}, $18::timestamptz[], $19::text[], $20::uuid[],
-                                                 $21::numeric[], $22::bool[])""",
-                tenant_id,
-                now,
-                *common,
-                [r.end_time for r in rows],
-                [r.user_ref for r in rows],
-                [r.user_id for r in rows],
-                [r.hours for r in rows],
-                [r.billable for r in rows],
-            )
+            SELECT source, external_id FROM claimed
+            """,
+            tenant_id,
+            now,
+            record_type,
+            [k.source for k in keys],
+            [k.external_id for k in keys],
+            [k.record_id for k in keys],
+            [k.fingerprint for k in keys],
+            [k.occurred_at for k in keys],
+            *args,
+        )
+        return {(r["source"], r["external_id"]) for r in inserted}
 
     async def unmapped(self, tenant_id: UUID, record_type: str, limit: int = 5000) -> list[dict[str, Any]]:
         at = TIME_COLUMN[record_type]
@@ -556,3 +520,62 @@ class MeteringRepository:
             "SELECT service_id FROM services WHERE tenant_id = $1 AND code = $2", tenant_id, code
         )
         return value if isinstance(value, UUID) else None
+
+
+_RAW_COLUMNS = """record_id, {at}, source, {ext}, fingerprint, status, reason, reason_code, company_ref, service_ref,
+    company_id, service_id, no_active_plan, request_id, payload"""
+_RAW_TYPES = [
+    "uuid",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "uuid",
+    "uuid",
+    "bool",
+    "uuid",
+    "text",
+]
+_EXTRA = {
+    "usage": (("kind", "quantity", "unit"), ["text", "numeric", "text"]),
+    "time": (
+        ("end_time", "user_ref", "user_id", "hours", "billable"),
+        ["timestamptz", "text", "uuid", "numeric", "bool"],
+    ),
+}
+_RAW_NAMES = [
+    "record_id",
+    "occurred_at",
+    "source",
+    "external_id",
+    "fingerprint",
+    "status",
+    "reason",
+    "reason_code",
+    "company_ref",
+    "service_ref",
+    "company_id",
+    "service_id",
+    "no_active_plan",
+    "request_id",
+    "payload",
+]
+
+
+def _raw_statement(record_type: str, rows: Sequence[RawRow], *, first: int) -> tuple[str, str, list[list[Any]]]:
+    """For ``rows`` as parameter arrays ``$first``…: the ``SELECT`` of their columns (named as ``RawRow``'s,
+    ``payload`` as jsonb), the ``INSERT INTO <table> (tenant_id, received_at, …)`` head that takes them after a
+    tenant and a received-at, and the arrays."""
+    extra_names, extra_types = _EXTRA[record_type]
+    names = [*_RAW_NAMES, *extra_names]
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate([*_RAW_TYPES, *extra_types]))
+    cols = ", ".join("payload::jsonb AS payload" if n == "payload" else n for n in names)
+    select = f"SELECT {cols} FROM unnest({arrays}) AS u({', '.join(names)})"
+    head = _RAW_COLUMNS.format(at=TIME_COLUMN[record_type], ext=ID_COLUMN[record_type])
+    insert = f"INSERT INTO {TABLE[record_type]} (tenant_id, received_at, {head}, {', '.join(extra_names)})"
+    return select, insert, [[getattr(r, n) for r in rows] for n in names]

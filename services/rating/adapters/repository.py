@@ -113,6 +113,52 @@ class RatingRepository:
         model = _STATE_TYPES[entity_type]
         return {r["entity_id"]: model.model_validate(r["state"]) for r in rows}
 
+    async def catalog_slice(
+        self, tenant_id: UUID | None, company_ids: Sequence[UUID], service_ids: Sequence[UUID]
+    ) -> tuple[tuple[str, bool] | None, dict[str, dict[UUID, Any]]]:
+        """The tenant's time zone and mode, and the slice of the catalog view a batch needs, in one statement:
+        the clients, their assignments, those assignments' plans, the services asked for and those the plans'
+        lines name, the bundles the lines name, the clients' status histories (states by type and id). The tenant is
+        None when ``tenant_id`` is None or not in the view."""
+        rows = await self._conn.fetch(
+            """
+            WITH co AS (SELECT entity_id, state FROM catalog_entities
+                        WHERE entity_type = 'company' AND entity_id = ANY($2::uuid[])),
+                 a AS (SELECT entity_id, state FROM catalog_entities
+                       WHERE entity_type = 'assignment' AND (state ->> 'company_id') = ANY($3::text[])
+                         AND (state ->> 'company_id')::uuid IN (SELECT entity_id FROM co)),
+                 p AS (SELECT entity_id, state FROM catalog_entities
+                       WHERE entity_type = 'plan' AND entity_id IN (SELECT (state ->> 'plan_id')::uuid FROM a)),
+                 l AS (SELECT line FROM p, jsonb_array_elements(p.state -> 'lines') AS line)
+            SELECT 'tenant' AS t, tenant_id AS entity_id,
+                   jsonb_build_object('timezone', timezone, 'livemode', livemode) AS state
+              FROM tenants WHERE tenant_id = $1::uuid
+            UNION ALL SELECT 'company', entity_id, state FROM co
+            UNION ALL SELECT 'assignment', entity_id, state FROM a
+            UNION ALL SELECT 'plan', entity_id, state FROM p
+            UNION ALL SELECT 'service', entity_id, state FROM catalog_entities
+                       WHERE entity_type = 'service' AND (entity_id = ANY($4::uuid[]) OR entity_id IN (
+                             SELECT (line ->> 'service_id')::uuid FROM l WHERE line ->> 'service_id' IS NOT NULL))
+            UNION ALL SELECT 'bundle', entity_id, state FROM catalog_entities
+                       WHERE entity_type = 'bundle' AND entity_id IN (
+                             SELECT (line ->> 'bundle_id')::uuid FROM l WHERE line ->> 'bundle_id' IS NOT NULL)
+            UNION ALL SELECT 'client_status', entity_id, state FROM catalog_entities
+                       WHERE entity_type = 'client_status' AND entity_id IN (SELECT entity_id FROM co)
+            """,
+            tenant_id,
+            list(company_ids),
+            [str(c) for c in company_ids],
+            list(service_ids),
+        )
+        tenant: tuple[str, bool] | None = None
+        out: dict[str, dict[UUID, Any]] = {t: {} for t in _STATE_TYPES}
+        for r in rows:
+            if r["t"] == "tenant":
+                tenant = (r["state"]["timezone"], r["state"]["livemode"])
+            else:
+                out[r["t"]][r["entity_id"]] = _STATE_TYPES[r["t"]].model_validate(r["state"])
+        return tenant, out
+
     async def users(self, user_ids: Sequence[UUID], user_refs: Sequence[str]) -> list[UserState]:
         rows = await self._conn.fetch(
             """SELECT state FROM catalog_entities WHERE entity_type = 'user'
@@ -236,6 +282,46 @@ class RatingRepository:
             [c.currency for c in charges],
             texts,
             [keys.get(c.charge_id) for c in charges],
+        )
+
+    async def insert_and_publish_charges(
+        self,
+        charges: Sequence[ChargeCreated],
+        rule_keys: dict[UUID, str],
+        documents: Sequence[str],
+        *,
+        topic: str,
+        message_keys: Sequence[str],
+    ) -> None:
+        """Keep charges and write their outbox rows in one statement: each charge's JSON text crosses once and
+        is kept in ``charges`` (as jsonb) and published (the same text as the payload's UTF-8 bytes), in order.
+        The caller flushes the unit of work's pending messages first, so the outbox order is the publish order.
+        """
+        await self._conn.execute(
+            """
+            WITH q AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::date[], $6::numeric[],
+                                     $7::text[], $8::text[], $9::text[], $10::text[])
+                    WITH ORDINALITY AS q(t, i, c, s, e, a, cur, d, k, mk, n)
+            ), kept AS (
+                INSERT INTO charges (tenant_id, charge_id, company_id, period_start, period_end, amount, currency,
+                                     document, rule_key)
+                SELECT t, i, c, s, e, a, cur, d::jsonb, k FROM q
+            )
+            INSERT INTO outbox (tenant_id, message_id, topic, key, payload)
+            SELECT t, i, $11, mk, convert_to(d, 'UTF8') FROM q ORDER BY n
+            """,
+            [c.tenant_id for c in charges],
+            [c.charge_id for c in charges],
+            [c.company_id for c in charges],
+            [c.period_start for c in charges],
+            [c.period_end for c in charges],
+            [c.amount for c in charges],
+            [c.currency for c in charges],
+            list(documents),
+            [rule_keys.get(c.charge_id) for c in charges],
+            list(message_keys),
+            topic,
         )
 
     async def sent_for_rules(self, rule_keys: Sequence[str]) -> dict[str, tuple[Decimal, list[UUID]]]:
@@ -378,6 +464,34 @@ class RatingRepository:
             period_start,
         )
         return _lots(doc) if doc is not None else []
+
+    async def settled_before(self, assignment_id: UUID, period_start: date) -> tuple[date, list[Lot]] | None:
+        """The latest settlement of the last settled bucket period ending by ``period_start``: its end and the lots
+        it carries out."""
+        row = await self._conn.fetchrow(
+            """SELECT period_end, carried FROM bucket_usage WHERE assignment_id = $1 AND period_end <= $2
+               ORDER BY period_start DESC, revision DESC LIMIT 1""",
+            assignment_id,
+            period_start,
+        )
+        return (row["period_end"], _lots(row["carried"])) if row else None
+
+    async def bucket_entries(
+        self, assignment_id: UUID, start: date, before: date
+    ) -> dict[date, list[tuple[UUID, Decimal]]]:
+        """The bucket entries of the bucket periods starting in ``[start, before)``, per period in time order."""
+        rows = await self._conn.fetch(
+            """SELECT period_start, record_id, quantity FROM rated_records
+               WHERE assignment_id = $1 AND disposition = 'bucket' AND period_start >= $2 AND period_start < $3
+               ORDER BY period_start, occurred_at, record_id""",
+            assignment_id,
+            start,
+            before,
+        )
+        out: dict[date, list[tuple[UUID, Decimal]]] = {}
+        for r in rows:
+            out.setdefault(r["period_start"], []).append((r["record_id"], r["quantity"]))
+        return out
 
     async def save_bucket(
         self,

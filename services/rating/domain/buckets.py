@@ -13,6 +13,10 @@ Once nothing is left, the rest of the entry and every later one is overage, char
   period that granted it, then it lapses (``max_hours``, when given, also caps what is carried).
 
 **Invariant:** ``used + remaining == allocation + rolled_in`` and ``overage >= 0``.
+
+**Hours available** in a period (what its threshold levels are fractions of): ``allocation + rolled_in``. Before
+the periods ahead of it are settled (at the close of the billing period containing their end), what they carry in
+is their provisional settlement with the entries rated so far (``carried_through``).
 """
 
 from __future__ import annotations
@@ -84,6 +88,22 @@ def settle(definition: BucketDefinition, carried: Sequence[Lot], entries: Sequen
     rolled_out = _roll(definition, left_lots, own)
     expired = remaining - sum((lot.hours for lot in rolled_out), ZERO)
     return Settlement(definition.hours, rolled_in, used, overage, remaining, tuple(rolled_out), expired, tuple(uses))
+
+
+def available(definition: BucketDefinition, carried: Sequence[Lot]) -> Decimal:
+    """The hours a period has: its allocation plus what is carried into it."""
+    return definition.hours + sum((lot.hours for lot in carried), ZERO)
+
+
+def carried_through(
+    definition: BucketDefinition, carried: Sequence[Lot], periods: Sequence[Sequence[tuple[UUID, Decimal]]]
+) -> list[Lot]:
+    """What is carried out of consecutive periods settled in order (``periods``: each one's entries in time order),
+    starting with ``carried`` into the first; with no periods, ``carried`` itself."""
+    lots = list(carried)
+    for entries in periods:
+        lots = list(settle(definition, lots, entries).rolled_out)
+    return lots
 
 
 def _roll(definition: BucketDefinition, left: list[Lot], own: Decimal) -> list[Lot]:
