@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
@@ -60,7 +61,8 @@ def create_app(settings: DashboardSettings, *, transport: httpx.AsyncBaseTranspo
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/signin?next={target}" if request.method == "GET" else "/signin", status_code=303)
+        where = f"/signin?next={quote(target, safe='/')}" if request.method == "GET" else "/signin"
+        return RedirectResponse(where, status_code=303)
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> JSONResponse:

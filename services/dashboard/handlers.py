@@ -3,6 +3,7 @@ render templates. Core flows are plain links and POST forms (no JavaScript neede
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -52,29 +53,46 @@ async def _form(request: Request) -> dict[str, str]:
 
 # -- sign-in ----------------------------------------------------------------------------------------------
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path on this site: no scheme, host, protocol-relative ``//``, backslash or control character."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
+    return target
+
+
+def _signin_page(request: Request, *, next: str, error: str | None, status: int = 200) -> HTMLResponse:
+    """The sign-in form with a fresh one-time token kept in the (pre-sign-in) session: a form posted from
+    another site has no token, so nobody can sign a browser into their own tenant (login CSRF)."""
+    request.session["signin_csrf"] = secrets.token_urlsafe(24)
+    return page(
+        request, "signin.html.j2", None, status=status, next=next, error=error, csrf=request.session["signin_csrf"]
+    )
 
 
 @router.get("/signin", response_class=HTMLResponse, include_in_schema=False)
 async def signin_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return page(request, "signin.html.j2", None, next=_safe_next(next), error=None)
+    return _signin_page(request, next=_safe_next(next), error=None)
 
 
 @router.post("/signin", response_class=HTMLResponse, include_in_schema=False)
 async def signin(request: Request) -> Response:
     form = await _form(request)
     target = _safe_next(form.get("next"))
+    expected = request.session.pop("signin_csrf", None)
+    if not expected or not secrets.compare_digest(str(expected), form.get("csrf", "")):
+        return _signin_page(request, next=target, status=400, error="The sign-in form expired; sign in again.")
     api_key = form.get("api_key", "").strip()
     if not api_key:
-        return page(request, "signin.html.j2", None, status=422, next=target, error="Enter your API key.")
+        return _signin_page(request, next=target, status=422, error="Enter your API key.")
     try:
         issued = await _apis(request).catalog.post("/v1/auth/token", None, {"api_key": api_key})
         viewer = read_token(issued["access_token"], request.app.state.token_verifier)
     except ApiError as exc:
         message = f"Sign-in refused: {exc.message}" if exc.status in (401, 403) else exc.message
-        return page(request, "signin.html.j2", None, status=exc.status, next=target, error=message)
+        return _signin_page(request, next=target, status=exc.status, error=message)
     except AuthError as exc:
-        return page(request, "signin.html.j2", None, status=401, next=target, error=f"Sign-in refused: {exc}")
+        return _signin_page(request, next=target, status=401, error=f"Sign-in refused: {exc}")
     sign_in(request, viewer)
     return back(target)
 
@@ -428,10 +446,10 @@ async def approvals_decide(request: Request, viewer: Signed, request_id: uuid.UU
 
 # -- bucket usage ------------------------------------------------------------------------------------------
 @router.get("/buckets", response_class=HTMLResponse, include_in_schema=False)
-async def buckets(request: Request, viewer: Signed, company_id: str | None = None) -> HTMLResponse:
+async def buckets(request: Request, viewer: Signed, company_id: uuid.UUID | None = None) -> HTMLResponse:
     try:
         companies = sorted(await _all(request, viewer, "companies"), key=lambda c: c["name"].lower())
-        chosen = company_id or (companies[0]["company_id"] if companies else None)
+        chosen = (str(company_id) if company_id else None) or (companies[0]["company_id"] if companies else None)
         rows = await _apis(request).rating.get(f"/v1/companies/{chosen}/bucket-usage", viewer.token) if chosen else []
         plans = views.names_by_id(await _all(request, viewer, "plans"), "plan_id")
         assignments = {a["assignment_id"]: plans.get(a["plan_id"], a["plan_id"]) for a in

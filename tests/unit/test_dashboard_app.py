@@ -5,6 +5,7 @@ real services are exercised by tests/browser."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -64,10 +65,18 @@ def client(transport: httpx.MockTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dashboard.test")
 
 
+async def post_signin(browser: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    """What a browser does: open the sign-in form, then post it back with the form's one-time token."""
+    form = (await browser.get("/signin")).text
+    token = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert token, "the sign-in form carries a one-time token"
+    return await browser.post("/signin", data={"csrf": token.group(1), **fields})
+
+
 @asynccontextmanager
 async def signed_in(key: str, transport: httpx.MockTransport | None = None) -> AsyncIterator[httpx.AsyncClient]:
     async with client(transport or services()) as browser:
-        response = await browser.post("/signin", data={"api_key": key, "next": "/catalog/services"})
+        response = await post_signin(browser, api_key=key, next="/catalog/services")
         assert response.status_code == 303, response.text
         yield browser
 
@@ -77,28 +86,46 @@ class TestSignIn:
         async with client(services()) as browser:
             response = await browser.get("/invoices?status=held")
         assert response.status_code == 303
-        assert response.headers["location"] == "/signin?next=/invoices?status=held"
+        assert response.headers["location"] == "/signin?next=/invoices%3Fstatus%3Dheld"
+
+    async def test_the_page_asked_for_keeps_every_query_parameter_through_sign_in(self) -> None:
+        async with client(services()) as browser:
+            sent_to = (await browser.get("/reports?group_by=client&from=2026-01-01")).headers["location"]
+            form = (await browser.get(sent_to)).text
+        assert 'name="next" value="/reports?group_by=client&amp;from=2026-01-01"' in form
 
     async def test_a_wrong_key_is_refused_with_catalogs_reason(self) -> None:
         async with client(services()) as browser:
-            response = await browser.post("/signin", data={"api_key": "nope"})
+            response = await post_signin(browser, api_key="nope")
+            still_out = await browser.get("/catalog/services")
         assert response.status_code == 401
         assert "Sign-in refused: unknown or revoked API key" in response.text
-        assert "set-cookie" not in response.headers
+        assert still_out.status_code == 303
 
     async def test_the_session_cookie_is_signed_http_only_and_same_site_strict(self) -> None:
         async with client(services()) as browser:
-            response = await browser.post("/signin", data={"api_key": "key-admin", "next": "/catalog/services"})
+            response = await post_signin(browser, api_key="key-admin", next="/catalog/services")
         cookie = response.headers["set-cookie"].lower()
         assert response.headers["location"] == "/catalog/services"
         assert cookie.startswith("msp_dashboard=")
         assert "httponly" in cookie
         assert "samesite=strict" in cookie
 
-    async def test_only_a_local_path_is_followed_after_sign_in(self) -> None:
+    @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example/", "/a\tb"])
+    async def test_only_a_local_path_is_followed_after_sign_in(self, target: str) -> None:
         async with client(services()) as browser:
-            response = await browser.post("/signin", data={"api_key": "key-admin", "next": "//evil.example/"})
+            response = await post_signin(browser, api_key="key-admin", next=target)
         assert response.headers["location"] == "/"
+
+    async def test_a_sign_in_posted_without_the_forms_token_is_refused(self) -> None:
+        """Login CSRF: another site's form cannot sign this browser in to the attacker's tenant."""
+        async with client(services()) as browser:
+            await browser.get("/signin")  # the victim's own form token is in the session; the forged post lacks it
+            response = await browser.post("/signin", data={"api_key": "key-admin", "csrf": "forged"})
+            still_out = await browser.get("/catalog/services")
+        assert response.status_code == 400
+        assert "The sign-in form expired" in response.text
+        assert still_out.status_code == 303
 
     async def test_signing_out_forgets_the_token(self) -> None:
         async with signed_in("key-admin") as browser:
