@@ -2,7 +2,8 @@
 
 Reports are answered by the service that owns the data (see docs/architecture.md "Reports"); this module
 only shapes the answer, so every report's CSV has the same conventions: the columns are the JSON row's keys
-in order, decimals as their wire strings, ``null`` as an empty cell, nested values as compact JSON.
+in order, decimals as their wire strings, ``null`` as an empty cell, nested values as compact JSON, and a
+text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) prefixed with ``'``.
 """
 
 from __future__ import annotations
@@ -27,12 +28,29 @@ class Format(StrEnum):
     CSV = "csv"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(text: str) -> str:
+    """A text cell a spreadsheet would run as a formula (a client named ``=HYPERLINK(…)``) gets a leading
+    apostrophe; numbers, negative amounts included, are left as they are."""
+    if not text.startswith(_FORMULA_START):
+        return text
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return "'" + text
+    return text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str | int | Decimal | UUID | date | datetime):
+    if isinstance(value, str):
+        return _inert(value)
+    if isinstance(value, int | Decimal | UUID | date | datetime):
         return value.isoformat() if isinstance(value, date | datetime) else str(value)
     return json.dumps(jsonable_encoder(value, custom_encoder={Decimal: str}), separators=(",", ":"), sort_keys=True)
 

@@ -332,3 +332,17 @@ class TestCsvCells:
             "a,b,c,d,e,missing",
             ',1.50,"{""x"":""2.00"",""y"":[1]}",true,"x,y",',
         ]
+
+    def test_a_name_a_spreadsheet_would_run_as_a_formula_is_made_inert_and_amounts_are_untouched(self) -> None:
+        rows = [
+            {"label": '=HYPERLINK("http://evil.example","x")', "amount": "-5.00", "net": D("-5.00")},
+            {"label": "@SUM(A1:A9)", "amount": "+3", "net": D("0")},
+            {"label": "-Acme", "amount": "12.50", "net": D("1")},
+        ]
+
+        assert to_csv(rows, ("label", "amount", "net")).splitlines() == [
+            "label,amount,net",
+            '"\'=HYPERLINK(""http://evil.example"",""x"")",-5.00,-5.00',
+            "'@SUM(A1:A9),+3,0",
+            "'-Acme,12.50,1",
+        ]
