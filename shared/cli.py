@@ -88,6 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
         except DemoError as exc:
             print(f"\nthe demo did not complete: {exc}\n(service logs: {stack.logs}/)", flush=True)
             return 1
+        summary.urls["dashboard"] = stack.dashboard_url  # sign in there with the demo's admin API key
         print(render(summary), flush=True)
         if running or args.stop:
             return 0

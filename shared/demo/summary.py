@@ -145,4 +145,6 @@ def render(s: DemoSummary) -> str:
         out.append("\nExplore (OpenAPI at <url>/docs, AsyncAPI at <url>/asyncapi):")
         out += [f"  {name:<14} {url}" for name, url in s.urls.items()]
         out.append(f"  admin API key  {s.api_key}  (POST {s.urls.get('catalog', '')}/v1/auth/token for a token)")
+        if "dashboard" in s.urls:
+            out.append(f"  sign in to the dashboard at {s.urls['dashboard']} with that key")
     return "\n".join(out) + "\n"
