@@ -196,6 +196,17 @@ async def _list(request: Request, principal: Principal, **kwargs: Any) -> dict[s
         return {"records": await use_cases.list_records(uow, **kwargs)}
 
 
+@router.get("/approval-rules", summary="The approval rules metering applies to incoming records (its copy)")
+async def approval_rules(request: Request, principal: Reader) -> dict[str, Any]:
+    """The rule set (with its version) last received on approvals.rules.v1; 404 until one has arrived. A
+    client that has just changed a rule in approvals can wait here until metering applies that version."""
+    async with unit_of_work(_pool(request), tenant_id=principal.tenant_id) as uow:
+        try:
+            return await use_cases.approval_rules(uow)
+        except use_cases.NotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+
+
 @router.get("/unmapped", summary="Records waiting for their tenant, client or service in the catalog")
 async def unmapped(request: Request, principal: Reader, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Any:
     return await _list(request, principal, status="unmapped", limit=limit)

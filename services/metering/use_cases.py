@@ -663,6 +663,14 @@ async def time_in_period(
     }
 
 
+async def approval_rules(uow: UnitOfWork) -> dict[str, Any]:
+    """The approval rules metering holds records against: its copy of the tenant's last published rule set."""
+    held = await MeteringRepository(uow.conn).approval_rules(uow.require_tenant())
+    if held is None:
+        raise NotFound("metering has not received this tenant's approval rules yet")
+    return held
+
+
 async def list_records(
     uow: UnitOfWork, *, status: str | None = None, no_active_plan: bool | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:

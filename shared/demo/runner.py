@@ -104,15 +104,19 @@ class Demo:
         raise DemoError("the consumers did not catch up with the month's records; see the service logs")
 
     async def start_month(self) -> None:
-        async def rules() -> bool:
+        async def rules() -> int | None:
             found = await self.api.http["approvals"].get("/v1/approval-rules", headers=self.api.admin)
-            return found.status_code == 200 and bool(found.json().get("rules"))
+            ok = found.status_code == 200 and bool(found.json().get("rules"))
+            return int(found.json()["version"]) if ok else None
 
-        await until(rules, what="the tenant's default approval rules")
-        # Approvals publishes the rules through its outbox a moment after they are readable; the advance then
-        # waits until every consumer (metering's rules copy included) has caught up, so time entries sent
-        # after it meet the "over 8 hours" rule. No public API shows metering's copy, hence the short pause.
-        await asyncio.sleep(1.0)
+        version = await until(rules, what="the tenant's default approval rules")
+
+        async def metering_holds_them() -> bool:
+            # metering's copy of approvals.rules.v1: time entries sent from now on meet the "over 8 hours" rule
+            found = await self.api.http["metering"].get("/v1/approval-rules", headers=self.api.admin)
+            return found.status_code == 200 and int(found.json()["version"]) >= version
+
+        await until(metering_holds_them, what="metering to receive the approval rules (approvals.rules.v1)")
         await self.advance(_midnight(self.s.month_start))
 
     async def publish(self, outgoing: list[records.Outgoing]) -> None:

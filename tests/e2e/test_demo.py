@@ -130,12 +130,20 @@ async def test_every_printed_figure_matches_the_hand_computed_invoice(
     assert (invoice.currency, invoice.subtotal, invoice.discount_total, invoice.tax_total, invoice.total) == totals
     assert invoice.status == "finalized"
     assert invoice.number.startswith("INV-2603-")  # issued on the closing tick, 2026-03-01
-    for description, (_, _, amount, discount, tax) in lines.items():
-        [row] = [r for r in printed.splitlines() if r.strip().startswith(description[:44])]
-        assert (amount in row, discount in row, tax in row) == (True, True, True), row
-    assert f"{invoice.number}  finalized  {totals[0]}" in printed
-    assert f"TOTAL {totals[0]}" in printed
-    assert totals[4] in printed
+    block = printed.split(f"— {invoice.number}  finalized  {totals[0]}")[1].split("\n\n")[0].splitlines()
+    for description, (quantity, unit_price, amount, discount, tax) in lines.items():
+        [row] = [r for r in block if r.strip().startswith(description[:44])]
+        # after the 44-character description: quantity [unit], unit price, amount, discount, tax — the hand figures
+        figures = row[2 + 44 :].split()
+        assert D(figures[0]) == D(quantity), row
+        assert figures[-4:] == [unit_price, amount, discount, tax], row
+    currency, subtotal, discount_total, tax_total, total = totals
+    printed_totals = {
+        r.split()[0]: r.split()[-1] for r in block if r.strip().split()[0] in ("subtotal", "discounts", "tax")
+    }
+    assert printed_totals == {"subtotal": subtotal, "discounts": f"-{discount_total}", "tax": tax_total}
+    [total_row] = [r for r in block if r.strip().startswith(f"TOTAL {currency}")]
+    assert total_row.split()[-1] == total
 
 
 async def test_the_euro_client_shows_its_conversion_and_the_two_tax_regions_their_rates(

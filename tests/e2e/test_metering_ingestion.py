@@ -307,8 +307,10 @@ async def metering_holds_rules(platform: Platform, tenant: Tenant, *, version: i
     """Wait until metering holds the tenant's rule set (approvals publishes a new tenant's defaults as 1)."""
 
     async def held() -> bool:
-        found = await platform.value_as_tenant("metering", tenant, "SELECT version FROM approval_rules")
-        return found is not None and found >= version
+        async with metering(platform, tenant) as api:
+            response = await api.get("/v1/approval-rules")
+        assert response.status_code in (200, 404), response.text  # 404: not received yet
+        return response.status_code == 200 and response.json()["version"] >= version
 
     await platform.wait_for(held, timeout_s=60)
 
@@ -370,6 +372,11 @@ class TestApprovals:
             ("held", "approval_required"),
             ("accepted", None),
         ]
+        # metering answers with the very rule set approvals publishes (GET /v1/approval-rules on both)
+        copy = await get(platform, tenant, "/v1/approval-rules")
+        published = (await platform.approvals.get("/v1/approval-rules", headers=tenant.auth)).json()
+        assert copy["version"] == published["version"]
+        assert {r["rule_id"] for r in copy["rules"]} == {r["rule_id"] for r in published["rules"]}
         assert (long_request["trigger_field"], long_request["trigger_value"]) == ("hours", "9.5")
         assert (longer_request["trigger_field"], longer_request["trigger_value"]) == ("hours", "10")
         assert long_request["waiting_for_roles"] == ["billing_manager", "approver"]

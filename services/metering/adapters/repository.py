@@ -261,6 +261,11 @@ class MeteringRepository:
         )
         return replaced is not None
 
+    async def approval_rules(self, tenant_id: UUID) -> dict[str, Any] | None:
+        """The rule set metering applies to the tenant's records (its copy of approvals.rules.v1), if any."""
+        row = await self._conn.fetchrow("SELECT rule_set FROM approval_rules WHERE tenant_id = $1", tenant_id)
+        return dict(row["rule_set"]) if row else None
+
     # -- idempotency keys ---------------------------------------------------------------------
     async def fingerprints(
         self, tenant_id: UUID, record_type: str, keys: Sequence[tuple[str, str]]
