@@ -24,6 +24,7 @@ from services.rating.domain.close_pricing import (
     fixed_target,
     price_usage_line,
     span_start,
+    usage_rule_key,
 )
 from services.rating.domain.cycles import periods_to_close
 from services.rating.domain.line_pricing import line_terms
@@ -406,6 +407,17 @@ async def _late_deferred(
         )
         if adj is not None:
             adjustments.append((adj, frequency, priced.rule_key))
+    late_counts = [
+        (r, d)
+        for r, d in deferred
+        if isinstance(r, AcceptedUsage)
+        and r.kind == "snapshot"
+        and d.disposition == "at_close"
+        and (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, d.period.start) in closed
+    ]
+    if late_counts:
+        repriced = {(d.candidate.assignment.assignment_id, d.line_index, d.period.start) for d in reprice}
+        adjustments.extend(await _carried_forward(repo, view, late_counts, repriced))
     # a late entry of a settled bucket period: that period and every later settled one, from the earliest
     earliest: dict[UUID, Deferred] = {}
     for _, d in deferred:
@@ -421,6 +433,85 @@ async def _late_deferred(
         if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
             raise Retry("the open period closed while adjustments were booked into it")
         await _send(uow, repo, [c for c, _, _ in adjustments], {c.charge_id: k for c, _, k in adjustments})
+
+
+async def _carried_forward(
+    repo: RatingRepository,
+    view: _View,
+    late: list[tuple[AcceptedUsage, Deferred]],
+    repriced: set[tuple[UUID, int, date]],
+) -> list[tuple[ChargeCreated, BillingFrequency, str]]:
+    """Late snapshots of closed periods also change the count carried into the later closed periods, until the
+    next snapshot: price each of those periods again (with the count now carried in) and charge the difference
+    in the open period, referencing the charges it corrects (none when the period had none). The late
+    snapshot's own period is re-priced by the caller. Only the assignment the late snapshot was rated under is
+    re-priced (a later period priced by another assignment keeps its charges). ``repriced``: the (assignment,
+    line, period) the caller already priced again in this batch (a late record of their own), left out."""
+    tenant_id = late[0][0].tenant_id
+    by_line: dict[tuple[UUID, int], tuple[datetime, Deferred]] = {}
+    for record, d in late:  # per line: the latest late count and the earliest period it arrived into
+        k = (d.candidate.assignment.assignment_id, d.line_index)
+        latest, first = by_line.get(k, (record.occurred_at, d))
+        by_line[k] = (max(latest, record.occurred_at), first if first.period.start <= d.period.start else d)
+    nexts = await repo.snapshots_after(
+        [
+            (d.candidate.assignment.company_id, d.candidate.plan.lines[d.line_index].service_id, t)
+            for t, d in by_line.values()
+        ]
+    )
+    today = await _today(repo, tenant_id, view.tz)
+    later: list[tuple[Deferred, datetime, Period]] = []
+    for t, d in by_line.values():
+        company = view.companies[d.candidate.assignment.company_id]
+        service_id = d.candidate.plan.lines[d.line_index].service_id
+        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
+        until = nexts.get((company.company_id, service_id, t))  # the next count after it: carried no further
+        end = d.candidate.assignment.end_date
+        p = next_period(d.period, frequency=frequency, anchor=company.billing_anchor)
+        while p.end <= today and (end is None or p.start < end):
+            if until is not None and period_bounds_utc(p, tz=view.tz)[0] > until:
+                break
+            if (d.candidate.assignment.assignment_id, d.line_index, p.start) not in repriced:
+                later.append((d, t, p))
+            p = next_period(p, frequency=frequency, anchor=company.billing_anchor)
+    if not later:
+        return []
+    closed = await repo.closed_periods(
+        [(d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) for d, _, p in later]
+    )
+    later = [
+        (d, t, p)
+        for d, t, p in later
+        if (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) in closed
+    ]
+    targets = [
+        (view.companies[d.candidate.assignment.company_id], BillingFrequency(d.candidate.plan.billing_frequency), p)
+        for d, _, p in later
+    ]
+    carried = await _carried_in(repo, view, targets)  # one query for every later period
+    out: list[tuple[ChargeCreated, BillingFrequency, str]] = []
+    for d, t, p in later:
+        company = view.companies[d.candidate.assignment.company_id]
+        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
+        key = usage_rule_key(d.candidate, d.line_index, p)
+        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, p, carried)
+        priced = priced or Priced(key, [])  # now nothing in force (a count of 0): what was sent is credited
+        sent = (await repo.sent_for_rules([key])).get(key)
+        if sent is None and not priced.charges:
+            continue
+        total, ids = sent or (Decimal(0), [])
+        template = ChargeCreated.model_validate((await repo.charges_of_rule(key))[0]) if sent else None
+        adj = adjustment(
+            priced=priced,
+            sent_total=total,
+            sent_ids=ids,
+            billed_in=period_containing(today, frequency=frequency, anchor=company.billing_anchor),
+            reason=f"count carried in changed by a late snapshot of {t.isoformat()}",
+            template=template,
+        )
+        if adj is not None:
+            out.append((adj, frequency, key))
+    return out
 
 
 async def _resettle_bucket(
