@@ -17,7 +17,8 @@ the final amount is compared with what was already charged for it and only the d
 an adjustment referencing those charges (a suspension after an advance charge is credited back).
 
 **Re-rating.** When a record arrives for a period already closed, the period's line is priced again with it
-and the difference to what was sent is charged in the open period (never rewriting a sent charge).
+and the difference to what was sent is charged in the open period (never rewriting a sent charge). A late
+snapshot also changes the count carried into later closed periods: the caller prices those again the same way.
 """
 
 from __future__ import annotations
