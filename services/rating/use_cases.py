@@ -15,6 +15,7 @@ from services.rating.adapters.repository import LedgerRow, RatingRepository
 from services.rating.domain import thresholds
 from services.rating.domain.buckets import Lot, Settlement, available, carried_through, settle
 from services.rating.domain.close_pricing import (
+    CarriedIn,
     Priced,
     UsageRecord,
     adjustment,
@@ -22,6 +23,8 @@ from services.rating.domain.close_pricing import (
     fixed_fee,
     fixed_target,
     price_usage_line,
+    span_start,
+    usage_rule_key,
 )
 from services.rating.domain.cycles import periods_to_close
 from services.rating.domain.line_pricing import line_terms
@@ -37,11 +40,13 @@ from services.rating.domain.pricing import (
     route_like,
 )
 from shared import audit, topics
+from shared.client_status import status_on
 from shared.contracts.catalog import (
     AssignmentState,
     BillingTiming,
     BundleState,
     CatalogEvent,
+    ClientStatus,
     ClientStatusState,
     CompanyState,
     PlanState,
@@ -367,14 +372,29 @@ async def _late_deferred(
     closed = await repo.closed_periods(keys) if keys else set()
     adjustments: list[tuple[ChargeCreated, BillingFrequency, str]] = []
     today: date | None = None
-    for d in at_close.values():
+    reprice = [
+        d
+        for d in at_close.values()
+        if (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, d.period.start) in closed
+    ]
+    carried = await _carried_in(
+        repo,
+        view,
+        [
+            (
+                view.companies[d.candidate.assignment.company_id],
+                BillingFrequency(d.candidate.plan.billing_frequency),
+                d.period,
+            )
+            for d in reprice
+        ],
+    )
+    for d in reprice:
         company = view.companies[d.candidate.assignment.company_id]
         frequency = BillingFrequency(d.candidate.plan.billing_frequency)
-        if (company.company_id, frequency.value, d.period.start) not in closed:
-            continue
         today = today or await _today(repo, tenant_id, view.tz)
         open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
-        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, d.period)
+        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, d.period, carried)
         if priced is None:
             continue
         sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
@@ -387,6 +407,17 @@ async def _late_deferred(
         )
         if adj is not None:
             adjustments.append((adj, frequency, priced.rule_key))
+    late_counts = [
+        (r, d)
+        for r, d in deferred
+        if isinstance(r, AcceptedUsage)
+        and r.kind == "snapshot"
+        and d.disposition == "at_close"
+        and (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, d.period.start) in closed
+    ]
+    if late_counts:
+        repriced = {(d.candidate.assignment.assignment_id, d.line_index, d.period.start) for d in reprice}
+        adjustments.extend(await _carried_forward(repo, view, late_counts, repriced))
     # a late entry of a settled bucket period: that period and every later settled one, from the earliest
     earliest: dict[UUID, Deferred] = {}
     for _, d in deferred:
@@ -402,6 +433,85 @@ async def _late_deferred(
         if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
             raise Retry("the open period closed while adjustments were booked into it")
         await _send(uow, repo, [c for c, _, _ in adjustments], {c.charge_id: k for c, _, k in adjustments})
+
+
+async def _carried_forward(
+    repo: RatingRepository,
+    view: _View,
+    late: list[tuple[AcceptedUsage, Deferred]],
+    repriced: set[tuple[UUID, int, date]],
+) -> list[tuple[ChargeCreated, BillingFrequency, str]]:
+    """Late snapshots of closed periods also change the count carried into the later closed periods, until the
+    next snapshot: price each of those periods again (with the count now carried in) and charge the difference
+    in the open period, referencing the charges it corrects (none when the period had none). The late
+    snapshot's own period is re-priced by the caller. Only the assignment the late snapshot was rated under is
+    re-priced (a later period priced by another assignment keeps its charges). ``repriced``: the (assignment,
+    line, period) the caller already priced again in this batch (a late record of their own), left out."""
+    tenant_id = late[0][0].tenant_id
+    by_line: dict[tuple[UUID, int], tuple[datetime, Deferred]] = {}
+    for record, d in late:  # per line: the latest late count and the earliest period it arrived into
+        k = (d.candidate.assignment.assignment_id, d.line_index)
+        latest, first = by_line.get(k, (record.occurred_at, d))
+        by_line[k] = (max(latest, record.occurred_at), first if first.period.start <= d.period.start else d)
+    nexts = await repo.snapshots_after(
+        [
+            (d.candidate.assignment.company_id, d.candidate.plan.lines[d.line_index].service_id, t)
+            for t, d in by_line.values()
+        ]
+    )
+    today = await _today(repo, tenant_id, view.tz)
+    later: list[tuple[Deferred, datetime, Period]] = []
+    for t, d in by_line.values():
+        company = view.companies[d.candidate.assignment.company_id]
+        service_id = d.candidate.plan.lines[d.line_index].service_id
+        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
+        until = nexts.get((company.company_id, service_id, t))  # the next count after it: carried no further
+        end = d.candidate.assignment.end_date
+        p = next_period(d.period, frequency=frequency, anchor=company.billing_anchor)
+        while p.end <= today and (end is None or p.start < end):
+            if until is not None and period_bounds_utc(p, tz=view.tz)[0] > until:
+                break
+            if (d.candidate.assignment.assignment_id, d.line_index, p.start) not in repriced:
+                later.append((d, t, p))
+            p = next_period(p, frequency=frequency, anchor=company.billing_anchor)
+    if not later:
+        return []
+    closed = await repo.closed_periods(
+        [(d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) for d, _, p in later]
+    )
+    later = [
+        (d, t, p)
+        for d, t, p in later
+        if (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) in closed
+    ]
+    targets = [
+        (view.companies[d.candidate.assignment.company_id], BillingFrequency(d.candidate.plan.billing_frequency), p)
+        for d, _, p in later
+    ]
+    carried = await _carried_in(repo, view, targets)  # one query for every later period
+    out: list[tuple[ChargeCreated, BillingFrequency, str]] = []
+    for d, t, p in later:
+        company = view.companies[d.candidate.assignment.company_id]
+        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
+        key = usage_rule_key(d.candidate, d.line_index, p)
+        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, p, carried)
+        priced = priced or Priced(key, [])  # now nothing in force (a count of 0): what was sent is credited
+        sent = (await repo.sent_for_rules([key])).get(key)
+        if sent is None and not priced.charges:
+            continue
+        total, ids = sent or (Decimal(0), [])
+        template = ChargeCreated.model_validate((await repo.charges_of_rule(key))[0]) if sent else None
+        adj = adjustment(
+            priced=priced,
+            sent_total=total,
+            sent_ids=ids,
+            billed_in=period_containing(today, frequency=frequency, anchor=company.billing_anchor),
+            reason=f"count carried in changed by a late snapshot of {t.isoformat()}",
+            template=template,
+        )
+        if adj is not None:
+            out.append((adj, frequency, key))
+    return out
 
 
 async def _resettle_bucket(
@@ -470,16 +580,74 @@ def _lines_by_service(plan: PlanState) -> dict[UUID, int]:
     return {line.service_id: i for i, line in enumerate(plan.lines) if line.service_id is not None}
 
 
+CarriedKey = tuple[UUID, UUID, datetime]
+"""client, service, and the instant the covered span starts"""
+
+
+def _close_candidates(
+    view: _View, company: CompanyState, frequency: BillingFrequency, period: Period
+) -> list[PlanCandidate]:
+    """The client's assignments of plans of ``frequency`` in force during some of ``period``."""
+    return [
+        c
+        for c in view.candidates(company.company_id)
+        if c.plan.billing_frequency == frequency
+        and c.assignment.start_date < period.end
+        and (c.assignment.end_date is None or c.assignment.end_date > period.start)
+    ]
+
+
+def _carried_key(view: _View, candidate: PlanCandidate, service_id: UUID, period: Period) -> CarriedKey:
+    start = span_start(candidate, period)
+    return candidate.assignment.company_id, service_id, period_bounds_utc(Period(start, period.end), tz=view.tz)[0]
+
+
+async def _carried_in(
+    repo: RatingRepository, view: _View, targets: Sequence[tuple[CompanyState, BillingFrequency, Period]]
+) -> dict[CarriedKey, UsageRecord]:
+    """The snapshot count in force when each covered span of ``targets`` starts (the latest snapshot before it,
+    same client and service), for every usage line of the plans being priced: one query for all of them."""
+    keys: set[CarriedKey] = set()
+    for company, frequency, period in targets:
+        for candidate in _close_candidates(view, company, frequency, period):
+            for line in candidate.plan.lines:
+                service = view.services.get(line.service_id) if line.service_id else None
+                if service is not None and service.service_type is ServiceType.USAGE:
+                    keys.add(_carried_key(view, candidate, service.service_id, period))
+    if not keys:
+        return {}
+    found = await repo.snapshots_before(sorted(keys, key=lambda k: (str(k[0]), str(k[1]), k[2])))
+    return {k: UsageRecord(r["record_id"], r["occurred_at"], "snapshot", r["quantity"]) for k, r in found.items()}
+
+
 async def _price_line_at_close(
-    repo: RatingRepository, view: _View, company: CompanyState, candidate: PlanCandidate, index: int, period: Period
+    repo: RatingRepository,
+    view: _View,
+    company: CompanyState,
+    candidate: PlanCandidate,
+    index: int,
+    period: Period,
+    carried: dict[CarriedKey, UsageRecord],
 ) -> Priced | None:
+    """The line's charges for the period: its records of the period, and the snapshot count carried in (from
+    ``carried``, `_carried_in`) when the line's service is active on the span's first day."""
     line = candidate.plan.lines[index]
     service = view.services.get(line.service_id) if line.service_id else None
     if service is None:
         return None
     rows = await repo.deferred(candidate.assignment.assignment_id, period.start, "at_close", service.service_id)
-    if not rows:
-        return None
+    key = _carried_key(view, candidate, service.service_id, period)
+    before = carried.get(key)
+    first_day = span_start(candidate, period)
+    status = status_on(
+        view.history(company.company_id),
+        first_day,
+        assignment_id=candidate.assignment.assignment_id,
+        service_id=service.service_id,
+    )
+    carried_in = CarriedIn(before, key[2]) if before is not None and status is ClientStatus.ACTIVE else None
+    if not rows and (carried_in is None or carried_in.record.quantity == 0):
+        return None  # nothing counted, or a count of 0 in force: nothing to bill
     records = [
         UsageRecord(r["record_id"], r["occurred_at"], r["document"].get("kind", "delta"), r["quantity"]) for r in rows
     ]
@@ -492,6 +660,7 @@ async def _price_line_at_close(
         records=records,
         period_end_instant=period_bounds_utc(period, tz=view.tz)[1],
         day_of=lambda instant: local_date(instant, tz=view.tz),
+        carried_in=carried_in,
     )
 
 
@@ -596,6 +765,7 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
     assignments = await repo.all_assignments()
     view = await _view(repo, tz, livemode, list({a.company_id for a in assignments}), [])
     done: set[tuple[UUID, str]] = set()
+    closing: list[tuple[CompanyState, BillingFrequency, Period]] = []
     for a in sorted(view.assignments, key=lambda a: (str(a.company_id), a.start_date)):
         company, plan = view.companies.get(a.company_id), view.plans.get(a.plan_id)
         if company is None or plan is None or (a.company_id, plan.billing_frequency) in done:
@@ -611,12 +781,20 @@ async def close_periods(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
             frequency=frequency,
             anchor=company.billing_anchor,
         ):
-            await _close_one(uow, repo, view, company, frequency, period, latest.now)
+            closing.append((company, frequency, period))
+    carried = await _carried_in(repo, view, closing)  # one query for every client and service of the close
+    for company, frequency, period in closing:
+        await _close_one(uow, repo, view, company, frequency, period, latest.now, carried)
     return []
 
 
 async def _close_charges(
-    repo: RatingRepository, view: _View, company: CompanyState, frequency: BillingFrequency, period: Period
+    repo: RatingRepository,
+    view: _View,
+    company: CompanyState,
+    frequency: BillingFrequency,
+    period: Period,
+    carried: dict[CarriedKey, UsageRecord],
 ) -> tuple[list[ChargeCreated], dict[UUID, str]]:
     """What closing ``period`` charges: period-priced usage, bucket settlements, fixed fees (and, in advance,
     the next cycle's). Writes only bucket settlements; the preview runs it in a transaction it rolls back."""
@@ -629,18 +807,12 @@ async def _close_charges(
                 charges.append(c)
                 keys[c.charge_id] = priced.rule_key
 
-    candidates = [
-        c
-        for c in view.candidates(company.company_id)
-        if c.plan.billing_frequency == frequency
-        and c.assignment.start_date < period.end
-        and (c.assignment.end_date is None or c.assignment.end_date > period.start)
-    ]
+    candidates = _close_candidates(view, company, frequency, period)
     history = view.history(company.company_id)
     for candidate in candidates:
         for index, line in enumerate(candidate.plan.lines):
             if line.service_id is not None:
-                take(await _price_line_at_close(repo, view, company, candidate, index, period))
+                take(await _price_line_at_close(repo, view, company, candidate, index, period, carried))
         if candidate.plan.bucket is not None:
             for priced in await _settle_buckets(repo, view, company, candidate, period):
                 take(priced)
@@ -658,9 +830,10 @@ async def _close_one(
     frequency: BillingFrequency,
     period: Period,
     now: datetime,
+    carried: dict[CarriedKey, UsageRecord],
 ) -> None:
     tenant_id = uow.require_tenant()
-    charges, keys = await _close_charges(repo, view, company, frequency, period)
+    charges, keys = await _close_charges(repo, view, company, frequency, period, carried)
     if charges:
         counted = await repo.count_into_open_periods(tenant_id, _counts([(c, frequency) for c in charges]))
         if not counted:
@@ -835,7 +1008,8 @@ async def preview(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[
                 frequency = BillingFrequency(f)
                 period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
                 booked = await repo.charges_in_period(company_id, period.start, period.end)
-                at_close, _ = await _close_charges(repo, view, company, frequency, period)
+                carried = await _carried_in(repo, view, [(company, frequency, period)])
+                at_close, _ = await _close_charges(repo, view, company, frequency, period, carried)
                 charges = [*booked, *(c.model_dump(mode="json") for c in at_close)]
                 result.append(
                     {

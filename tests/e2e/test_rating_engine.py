@@ -232,6 +232,68 @@ class TestUsagePricedAtClose:
         assert lines_of(january) == [("usage", "4", "5.00", "20.00")]  # 14 - 10 included = 4 x 5.00
 
 
+class TestSnapshots:
+    async def test_a_count_reported_in_march_is_billed_again_in_april_with_no_april_record(
+        self, platform: Platform
+    ) -> None:
+        client = await a_client(platform)
+        await add_service(platform, client, "managed-devices", "Usage", "3.00", "device")
+        line = {"service_id": str(client.services["managed-devices"])}
+        await add_plan(platform, client, "RMM", [line], start="2026-03-01", plan_type="usage-based")
+        march_count = usage(client, "managed-devices", "45", "2026-03-10T10:00:00+00:00", kind="snapshot")
+        await platform.send_usage(client.tenant, march_count)
+
+        await platform.advance_clock(client.tenant, "2026-04-01T00:00:00+00:00")
+        march = await invoice_for(platform, client, "2026-03-01", "2026-04-01", 1)
+        # peak of March's counts: 45 devices x 3.00 = 135.00
+        assert lines_of(march) == [("usage", "45", "3.00", "135.00")]
+
+        await platform.advance_clock(client.tenant, "2026-05-01T00:00:00+00:00")  # nothing reported in April
+        april = await invoice_for(platform, client, "2026-04-01", "2026-05-01", 2)
+        # the 45 counted on March 10 is in force until the next count: April is 45 x 3.00 = 135.00 again
+        assert lines_of(april) == [("usage", "45", "3.00", "135.00")]
+
+        everything = await charges(platform, client)
+        [in_march] = [c for c in everything if c["period_start"] == "2026-03-01"]
+        [in_april] = [c for c in everything if c["period_start"] == "2026-04-01"]
+        assert in_april["source_records"] == in_march["source_records"]  # the March record, carried in
+        why = await rating_get(platform, client, f"/v1/charges/{in_april['charge_id']}")
+        assert "carried in from the snapshot of 2026-03-10T10:00:00+00:00" in why["explanation"]
+        [ledger_row] = why["source_records"]
+        assert ledger_row["occurred_at"].startswith("2026-03-10")
+
+    async def test_a_late_count_into_a_closed_period_re_rates_the_later_closed_periods_it_was_carried_into(
+        self, platform: Platform
+    ) -> None:
+        client = await a_client(platform)
+        await add_service(platform, client, "managed-devices", "Usage", "3.00", "device")
+        line = {"service_id": str(client.services["managed-devices"])}
+        await add_plan(platform, client, "RMM", [line], start="2026-03-01", plan_type="usage-based")
+        await platform.send_usage(
+            client.tenant, usage(client, "managed-devices", "45", "2026-03-10T10:00:00+00:00", kind="snapshot")
+        )
+        await platform.advance_clock(client.tenant, "2026-05-01T00:00:00+00:00")  # March and April: 45 x 3.00 each
+        await invoice_for(platform, client, "2026-04-01", "2026-05-01", 2)
+
+        late = usage(client, "managed-devices", "60", "2026-03-20T10:00:00+00:00", kind="snapshot")
+        await platform.send_usage(client.tenant, late)
+        await platform.advance_clock(client.tenant, "2026-06-01T00:00:00+00:00")
+        may = await invoice_for(platform, client, "2026-05-01", "2026-06-01", 3)
+        # March again: peak of 45 and 60 = 60 x 3.00 = 180.00, 135.00 charged: + 45.00
+        # April again: 60 carried in (the count since March 20) = 180.00, 135.00 charged: + 45.00
+        # May: 60 carried in x 3.00 = 180.00
+        assert lines_of(may) == [
+            ("usage", "1", "45.00", "45.00"),
+            ("usage", "1", "45.00", "45.00"),
+            ("usage", "60", "3.00", "180.00"),
+        ]
+        everything = await charges(platform, client)
+        [april] = [c["charge_id"] for c in everything if c["period_start"] == "2026-04-01"]
+        [april_fix] = [c for c in everything if c["corrects_charge_ids"] == [april]]
+        assert april_fix["late"] is True
+        assert "carried in changed by a late snapshot of 2026-03-20T10:00:00+00:00" in april_fix["description"]
+
+
 class TestTimeEntries:
     async def test_billable_time_is_rounded_to_the_increment_and_minimum_and_non_billable_time_is_not_charged(
         self, platform: Platform

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from services.rating.domain.buckets import settle
 from services.rating.domain.close_pricing import (
+    CarriedIn,
     FixedTarget,
     UsageRecord,
     adjustment,
@@ -20,6 +21,7 @@ from services.rating.domain.close_pricing import (
     fixed_fee,
     fixed_target,
     price_usage_line,
+    span_start,
 )
 from services.rating.domain.line_pricing import line_terms
 from services.rating.domain.pricing import PlanCandidate, Recorded, price_usage
@@ -236,6 +238,76 @@ class TestUsageAtClose:
     def test_snapshots_are_aggregated_at_their_peak_by_default(self) -> None:
         # counts 4, 9, 7 -> peak 9 x 12.50
         assert self.priced({}, self.records("4", "9", "7", kind="snapshot")) == [(D(9), D("12.50"), D("112.50"))]
+
+    DECEMBER_45 = UsageRecord(UUID(int=99), datetime(2025, 12, 10, 9, 30, tzinfo=UTC), "snapshot", D(45))
+
+    def test_the_count_carried_in_is_billed_when_no_snapshot_arrives_in_the_period(self) -> None:
+        p = price_usage_line(
+            company=a_company(),
+            candidate=candidate(plan([{"service_id": str(SERVICE)}])),
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=[],
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 1, tzinfo=UTC)),
+        )
+        [charge] = p.charges
+        # 45 devices counted on Dec 10 are still in force in January: 45 x 12.50 = 562.50
+        assert (charge.quantity, charge.unit_price, charge.amount) == (D(45), D("12.50"), D("562.50"))
+        assert charge.source_records == [UUID(int=99)]
+        assert charge.explanation is not None
+        assert "45 device carried in from the snapshot of 2025-12-10T09:30:00+00:00" in charge.explanation
+
+    def test_the_carried_in_count_is_a_source_record_alongside_the_periods_snapshots(self) -> None:
+        p = price_usage_line(
+            company=a_company(),
+            candidate=candidate(plan([{"service_id": str(SERVICE)}])),
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=self.records("4", "9", kind="snapshot"),  # Jan 2 and Jan 3
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 1, tzinfo=UTC)),
+        )
+        [charge] = p.charges
+        # peak of 45 (in force Jan 1-2), 4, 9 = 45 x 12.50 = 562.50
+        assert (charge.quantity, charge.amount) == (D(45), D("562.50"))
+        assert charge.source_records == [UUID(int=1), UUID(int=2), UUID(int=99)]
+
+    def test_a_carried_in_count_of_zero_charges_nothing(self) -> None:
+        zero = UsageRecord(UUID(int=99), datetime(2025, 12, 10, tzinfo=UTC), "snapshot", D(0))
+        p = price_usage_line(
+            company=a_company(),
+            candidate=candidate(plan([{"service_id": str(SERVICE)}])),
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=[],
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            carried_in=CarriedIn(zero, datetime(2026, 1, 1, tzinfo=UTC)),
+        )
+        assert p.total == D(0)
+
+    def test_an_assignment_starting_mid_period_carries_the_count_in_from_its_own_start(self) -> None:
+        c = candidate(plan([{"service_id": str(SERVICE)}]), start=date(2026, 1, 11))
+        assert span_start(c, JAN) == date(2026, 1, 11)
+        service = a_service().model_copy(update={"snapshot_aggregation": "time_weighted_average"})
+        p = price_usage_line(
+            company=a_company(),
+            candidate=c,
+            line_index=0,
+            service=service,
+            period=JAN,
+            records=[UsageRecord(UUID(int=1), datetime(2026, 1, 21, tzinfo=UTC), "snapshot", D(20))],
+            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 11, tzinfo=UTC)),
+        )
+        # 45 from Jan 11 to Jan 21, 20 from Jan 21 to Feb 1, over the 21 days covered:
+        # (45 x 10 + 20 x 11) / 21 = (450 + 220) / 21 = 670 / 21 devices; x 12.50 = 8375 / 21
+        [charge] = p.charges
+        assert charge.quantity == D(670) / D(21)  # 31.904761..., to the context's 28 digits as charged
+        assert charge.amount == D(8375) / D(21)  # 398.809523...
 
     def test_a_late_record_adds_only_the_difference_referencing_what_was_sent(self) -> None:
         line = {"pricing": {"model": "graduated", "tiers": self.TIERS}}

@@ -394,6 +394,43 @@ class RatingRepository:
         )
         return [dict(r) for r in rows]
 
+    async def snapshots_before(
+        self, keys: Sequence[tuple[UUID, UUID, datetime]]
+    ) -> dict[tuple[UUID, UUID, datetime], dict[str, Any]]:
+        """Per (client, service, instant): the latest snapshot record before the instant (the count in force
+        then; the higher record id breaks a tie), whatever its disposition. One statement for all the keys."""
+        rows = await self._conn.fetch(
+            """SELECT k.c, k.s, k.b, r.record_id, r.occurred_at, r.quantity
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(c, s, b)
+               CROSS JOIN LATERAL (
+                   SELECT record_id, occurred_at, quantity FROM rated_records
+                   WHERE company_id = k.c AND service_id = k.s AND occurred_at < k.b
+                     AND record_type = 'usage' AND document ->> 'kind' = 'snapshot'
+                   ORDER BY occurred_at DESC, record_id DESC LIMIT 1) AS r""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r["c"], r["s"], r["b"]): dict(r) for r in rows}
+
+    async def snapshots_after(
+        self, keys: Sequence[tuple[UUID, UUID | None, datetime]]
+    ) -> dict[tuple[UUID, UUID | None, datetime], datetime]:
+        """Per (client, service, instant): when the first snapshot after the instant was counted (none: absent)."""
+        rows = await self._conn.fetch(
+            """SELECT k.c, k.s, k.b, r.occurred_at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(c, s, b)
+               CROSS JOIN LATERAL (
+                   SELECT occurred_at FROM rated_records
+                   WHERE company_id = k.c AND service_id = k.s AND occurred_at > k.b
+                     AND record_type = 'usage' AND document ->> 'kind' = 'snapshot'
+                   ORDER BY occurred_at, record_id LIMIT 1) AS r""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r["c"], r["s"], r["b"]): r["occurred_at"] for r in rows}
+
     async def deferred_total(
         self, assignment_id: UUID, period_start: date, disposition: str, service_id: UUID | None
     ) -> Decimal:

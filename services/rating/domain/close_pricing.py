@@ -2,7 +2,8 @@
 
 **Usage priced at close.** A line whose model needs the period's whole quantity (graduated, volume,
 package, an included quantity, snapshots) prices the quantity of all its records of the period at once:
-deltas are summed, snapshots aggregated as the service says (`snapshots.aggregate`), the included quantity
+deltas are summed, snapshots aggregated as the service says (`snapshots.aggregate`, with the count carried in
+from before the span the assignment covers: ``CarriedIn``), the included quantity
 deducted, and the rest priced by the model in force on the **last day of the period the assignment covers**
 (a mid-period price change to such a line applies to the whole period). One charge per piece (tier,
 package count, flat fee), each carrying the whole calculation.
@@ -16,7 +17,8 @@ the final amount is compared with what was already charged for it and only the d
 an adjustment referencing those charges (a suspension after an advance charge is credited back).
 
 **Re-rating.** When a record arrives for a period already closed, the period's line is priced again with it
-and the difference to what was sent is charged in the open period (never rewriting a sent charge).
+and the difference to what was sent is charged in the open period (never rewriting a sent charge). A late
+snapshot also changes the count carried into later closed periods: the caller prices those again the same way.
 """
 
 from __future__ import annotations
@@ -66,6 +68,20 @@ class UsageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CarriedIn:
+    """The count in force when the covered span starts: the latest snapshot before it (same client and
+    service), counted as a snapshot at ``at``, the span's first instant."""
+
+    record: UsageRecord
+    at: datetime
+
+
+def span_start(candidate: PlanCandidate, period: Period) -> date:
+    """The first day of ``period`` the assignment covers: where a carried-in count starts to count."""
+    return max(period.start, candidate.assignment.start_date)
+
+
+@dataclass(frozen=True, slots=True)
 class Priced:
     """A rule's charges with the key that groups them (what a later re-rating compares with)."""
 
@@ -108,11 +124,32 @@ def usage_rule_key(candidate: PlanCandidate, line_index: int, period: Period) ->
     return f"usage:{candidate.assignment.assignment_id}:{line_index}:{period.start.isoformat()}"
 
 
-def period_quantity(service: ServiceState, records: Sequence[UsageRecord], *, period_end: datetime) -> Decimal:
+def period_quantity(
+    service: ServiceState,
+    records: Sequence[UsageRecord],
+    *,
+    period_end: datetime,
+    carried_in: CarriedIn | None = None,
+) -> Decimal:
     deltas = sum((r.quantity for r in records if r.kind == "delta"), ZERO)
     snaps = [(r.occurred_at, r.record_id, r.quantity) for r in records if r.kind != "delta"]
     how = service.snapshot_aggregation or SnapshotAggregation.PEAK
-    return deltas + (aggregate(how, snaps, period_end=period_end) if snaps else ZERO)
+    carried = None if carried_in is None else (carried_in.at, carried_in.record.record_id, carried_in.record.quantity)
+    counted = snaps or carried is not None
+    return deltas + (aggregate(how, snaps, period_end=period_end, carried_in=carried) if counted else ZERO)
+
+
+def _carried_note(service: ServiceState, records: Sequence[UsageRecord], carried_in: CarriedIn | None) -> str:
+    if carried_in is None:
+        return ""
+    snaps = sorted(r.occurred_at for r in records if r.kind != "delta")
+    if snaps and snaps[0] <= carried_in.at:
+        return ""  # a snapshot of the period replaced it at the span's start
+    r = carried_in.record
+    return (
+        f"{r.quantity} {service.unit} carried in from the snapshot of {r.occurred_at.isoformat()} "
+        f"(record {r.record_id}), in force from {carried_in.at.isoformat()}; "
+    )
 
 
 def price_usage_line(
@@ -125,28 +162,35 @@ def price_usage_line(
     records: Sequence[UsageRecord],
     period_end_instant: datetime,
     day_of: Callable[[datetime], date] | None = None,
+    carried_in: CarriedIn | None = None,
 ) -> Priced:
     """The line's charges for the period. ``day_of`` gives a record's tenant-local day (UTC when not given);
-    it matters only when the line's price changes inside the period."""
+    it matters only when the line's price changes inside the period. ``carried_in``: the snapshot count in
+    force at the start of the span the assignment covers (a source record of every charge, named in the
+    explanation)."""
     line = candidate.plan.lines[line_index]
     last = period.end - timedelta(days=1)
     if candidate.assignment.end_date is not None:
         last = min(last, candidate.assignment.end_date - timedelta(days=1))
     last = max(last, period.start)
     key = usage_rule_key(candidate, line_index, period)
-    quantity = period_quantity(service, records, period_end=period_end_instant)
+    quantity = period_quantity(service, records, period_end=period_end_instant, carried_in=carried_in)
     changes = sorted({p.effective_from for p in line.prices if period.start < p.effective_from <= last})
-    if changes and all(r.kind == "delta" for r in records):
+    if changes and carried_in is None and all(r.kind == "delta" for r in records):
         return _price_by_segment(
             company, candidate, line_index, service, period, records, key, quantity, changes, day_of or _utc_day
         )
     terms = line_terms(service, line, last)
     pieces = price_quantity(terms, quantity, included=line.included_quantity)
-    ids = sorted((r.record_id for r in records), key=str)
+    note = _carried_note(service, records, carried_in)
+    carried_ids = [carried_in.record.record_id] if note and carried_in is not None else []
+    ids = sorted([r.record_id for r in records] + carried_ids, key=str)
     charges = [
         _piece_charge(company, candidate, line_index, service, period, terms, p, pieces, i, key, ids, quantity)
         for i, p in enumerate(pieces)
     ]
+    if note:
+        charges = [c.model_copy(update={"explanation": note + (c.explanation or "")}) for c in charges]
     return Priced(key, charges)
 
 
