@@ -136,10 +136,11 @@ async def test_every_printed_figure_matches_the_hand_computed_invoice(
         # after the 44-character description: quantity [unit], unit price, amount, discount, tax — the hand figures
         figures = row[2 + 44 :].split()
         assert D(figures[0]) == D(quantity), row
-        assert figures[-4:] == [unit_price, amount, discount, tax], row
+        assert D(figures[-4]) == D(unit_price), row  # a unit price may carry extra precision (1840.0000)
+        assert figures[-3:] == [amount, discount, tax], row
     currency, subtotal, discount_total, tax_total, total = totals
     printed_totals = {
-        r.split()[0]: r.split()[-1] for r in block if r.strip().split()[0] in ("subtotal", "discounts", "tax")
+        r.split()[0]: r.split()[-1] for r in block if r.split()[:1] in (["subtotal"], ["discounts"], ["tax"])
     }
     assert printed_totals == {"subtotal": subtotal, "discounts": f"-{discount_total}", "tax": tax_total}
     [total_row] = [r for r in block if r.strip().startswith(f"TOTAL {currency}")]
