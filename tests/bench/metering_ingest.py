@@ -28,15 +28,10 @@ from typing import Any
 import asyncpg
 
 from services.metering import handlers, use_cases
-from shared.db.migrate import migrate_service
-from shared.db.pool import create_pool
-from shared.db.provision import RoleCredentials, dsn_for, ensure_database, provision_all, role_password
 from shared.db.uow import unit_of_work
 from shared.messaging.consumer import process_batch
 from shared.messaging.envelope import Envelope
-from shared.services import service
-from shared.stack.postgres import EmbeddedPostgres
-from tests.support.stack import _pick_ports
+from tests.bench.service_db import service_db
 
 BATCH = int(os.environ.get("BENCH_BATCH", "1000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
@@ -119,27 +114,10 @@ async def run(pool: asyncpg.Pool, tenant: uuid.UUID, mode: str) -> None:
 
 
 async def main(home: Path) -> None:
-    pg_port, _, _ = _pick_ports()
-    postgres = EmbeddedPostgres(home / "pgdata", pg_port, home / "pg-superuser-password")
-    postgres.start(log_path=home / "postgres.log")
-    try:
-        admin = postgres.admin_dsn.rsplit("/", 1)[0] + "/billing"
-        secret = uuid.uuid4().hex
-        await ensure_database(postgres.admin_dsn, "billing")
-        await provision_all(admin, secret=secret)
-        spec = service("metering")
-        roles = (spec.owner_role, spec.app_role)
-        owner, app = (dsn_for(admin, RoleCredentials(r, role_password(r, secret=secret))) for r in roles)
-        await migrate_service(owner, spec)
-        tenant = await seed(admin)
-        pool = await create_pool(app, max_size=2)
-        try:
-            for mode in MODES:
-                await run(pool, tenant, mode)
-        finally:
-            await pool.close()
-    finally:
-        postgres.stop()
+    async with service_db(home, "metering") as db:
+        tenant = await seed(db.admin_dsn)
+        for mode in MODES:
+            await run(db.pool, tenant, mode)
 
 
 if __name__ == "__main__":

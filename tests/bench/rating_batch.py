@@ -40,14 +40,9 @@ from shared.contracts.catalog import (
     ServiceState,
     TenantState,
 )
-from shared.db.migrate import migrate_service
-from shared.db.pool import create_pool
-from shared.db.provision import RoleCredentials, dsn_for, ensure_database, provision_all, role_password
 from shared.messaging.consumer import process_batch
 from shared.messaging.envelope import Envelope
-from shared.services import service
-from shared.stack.postgres import EmbeddedPostgres
-from tests.support.stack import _pick_ports
+from tests.bench.service_db import service_db
 
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))  # the consumers' batch_max_records
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
@@ -198,32 +193,14 @@ async def run(pool: asyncpg.Pool, tenant: uuid.UUID, service_id: uuid.UUID, clie
 
 
 async def main(home: Path) -> None:
-    pg_port, _, _ = _pick_ports()
-    postgres = EmbeddedPostgres(home / "pgdata", pg_port, home / "pg-superuser-password")
-    postgres.start(log_path=home / "postgres.log")
-    try:
-        admin = postgres.admin_dsn.rsplit("/", 1)[0] + "/billing"
-        secret = uuid.uuid4().hex
-        await ensure_database(postgres.admin_dsn, "billing")
-        await provision_all(admin, secret=secret)
-        spec = service("rating")
-        roles = (spec.owner_role, spec.app_role)
-        owner, app = (dsn_for(admin, RoleCredentials(r, role_password(r, secret=secret))) for r in roles)
-        await migrate_service(owner, spec)
+    async with service_db(home, "rating") as db:
         tenant = uuid.uuid4()
         events, service_id, clients = catalog_events(tenant)
-        pool = await create_pool(app, max_size=2)
-        try:
-            seeded = [
-                Envelope("catalog.events.v1", 0, i, f"{tenant}:x", json.dumps(e).encode(), {})
-                for i, e in enumerate(events)
-            ]
-            await process_batch(pool, handlers.CATALOG, seeded)
-            await run(pool, tenant, service_id, clients)
-        finally:
-            await pool.close()
-    finally:
-        postgres.stop()
+        seeded = [
+            Envelope("catalog.events.v1", 0, i, f"{tenant}:x", json.dumps(e).encode(), {}) for i, e in enumerate(events)
+        ]
+        await process_batch(db.pool, handlers.CATALOG, seeded)
+        await run(db.pool, tenant, service_id, clients)
 
 
 if __name__ == "__main__":
