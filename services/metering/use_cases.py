@@ -62,6 +62,7 @@ from shared.db.uow import UnitOfWork
 from shared.faults import INGEST_BEFORE_COMMIT, fault_point
 from shared.messaging.consumer import Reject, Rejections
 from shared.messaging.envelope import Envelope, Parsed
+from shared.periods import local_date
 
 log = structlog.get_logger(__name__)
 
@@ -140,6 +141,7 @@ class Context:
     services: dict[str, Any]
     users: dict[str, UUID]
     plans: dict[UUID, list[tuple[date, date | None]]]  # the found clients' assignments, for no_active_plan
+    timezone: str = "UTC"  # the tenant's: plans are in force on its days
 
     @classmethod
     async def load(cls, repo: MeteringRepository, tenant: UUID, records: Sequence[UsageRecord | TimeEntry]) -> Context:
@@ -150,7 +152,13 @@ class Context:
             {r.user_ref for r in records if isinstance(r, TimeEntry)},
         )
         return cls(
-            found.tenant_known, found.rules, dict(found.companies), dict(found.services), found.users, found.plans
+            found.tenant_known,
+            found.rules,
+            dict(found.companies),
+            dict(found.services),
+            found.users,
+            found.plans,
+            found.timezone,
         )
 
     def decide(self, r: UsageRecord | TimeEntry, rid: UUID | None = None) -> Decision:
@@ -169,12 +177,13 @@ class Context:
 
 
 def _no_plan(ctx: Context, decided: Sequence[tuple[Any, Decision]]) -> set[UUID]:
-    """Record ids of mapped records whose client has no plan in force on the record's (UTC) date."""
+    """Record ids of mapped records whose client has no plan in force on the record's day (the tenant's, as
+    rating judges it: docs/billing-rules.md §1)."""
     return {
         d.accepted.record_id
         for r, d in decided
         if d.accepted is not None
-        and not plan_in_force(ctx.plans.get(d.accepted.company_id, ()), occurred(r).astimezone(UTC).date())
+        and not plan_in_force(ctx.plans.get(d.accepted.company_id, ()), local_date(occurred(r), tz=ctx.timezone))
     }
 
 
@@ -700,7 +709,7 @@ async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]
     for item in items:
         event, state = item.body, item.body.state
         if isinstance(state, TenantState):
-            await repo.save_tenant(state.tenant_id, event.version)
+            await repo.save_tenant(state.tenant_id, event.version, state.timezone)
         elif isinstance(state, CompanyState):
             await repo.save_company(state, event.version)
         elif isinstance(state, ServiceState):

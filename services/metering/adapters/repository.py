@@ -33,6 +33,7 @@ class BatchContext:
     services: dict[str, ServiceRef]
     users: dict[str, UUID]
     plans: dict[UUID, list[tuple[date, date | None]]]  # each found client's assignments (start, end)
+    timezone: str = "UTC"  # the tenant's: the day a record's plan is judged on
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,17 @@ class MeteringRepository:
         self._conn = conn
 
     # -- catalog read model -------------------------------------------------------------------
-    async def save_tenant(self, tenant_id: UUID, version: int) -> bool:
+    async def save_tenant(self, tenant_id: UUID, version: int, timezone: str) -> bool:
+        """Newer versions win; a row from before metering kept time zones takes the time zone of any version."""
         return bool(
             await self._conn.fetchval(
-                """INSERT INTO known_tenants VALUES ($1, $2) ON CONFLICT (tenant_id) DO UPDATE
-                   SET version = EXCLUDED.version WHERE known_tenants.version < EXCLUDED.version RETURNING 1""",
+                """INSERT INTO known_tenants (tenant_id, version, timezone) VALUES ($1, $2, $3)
+                   ON CONFLICT (tenant_id) DO UPDATE
+                   SET version = greatest(known_tenants.version, EXCLUDED.version), timezone = EXCLUDED.timezone
+                   WHERE known_tenants.version < EXCLUDED.version OR known_tenants.timezone IS NULL RETURNING 1""",
                 tenant_id,
                 version,
+                timezone,
             )
         )
 
@@ -193,7 +198,7 @@ class MeteringRepository:
                     ORDER BY pref LIMIT 1
                 ) c ON true
             )
-            SELECT 'tenant' AS t, NULL AS a, NULL AS b, NULL::uuid AS id, NULL AS c,
+            SELECT 'tenant' AS t, NULL AS a, NULL AS b, NULL::uuid AS id, timezone AS c,
                    NULL::date AS d1, NULL::date AS d2, NULL::jsonb AS doc
               FROM known_tenants WHERE tenant_id = $1
             UNION ALL SELECT 'rules', NULL, NULL, NULL, NULL, NULL, NULL, rule_set
@@ -217,6 +222,7 @@ class MeteringRepository:
             t = r["t"]
             if t == "tenant":
                 ctx.tenant_known = True
+                ctx.timezone = r["c"] or "UTC"
             elif t == "rules":
                 ctx.rules = ApprovalRuleSet.model_validate(r["doc"])
             elif t == "company":
@@ -235,10 +241,11 @@ class MeteringRepository:
         for rt in ("usage", "time"):
             at = TIME_COLUMN[rt]
             status = await self._conn.execute(
-                f"""UPDATE {TABLE[rt]} SET no_active_plan = false
+                f"""WITH tz AS (SELECT coalesce((SELECT timezone FROM known_tenants WHERE tenant_id = $1), 'UTC') AS z)
+                    UPDATE {TABLE[rt]} SET no_active_plan = false FROM tz
                     WHERE tenant_id = $1 AND no_active_plan AND company_id = $2
-                      AND ({at} AT TIME ZONE 'UTC')::date >= $3
-                      AND ($4::date IS NULL OR ({at} AT TIME ZONE 'UTC')::date < $4)""",
+                      AND ({at} AT TIME ZONE tz.z)::date >= $3
+                      AND ($4::date IS NULL OR ({at} AT TIME ZONE tz.z)::date < $4)""",
                 tenant_id,
                 a.company_id,
                 a.start_date,
