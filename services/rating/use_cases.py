@@ -13,13 +13,14 @@ from uuid import UUID
 
 from services.rating.adapters.repository import LedgerRow, RatingRepository
 from services.rating.domain import thresholds
-from services.rating.domain.buckets import Lot, Settlement, available, carried_through, settle
+from services.rating.domain.buckets import Lot, Settlement, allocation_for, available, carried_through, settle
 from services.rating.domain.close_pricing import (
     CarriedIn,
     Priced,
     UsageRecord,
     adjustment,
     bucket_overage,
+    covered_span,
     fixed_fee,
     fixed_target,
     price_usage_line,
@@ -160,6 +161,12 @@ async def _tenant_and_view(
 
 async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedRecord]) -> None:
     tenant_id = uow.require_tenant()
+    # Every count joins the client's count history, whatever becomes of the record (no plan in force, a
+    # suspended day, parked): it is the count in force until the next one (docs/billing-rules.md §3).
+    counts = [r for r in records if isinstance(r, AcceptedUsage) and r.kind == "snapshot"]
+    new_counts = await repo.save_snapshots(
+        tenant_id, [(r.record_id, r.company_id, r.service_id, r.occurred_at, r.quantity) for r in counts]
+    )
     tenant, view = await _tenant_and_view(
         repo, tenant_id, list({r.company_id for r in records}), list({r.service_id for r in records})
     )
@@ -230,17 +237,23 @@ async def _rate(uow: UnitOfWork, repo: RatingRepository, records: list[AcceptedR
             routed.append((record, result))
     if unrated:
         await repo.save_unrated(tenant_id, unrated)
-    if not routed:
-        return
-
-    fresh = await repo.record([_ledger_row(tenant_id, r, result) for r, result in routed])
+    fresh = await repo.record([_ledger_row(tenant_id, r, result) for r, result in routed]) if routed else set()
     routed = [(r, result) for r, result in routed if r.record_id in fresh]  # a redelivery changes nothing
     priced = [result for _, result in routed if isinstance(result, tuple)]
     deferred = [(r, result) for r, result in routed if isinstance(result, Deferred)]
     if priced:
         await _book(uow, repo, tenant_id, tz, priced, view.companies)
+    repriced: set[tuple[UUID, int, date]] = set()
+    adjustments = await _late_deferred(repo, view, deferred, repriced) if deferred else []
+    late_counts = [r for r in counts if r.record_id in new_counts and r.company_id in view.companies]
+    if late_counts:
+        adjustments.extend(await _carried_forward(repo, view, late_counts, repriced))
+    if adjustments:
+        counted = await repo.count_into_open_periods(tenant_id, _counts([(c, f) for c, f, _ in adjustments]))
+        if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
+            raise Retry("the open period closed while adjustments were booked into it")
+        await _send(uow, repo, [c for c, _, _ in adjustments], {c.charge_id: k for c, _, k in adjustments})
     if deferred:
-        await _late_deferred(uow, repo, view, deferred)
         await _thresholds(uow, repo, view, deferred)
 
 
@@ -354,12 +367,19 @@ def _counts(
 # -- late records of period-priced lines -------------------------------------------------------------------
 
 
+Adjustment = tuple[ChargeCreated, BillingFrequency, str]
+"""A correction charge, the frequency of the period it is booked into, and the rule key it corrects"""
+
+
 async def _late_deferred(
-    uow: UnitOfWork, repo: RatingRepository, view: _View, deferred: list[tuple[AcceptedRecord, Deferred]]
-) -> None:
+    repo: RatingRepository,
+    view: _View,
+    deferred: list[tuple[AcceptedRecord, Deferred]],
+    repriced: set[tuple[UUID, int, date]],
+) -> list[Adjustment]:
     """A record for a period already closed (or a bucket period already settled): price the period again
-    with it and charge the difference in the open period, referencing the charges it corrects."""
-    tenant_id = uow.require_tenant()
+    with it; the difference is charged in the open period, referencing the charges it corrects. Adds each
+    (assignment, line, period) it priced again to ``repriced``."""
     at_close = {
         (d.candidate.assignment.assignment_id, d.line_index, d.period.start): d
         for _, d in deferred
@@ -370,7 +390,7 @@ async def _late_deferred(
         for d in at_close.values()
     ]
     closed = await repo.closed_periods(keys) if keys else set()
-    adjustments: list[tuple[ChargeCreated, BillingFrequency, str]] = []
+    adjustments: list[Adjustment] = []
     today: date | None = None
     reprice = [
         d
@@ -392,8 +412,9 @@ async def _late_deferred(
     for d in reprice:
         company = view.companies[d.candidate.assignment.company_id]
         frequency = BillingFrequency(d.candidate.plan.billing_frequency)
-        today = today or await _today(repo, tenant_id, view.tz)
+        today = today or await _today(repo, company.tenant_id, view.tz)
         open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
+        repriced.add((d.candidate.assignment.assignment_id, d.line_index, d.period.start))
         priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, d.period, carried)
         if priced is None:
             continue
@@ -407,17 +428,6 @@ async def _late_deferred(
         )
         if adj is not None:
             adjustments.append((adj, frequency, priced.rule_key))
-    late_counts = [
-        (r, d)
-        for r, d in deferred
-        if isinstance(r, AcceptedUsage)
-        and r.kind == "snapshot"
-        and d.disposition == "at_close"
-        and (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, d.period.start) in closed
-    ]
-    if late_counts:
-        repriced = {(d.candidate.assignment.assignment_id, d.line_index, d.period.start) for d in reprice}
-        adjustments.extend(await _carried_forward(repo, view, late_counts, repriced))
     # a late entry of a settled bucket period: that period and every later settled one, from the earliest
     earliest: dict[UUID, Deferred] = {}
     for _, d in deferred:
@@ -428,73 +438,63 @@ async def _late_deferred(
     for a in sorted(earliest, key=str):
         await repo.lock_bucket(a)
         adjustments.extend(await _resettle_bucket(repo, view, earliest[a]))
-    if adjustments:
-        counted = await repo.count_into_open_periods(tenant_id, _counts([(c, f) for c, f, _ in adjustments]))
-        if len(counted) < len({(c.company_id, f.value, c.period_start) for c, f, _ in adjustments}):
-            raise Retry("the open period closed while adjustments were booked into it")
-        await _send(uow, repo, [c for c, _, _ in adjustments], {c.charge_id: k for c, _, k in adjustments})
+    return adjustments
 
 
 async def _carried_forward(
     repo: RatingRepository,
     view: _View,
-    late: list[tuple[AcceptedUsage, Deferred]],
+    counts: list[AcceptedUsage],
     repriced: set[tuple[UUID, int, date]],
-) -> list[tuple[ChargeCreated, BillingFrequency, str]]:
-    """Late snapshots of closed periods also change the count carried into the later closed periods, until the
-    next snapshot: price each of those periods again (with the count now carried in) and charge the difference
-    in the open period, referencing the charges it corrects (none when the period had none). The late
-    snapshot's own period is re-priced by the caller. Only the assignment the late snapshot was rated under is
-    re-priced (a later period priced by another assignment keeps its charges). ``repriced``: the (assignment,
-    line, period) the caller already priced again in this batch (a late record of their own), left out."""
-    tenant_id = late[0][0].tenant_id
-    by_line: dict[tuple[UUID, int], tuple[datetime, Deferred]] = {}
-    for record, d in late:  # per line: the latest late count and the earliest period it arrived into
-        k = (d.candidate.assignment.assignment_id, d.line_index)
-        latest, first = by_line.get(k, (record.occurred_at, d))
-        by_line[k] = (max(latest, record.occurred_at), first if first.period.start <= d.period.start else d)
-    nexts = await repo.snapshots_after(
-        [
-            (d.candidate.assignment.company_id, d.candidate.plan.lines[d.line_index].service_id, t)
-            for t, d in by_line.values()
-        ]
-    )
-    today = await _today(repo, tenant_id, view.tz)
-    later: list[tuple[Deferred, datetime, Period]] = []
-    for t, d in by_line.values():
-        company = view.companies[d.candidate.assignment.company_id]
-        service_id = d.candidate.plan.lines[d.line_index].service_id
-        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
-        until = nexts.get((company.company_id, service_id, t))  # the next count after it: carried no further
-        end = d.candidate.assignment.end_date
-        p = next_period(d.period, frequency=frequency, anchor=company.billing_anchor)
-        while p.end <= today and (end is None or p.start < end):
-            if until is not None and period_bounds_utc(p, tz=view.tz)[0] > until:
-                break
-            if (d.candidate.assignment.assignment_id, d.line_index, p.start) not in repriced:
-                later.append((d, t, p))
-            p = next_period(p, frequency=frequency, anchor=company.billing_anchor)
+) -> list[Adjustment]:
+    """New snapshot counts change the count carried into every later closed period until the next count, of
+    every assignment of the client with a line for that service (also one that started after the count, or
+    that the count had no plan for): price each such period again with the count now carried in and charge the
+    difference in the open period, referencing the charges it corrects (none when the period had none). A
+    period its own late record already priced again (``repriced``) is left out."""
+    now = await repo.clock(counts[0].tenant_id)
+    if now is None:
+        return []  # no tick yet: nothing is closed
+    today = local_date(now, tz=view.tz)
+    by_series: dict[tuple[UUID, UUID], tuple[datetime, datetime]] = {}
+    for r in counts:  # per client and service: the earliest and the latest new count
+        first, last = by_series.get((r.company_id, r.service_id), (r.occurred_at, r.occurred_at))
+        by_series[(r.company_id, r.service_id)] = (min(first, r.occurred_at), max(last, r.occurred_at))
+    nexts = await repo.snapshots_after([(c, s, last) for (c, s), (_, last) in by_series.items()])
+    later: list[tuple[PlanCandidate, int, Period, datetime]] = []
+    for (company_id, service_id), (first, last) in by_series.items():
+        company = view.companies[company_id]
+        until = nexts.get((company_id, service_id, last))  # the next count after them: carried no further
+        for candidate in view.candidates(company_id):
+            index = next((i for i, line in enumerate(candidate.plan.lines) if line.service_id == service_id), None)
+            if index is None:
+                continue
+            a, frequency = candidate.assignment, BillingFrequency(candidate.plan.billing_frequency)
+            p = period_containing(max(local_date(first, tz=view.tz), a.start_date), frequency=frequency,
+                                  anchor=company.billing_anchor)  # fmt: skip
+            while p.end <= today and (a.end_date is None or p.start < a.end_date):
+                starts = period_bounds_utc(Period(span_start(candidate, p), p.end), tz=view.tz)[0]
+                if until is not None and starts > until:
+                    break
+                if starts > first and (a.assignment_id, index, p.start) not in repriced:
+                    later.append((candidate, index, p, first))
+                p = next_period(p, frequency=frequency, anchor=company.billing_anchor)
     if not later:
         return []
     closed = await repo.closed_periods(
-        [(d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) for d, _, p in later]
+        [(c.assignment.company_id, c.plan.billing_frequency.value, p.start) for c, _, p, _ in later]
     )
-    later = [
-        (d, t, p)
-        for d, t, p in later
-        if (d.candidate.assignment.company_id, d.candidate.plan.billing_frequency.value, p.start) in closed
-    ]
+    later = [x for x in later if (x[0].assignment.company_id, x[0].plan.billing_frequency.value, x[2].start) in closed]
     targets = [
-        (view.companies[d.candidate.assignment.company_id], BillingFrequency(d.candidate.plan.billing_frequency), p)
-        for d, _, p in later
+        (view.companies[c.assignment.company_id], BillingFrequency(c.plan.billing_frequency), p) for c, _, p, _ in later
     ]
     carried = await _carried_in(repo, view, targets)  # one query for every later period
-    out: list[tuple[ChargeCreated, BillingFrequency, str]] = []
-    for d, t, p in later:
-        company = view.companies[d.candidate.assignment.company_id]
-        frequency = BillingFrequency(d.candidate.plan.billing_frequency)
-        key = usage_rule_key(d.candidate, d.line_index, p)
-        priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, p, carried)
+    out: list[Adjustment] = []
+    for candidate, index, p, first in later:
+        company = view.companies[candidate.assignment.company_id]
+        frequency = BillingFrequency(candidate.plan.billing_frequency)
+        key = usage_rule_key(candidate, index, p)
+        priced = await _price_line_at_close(repo, view, company, candidate, index, p, carried)
         priced = priced or Priced(key, [])  # now nothing in force (a count of 0): what was sent is credited
         sent = (await repo.sent_for_rules([key])).get(key)
         if sent is None and not priced.charges:
@@ -506,7 +506,7 @@ async def _carried_forward(
             sent_total=total,
             sent_ids=ids,
             billed_in=period_containing(today, frequency=frequency, anchor=company.billing_anchor),
-            reason=f"count carried in changed by a late snapshot of {t.isoformat()}",
+            reason=f"count carried in changed by a late snapshot of {first.isoformat()}",
             template=template,
         )
         if adj is not None:
@@ -539,7 +539,8 @@ async def _resettle_bucket(
     for row in rows:
         period = Period(row["period_start"], row["period_end"])
         records = await repo.deferred(assignment_id, period.start, "bucket")
-        settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+        entries = [(r["record_id"], r["quantity"]) for r in records]
+        settlement = settle(bucket, carried, entries, allocation=allocation_for(bucket, period, candidate.assignment))
         if _settlement_changed(row, settlement):
             await repo.save_bucket(
                 company.tenant_id,
@@ -658,7 +659,7 @@ async def _price_line_at_close(
         service=service,
         period=period,
         records=records,
-        period_end_instant=period_bounds_utc(period, tz=view.tz)[1],
+        span_bounds=period_bounds_utc(covered_span(candidate, period), tz=view.tz),
         day_of=lambda instant: local_date(instant, tz=view.tz),
         carried_in=carried_in,
     )
@@ -682,10 +683,12 @@ async def _carried_so_far(repo: RatingRepository, view: _View, candidate: PlanCa
         return carried
     entries = await repo.bucket_entries(assignment_id, bp.start, start)
     periods: list[list[tuple[UUID, Decimal]]] = []
+    allocations: list[Decimal] = []
     while bp.start < start:
         periods.append(entries.get(bp.start, []))
+        allocations.append(allocation_for(bucket, bp, candidate.assignment))
         bp = next_period(bp, frequency=frequency, anchor=anchor)
-    return carried_through(bucket, carried, periods)
+    return carried_through(bucket, carried, periods, allocations=allocations)
 
 
 # -- thresholds ------------------------------------------------------------------------------------------
@@ -712,7 +715,8 @@ async def _thresholds(
         if subject == "bucket":
             bucket = d.candidate.plan.bucket
             assert bucket is not None
-            limit = available(bucket, await _carried_so_far(repo, view, d.candidate, start))
+            allocation = allocation_for(bucket, d.period, d.candidate.assignment)
+            limit = available(bucket, await _carried_so_far(repo, view, d.candidate, start), allocation=allocation)
             key, unit = f"bucket:{assignment_id}", "hour"
             configured = bucket.threshold_levels
         else:
@@ -881,7 +885,8 @@ async def _settle_buckets(
     out: list[Priced] = []
     while bp.end <= period.end and (assignment.end_date is None or bp.start < assignment.end_date):
         records = await repo.deferred(assignment.assignment_id, bp.start, "bucket")
-        settlement = settle(bucket, carried, [(r["record_id"], r["quantity"]) for r in records])
+        entries = [(r["record_id"], r["quantity"]) for r in records]
+        settlement = settle(bucket, carried, entries, allocation=allocation_for(bucket, bp, assignment))
         await repo.save_bucket(
             company.tenant_id, company.company_id, assignment.assignment_id, bp.start, bp.end, settlement
         )
@@ -950,13 +955,15 @@ async def _fixed_fees(
         if sent is None:
             out.append(final)
         else:
+            sent_charges = [ChargeCreated.model_validate(d) for d in await repo.charges_of_rule(final.rule_key)]
             adj = adjustment(
                 priced=final,
                 sent_total=sent[0],
                 sent_ids=sent[1],
                 billed_in=period,
                 reason=f"settled at the end of {period.start.isoformat()} to {period.end.isoformat()}",
-                template=ChargeCreated.model_validate((await repo.charges_of_rule(final.rule_key))[0]),
+                template=sent_charges[0],
+                sent=sent_charges,
             )
             if adj is not None:
                 out.append(Priced(final.rule_key, [adj.model_copy(update={"late": False})]))

@@ -257,6 +257,12 @@ class PlanLine(PriceTerms):
     included_quantity: NonNegativeDecimalStr = Field(
         default=Decimal(0), description="Units included before the line charges anything", examples=["0", "5"]
     )
+    prorate_included: bool = Field(
+        default=True,
+        description="When an assignment covers only part of a period, include included_quantity x covered days / "
+        "period days (rounded half-up to 4 places); false: the whole included quantity applies to the part",
+        examples=[True],
+    )
     rounding_increment_minutes: int | None = Field(
         default=None, gt=0, description="Time lines: each entry's minutes rounded up to this increment", examples=[15]
     )
@@ -309,6 +315,12 @@ class BucketDefinition(Contract):
     overage_rate: NonNegativeDecimalStr = Field(description="Price per hour beyond the bucket", examples=["110.00"])
     rollover: Rollover = Field(
         default_factory=Rollover, description="What happens to unused hours", examples=[{"policy": "none"}]
+    )
+    prorate_partial_periods: bool = Field(
+        default=True,
+        description="A bucket period the assignment covers only in part (it starts or ends inside it) is allocated "
+        "hours x covered days / period days (rounded half-up to 4 places); false: the whole allocation",
+        examples=[True],
     )
     threshold_levels: list[NonNegativeDecimalStr] | None = Field(
         default=None,

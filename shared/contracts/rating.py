@@ -40,7 +40,8 @@ class TierLine(Contract):
 
 
 class Proration(Contract):
-    """How a fixed fee was prorated by days (see services/rating/domain/proration.py for the remainder rule)."""
+    """How a fixed fee was prorated by days. The charge's ``amount`` is the exact share ``full_price x days /
+    cycle_days``; the invoice line bills ``C(b) - C(a)`` in the invoice currency (docs/billing-rules.md §7)."""
 
     days: int = Field(ge=0, description="Billable days charged", examples=[17])
     cycle_days: int = Field(ge=1, description="Days in the service cycle", examples=[31])
@@ -49,7 +50,8 @@ class Proration(Contract):
     end_day: date = Field(description="First day not charged (exclusive)", examples=["2026-02-01"])
     rule: str = Field(
         default="cumulative_half_up",
-        description="C(k) = round_half_up(full_price * k / cycle_days); the piece for days [a, b) is C(b) - C(a)",
+        description="Applied at the invoice line, after conversion: C(k) = round_half_up(full_price x rate x k / "
+        "cycle_days); the piece for days [a, b) of the cycle is C(b) - C(a)",
         examples=["cumulative_half_up"],
     )
 
@@ -113,11 +115,20 @@ class ChargeCreated(Contract):
     )
     service_period_start: date | None = Field(
         default=None,
-        description="Fixed fees: the service cycle the fee is for (differs from the billing period in advance)",
+        description="The service days the charge is for, [start, end): a fixed fee's cycle (differs from the billing "
+        "period in advance; a prorated fee's own days are in `proration`), a record's day, a period-priced line's "
+        "covered span, a bucket overage's bucket period. Discount windows are judged on these days",
         examples=["2026-02-01"],
     )
     service_period_end: date | None = Field(default=None, description="Exclusive end of it", examples=["2026-03-01"])
     proration: Proration | None = Field(default=None, description="Fixed fees charged for part of a cycle")
+    prorated_pieces: list[Proration] = Field(
+        default_factory=list,
+        description="A fixed fee's settlement adjustment: the prorated shares inside its amount (the cycle's final "
+        "pieces, and those it corrects with a negative full_price), each rounded again at the invoice line by the "
+        "remainder rule so a cycle billed in advance and settled comes to what it would in arrears",
+        examples=[[]],
+    )
     bucket: BucketDetail | None = Field(default=None, description="Bucket overage: the period's settlement")
     corrects_charge_ids: list[UUID] = Field(
         default_factory=list,

@@ -4,14 +4,14 @@ suspension, cancellation, reactivation, month-ends, leap years), adjustments and
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from uuid import UUID
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.rating.domain.buckets import settle
+from services.rating.domain.buckets import allocation_for, settle
 from services.rating.domain.close_pricing import (
     CarriedIn,
     FixedTarget,
@@ -91,23 +91,28 @@ def fee(c: PlanCandidate, cycle: Period, history: list[StatusChange] | None = No
 LINE = [{"service_id": str(SERVICE)}]
 
 
+def share(price: str, days: int, of: int) -> Decimal:
+    """A prorated fee as rating charges it: unrounded, to 60 digits (the invoice line rounds it by the remainder
+    rule)."""
+    return Context(prec=60).divide(D(price) * days, D(of))
+
+
 class TestFixedFees:
     @pytest.mark.parametrize(
         ("cycle", "start", "end", "expected"),
         [
             # a whole month is never prorated
             (JAN, date(2026, 1, 1), None, D("100.00")),
-            # starts Jan 15: days 14..31 of 31 -> 100 - round(100 x 14/31 = 45.161..) = 54.84
-            (JAN, date(2026, 1, 15), None, D("54.84")),
-            # ends Jan 20 (exclusive): C(19) = round(100 x 19/31 = 61.290..) = 61.29
-            (JAN, date(2026, 1, 1), date(2026, 1, 20), D("61.29")),
-            # February 2026 (28 days), last day only: 100 - round(100 x 27/28 = 96.428..) = 3.57
-            (Period(date(2026, 2, 1), date(2026, 3, 1)), date(2026, 2, 28), None, D("3.57")),
-            # leap February 2028 (29 days), last day only: 100 - round(100 x 28/29 = 96.551..) = 3.45
-            (Period(date(2028, 2, 1), date(2028, 3, 1)), date(2028, 2, 29), None, D("3.45")),
-            # month-end anchor: the Jan 31 - Feb 29 2028 cycle (29 days), started Feb 15 (day 15):
-            # 100 - round(100 x 15/29 = 51.724..) = 48.28
-            (Period(date(2028, 1, 31), date(2028, 2, 29)), date(2028, 2, 15), None, D("48.28")),
+            # starts Jan 15: 17 of 31 days = 54.8387... (54.84 on the invoice line: 100 - round(45.161..))
+            (JAN, date(2026, 1, 15), None, share("100", 17, 31)),
+            # ends Jan 20 (exclusive): 19 of 31 days = 61.290...
+            (JAN, date(2026, 1, 1), date(2026, 1, 20), share("100", 19, 31)),
+            # February 2026 (28 days), last day only: 1 of 28 days
+            (Period(date(2026, 2, 1), date(2026, 3, 1)), date(2026, 2, 28), None, share("100", 1, 28)),
+            # leap February 2028 (29 days), last day only: 1 of 29 days
+            (Period(date(2028, 2, 1), date(2028, 3, 1)), date(2028, 2, 29), None, share("100", 1, 29)),
+            # month-end anchor: the Jan 31 - Feb 29 2028 cycle (29 days), started Feb 15: 14 of 29 days
+            (Period(date(2028, 1, 31), date(2028, 2, 29)), date(2028, 2, 15), None, share("100", 14, 29)),
         ],
     )
     def test_prorates_a_start_or_end_inside_the_cycle_by_days(
@@ -115,18 +120,16 @@ class TestFixedFees:
     ) -> None:
         assert fee(candidate(plan(LINE), start=start, end=end), cycle) == expected
 
-    def test_a_plan_change_mid_cycle_charges_each_plan_for_its_days_and_the_pieces_sum_to_the_month(self) -> None:
+    def test_a_plan_change_mid_cycle_charges_each_plan_for_its_days(self) -> None:
         old = candidate(plan(LINE), end=date(2026, 1, 16))
         new = candidate(plan(LINE, plan_id=UUID(int=77)), start=date(2026, 1, 16))
-        # old: C(15) = round(100 x 15/31 = 48.387..) = 48.39; new: 100 - 48.39 = 51.61
-        assert (fee(old, JAN), fee(new, JAN)) == (D("48.39"), D("51.61"))
-        assert fee(old, JAN) + fee(new, JAN) == D("100.00")
+        # old: 15 of 31 days, new: 16 of 31 days; the invoice lines make them 48.39 and 51.61
+        assert (fee(old, JAN), fee(new, JAN)) == (share("100", 15, 31), share("100", 16, 31))
 
     def test_an_upgrade_to_a_dearer_plan_mid_cycle(self) -> None:
         old = candidate(plan(LINE), end=date(2026, 1, 16))
         new = candidate(plan(LINE, plan_id=UUID(int=77)), start=date(2026, 1, 16))
-        # 48.39 of the 100.00 plan + (150 - round(150 x 15/31 = 72.580..) = 77.42) of the 150.00 plan
-        assert fee(old, JAN) + fee(new, JAN, price="150.00") == D("48.39") + D("77.42")
+        assert (fee(old, JAN), fee(new, JAN, price="150.00")) == (share("100", 15, 31), share("150", 16, 31))
 
     def test_a_line_price_change_mid_cycle_prorates_each_price_for_its_days(self) -> None:
         dated = [
@@ -136,8 +139,7 @@ class TestFixedFees:
                 "prices": [{"effective_from": "2026-01-16", "custom_rate": "131.00"}],
             }
         ]
-        # 100: C(15) - C(0) = 48.39; 131: 131 - round(131 x 15/31 = 63.387..) = 67.61
-        assert fee(candidate(plan(dated)), JAN) == D("48.39") + D("67.61")
+        assert fee(candidate(plan(dated)), JAN) == Context(prec=200).add(share("100", 15, 31), share("131", 16, 31))
 
     def test_a_quantity_multiplies_the_fee(self) -> None:
         assert fee(candidate(plan([{"service_id": str(SERVICE), "quantity": "3"}])), JAN) == D("300.00")  # 3 x 100
@@ -148,8 +150,8 @@ class TestCancellationAndSuspension:
 
     def test_services_marked_as_suspended_do_not_generate_charges_during_the_suspension(self) -> None:
         history = [status("suspended", date(2026, 1, 11), service_id=SERVICE)]
-        # billed Jan 1-11 only: C(10) = round(100 x 10/31 = 32.258..) = 32.26
-        assert fee(candidate(plan(LINE)), JAN, history) == D("32.26")
+        # billed Jan 1-11 only: 10 of 31 days
+        assert fee(candidate(plan(LINE)), JAN, history) == share("100", 10, 31)
         usage = price_usage(
             a_record(),
             day=date(2026, 1, 15),
@@ -163,14 +165,16 @@ class TestCancellationAndSuspension:
 
     def test_cancelled_services_are_no_longer_billed(self) -> None:
         history = [status("cancelled", date(2026, 1, 21))]
-        # Jan 1-21: C(20) = round(100 x 20/31 = 64.516..) = 64.52; February: nothing
-        assert fee(candidate(plan(LINE)), JAN, history) == D("64.52")
+        # Jan 1-21: 20 of 31 days; February: nothing
+        assert fee(candidate(plan(LINE)), JAN, history) == share("100", 20, 31)
         assert fee(candidate(plan(LINE)), Period(date(2026, 2, 1), date(2026, 3, 1)), history) == D(0)
 
     def test_reactivating_a_suspended_service_resumes_billing_from_its_date(self) -> None:
         history = [status("suspended", date(2026, 1, 11)), status("active", date(2026, 1, 21))]
-        # Jan 1-11 and Jan 21-Feb 1: C(10) + (C(31) - C(20)) = 32.26 + (100 - 64.52) = 67.74
-        assert fee(candidate(plan(LINE)), JAN, history) == D("67.74")
+        # Jan 1-11 and Jan 21-Feb 1: 10 and 11 of 31 days
+        assert fee(candidate(plan(LINE)), JAN, history) == Context(prec=200).add(
+            share("100", 10, 31), share("100", 11, 31)
+        )
 
     def test_the_charge_states_the_suspension_in_its_proration(self) -> None:
         history = [status("suspended", date(2026, 1, 11))]
@@ -209,7 +213,7 @@ class TestUsageAtClose:
             service=a_service(),
             period=JAN,
             records=records,
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
         )
         return [(c.quantity, c.unit_price, c.amount) for c in p.charges]
 
@@ -249,7 +253,7 @@ class TestUsageAtClose:
             service=a_service(),
             period=JAN,
             records=[],
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
             carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 1, tzinfo=UTC)),
         )
         [charge] = p.charges
@@ -267,7 +271,7 @@ class TestUsageAtClose:
             service=a_service(),
             period=JAN,
             records=self.records("4", "9", kind="snapshot"),  # Jan 2 and Jan 3
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
             carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 1, tzinfo=UTC)),
         )
         [charge] = p.charges
@@ -284,7 +288,7 @@ class TestUsageAtClose:
             service=a_service(),
             period=JAN,
             records=[],
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
             carried_in=CarriedIn(zero, datetime(2026, 1, 1, tzinfo=UTC)),
         )
         assert p.total == D(0)
@@ -300,14 +304,59 @@ class TestUsageAtClose:
             service=service,
             period=JAN,
             records=[UsageRecord(UUID(int=1), datetime(2026, 1, 21, tzinfo=UTC), "snapshot", D(20))],
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 11, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
             carried_in=CarriedIn(self.DECEMBER_45, datetime(2026, 1, 11, tzinfo=UTC)),
         )
         # 45 from Jan 11 to Jan 21, 20 from Jan 21 to Feb 1, over the 21 days covered:
-        # (45 x 10 + 20 x 11) / 21 = (450 + 220) / 21 = 670 / 21 devices; x 12.50 = 8375 / 21
+        # (45 x 10 + 20 x 11) / 21 = (450 + 220) / 21 = 670 / 21 = 31.90476... -> 31.9048 devices (4 places)
         [charge] = p.charges
-        assert charge.quantity == D(670) / D(21)  # 31.904761..., to the context's 28 digits as charged
-        assert charge.amount == D(8375) / D(21)  # 398.809523...
+        assert charge.quantity == D("31.9048")
+        assert charge.amount == D("398.8100")  # 31.9048 x 12.50: the quantity printed is the quantity priced
+        assert (charge.service_period_start, charge.service_period_end) == (date(2026, 1, 11), date(2026, 2, 1))
+
+    def included(self, line: dict[str, object], *, start: date, end: date | None = None, used: str = "30") -> Decimal:
+        """What is left to price after the included quantity, for an assignment covering [start, end) of January."""
+        c = candidate(plan([{"service_id": str(SERVICE), "included_quantity": "10"} | line]), start=start, end=end)
+        first = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        last = datetime(2026, 2, 1, tzinfo=UTC) if end is None else datetime(end.year, end.month, end.day, tzinfo=UTC)
+        p = price_usage_line(
+            company=a_company(),
+            candidate=c,
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=[UsageRecord(UUID(int=1), first, "delta", D(used))],
+            span_bounds=(first, last),
+        )
+        [charge] = p.charges
+        assert charge.included_quantity is not None
+        return charge.included_quantity
+
+    def test_an_included_quantity_is_prorated_by_the_days_an_assignment_covers(self) -> None:
+        # 10 included a month; the plan starts Jan 15: 17 of 31 days -> 10 x 17 / 31 = 5.4838... -> 5.4839
+        assert self.included({}, start=date(2026, 1, 15)) == D("5.4839")
+        # ends Jan 21 (exclusive): 20 of 31 days -> 6.4516
+        assert self.included({}, start=date(2026, 1, 1), end=date(2026, 1, 21)) == D("6.4516")
+        # the whole month: all 10
+        assert self.included({}, start=date(2026, 1, 1)) == D(10)
+
+    def test_a_line_can_keep_its_whole_included_quantity_for_part_of_a_period(self) -> None:
+        assert self.included({"prorate_included": False}, start=date(2026, 1, 15)) == D(10)
+
+    def test_the_prorated_included_quantity_is_what_is_deducted(self) -> None:
+        c = candidate(plan([{"service_id": str(SERVICE), "included_quantity": "10"}]), start=date(2026, 1, 15))
+        p = price_usage_line(
+            company=a_company(),
+            candidate=c,
+            line_index=0,
+            service=a_service(),
+            period=JAN,
+            records=[UsageRecord(UUID(int=1), datetime(2026, 1, 20, tzinfo=UTC), "delta", D(8))],
+            span_bounds=(datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
+        )
+        # 8 used - 5.4839 included = 2.5161 x 12.50 = 31.45125 (31.45 on the invoice line)
+        [charge] = p.charges
+        assert (charge.quantity, charge.amount) == (D("2.5161"), D("31.451250"))
 
     def test_a_late_record_adds_only_the_difference_referencing_what_was_sent(self) -> None:
         line = {"pricing": {"model": "graduated", "tiers": self.TIERS}}
@@ -318,7 +367,7 @@ class TestUsageAtClose:
             "line_index": 0,
             "service": a_service(),
             "period": JAN,
-            "period_end_instant": datetime(2026, 2, 1, tzinfo=UTC),
+            "span_bounds": (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
         }
         sent = price_usage_line(records=self.records("6", "2"), **args)  # 8 x 12.50 = 100
         again = price_usage_line(records=self.records("6", "2", "5"), **args)  # 10 x 12.50 + 3 x 10 = 155
@@ -423,7 +472,7 @@ class TestAPriceChangeInsideThePeriod:
                 UsageRecord(UUID(int=i + 1), datetime(2026, 1, day, 12, tzinfo=UTC), "delta", D(q))
                 for i, (day, q) in enumerate(records)
             ],
-            period_end_instant=datetime(2026, 2, 1, tzinfo=UTC),
+            span_bounds=(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)),
             day_of=lambda t: t.date(),
         )
         return [(str(c.quantity), str(c.unit_price), str(c.amount), c.price_rule.rate_source) for c in p.charges]
@@ -496,3 +545,45 @@ class TestAPriceChangeInsideThePeriod:
         whole = sum(D(c[2]) for c in self.priced(same, *records))
         split = sum(D(c[2]) for c in self.priced(changed, *records))
         assert split == whole, (total, whole, split)
+
+
+class TestBucketAllocation:
+    """docs/billing-rules.md §5: a bucket period the assignment covers only in part gets its share of the hours."""
+
+    BUCKET = BucketDefinition(hours=D(10), period="weekly", overage_rate=D(110))
+    WEEK = Period(date(2026, 1, 5), date(2026, 1, 12))  # Monday to Monday
+
+    def allocation(self, start: date, end: date | None = None, **bucket: object) -> Decimal:
+        definition = self.BUCKET.model_copy(update=bucket)
+        a = candidate(plan(LINE), start=start, end=end).assignment
+        return allocation_for(definition, self.WEEK, a)
+
+    def test_a_whole_bucket_period_gets_all_its_hours(self) -> None:
+        assert self.allocation(date(2026, 1, 1)) == D(10)
+
+    def test_a_retainer_starting_on_a_thursday_gets_four_sevenths_of_the_week(self) -> None:
+        # from Thursday Jan 8: 4 of 7 days -> 10 x 4 / 7 = 5.714285... -> 5.7143 h
+        assert self.allocation(date(2026, 1, 8)) == D("5.7143")
+
+    def test_a_retainer_ending_on_a_wednesday_gets_two_sevenths(self) -> None:
+        # ends Wednesday Jan 7 (exclusive): Monday and Tuesday -> 10 x 2 / 7 = 2.8571 h
+        assert self.allocation(date(2026, 1, 1), date(2026, 1, 7)) == D("2.8571")
+
+    def test_a_bucket_can_keep_its_whole_allocation_for_a_partial_period(self) -> None:
+        assert self.allocation(date(2026, 1, 8), prorate_partial_periods=False) == D(10)
+
+    def test_overage_starts_beyond_the_prorated_allocation(self) -> None:
+        # 5.7143 h available, 7 h worked: 1.2857 h over at 110.00
+        settlement = settle(self.BUCKET, [], [(UUID(int=1), D(7))], allocation=D("5.7143"))
+        assert (settlement.allocation, settlement.used, settlement.overage) == (D("5.7143"), D("5.7143"), D("1.2857"))
+
+
+class TestAFixedServiceOnTwoPlans:
+    """docs/billing-rules.md §4: two assignments are two contracts; each charges its own fixed line."""
+
+    def test_each_plan_charges_its_own_fee_for_the_same_service(self) -> None:
+        site_a = candidate(plan(LINE))
+        site_b = candidate(plan(LINE, plan_id=UUID(int=78)))
+        fees = [fee(site_a, JAN), fee(site_b, JAN, price="80.00")]
+        assert fees == [D("100.00"), D("80.00")]  # 180.00: charged twice, once per plan
+        assert site_a.assignment.assignment_id != site_b.assignment.assignment_id

@@ -394,18 +394,35 @@ class RatingRepository:
         )
         return [dict(r) for r in rows]
 
+    async def save_snapshots(
+        self, tenant_id: UUID, rows: Sequence[tuple[UUID, UUID, UUID, datetime, Decimal]]
+    ) -> set[UUID]:
+        """Keep each snapshot count (record, client, service, when, count) once in the client's count history,
+        whatever rating does with the record; returns the ids that are new (a redelivery returns nothing)."""
+        if not rows:
+            return set()
+        inserted = await self._conn.fetch(
+            """INSERT INTO snapshot_counts (tenant_id, record_id, company_id, service_id, occurred_at, quantity)
+               SELECT $1, r, c, s, o, q
+               FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::numeric[]) AS u(r, c, s, o, q)
+               ON CONFLICT (tenant_id, record_id) DO NOTHING
+               RETURNING record_id""",
+            tenant_id,
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
+        return {r["record_id"] for r in inserted}
+
     async def snapshots_before(
         self, keys: Sequence[tuple[UUID, UUID, datetime]]
     ) -> dict[tuple[UUID, UUID, datetime], dict[str, Any]]:
-        """Per (client, service, instant): the latest snapshot record before the instant (the count in force
-        then; the higher record id breaks a tie), whatever its disposition. One statement for all the keys."""
+        """Per (client, service, instant): the latest snapshot count before the instant (the count in force then;
+        the higher record id breaks a tie), from the client's whole count history. One statement for all keys."""
         rows = await self._conn.fetch(
             """SELECT k.c, k.s, k.b, r.record_id, r.occurred_at, r.quantity
                FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(c, s, b)
                CROSS JOIN LATERAL (
-                   SELECT record_id, occurred_at, quantity FROM rated_records
+                   SELECT record_id, occurred_at, quantity FROM snapshot_counts
                    WHERE company_id = k.c AND service_id = k.s AND occurred_at < k.b
-                     AND record_type = 'usage' AND document ->> 'kind' = 'snapshot'
                    ORDER BY occurred_at DESC, record_id DESC LIMIT 1) AS r""",
             [k[0] for k in keys],
             [k[1] for k in keys],
@@ -421,9 +438,8 @@ class RatingRepository:
             """SELECT k.c, k.s, k.b, r.occurred_at
                FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(c, s, b)
                CROSS JOIN LATERAL (
-                   SELECT occurred_at FROM rated_records
+                   SELECT occurred_at FROM snapshot_counts
                    WHERE company_id = k.c AND service_id = k.s AND occurred_at > k.b
-                     AND record_type = 'usage' AND document ->> 'kind' = 'snapshot'
                    ORDER BY occurred_at, record_id LIMIT 1) AS r""",
             [k[0] for k in keys],
             [k[1] for k in keys],

@@ -12,6 +12,10 @@ Once nothing is left, the rest of the entry and every later one is overage, char
 - ``expire_after``: every unused hour is carried, each lot usable for ``periods`` further periods after the
   period that granted it, then it lapses (``max_hours``, when given, also caps what is carried).
 
+**Allocation.** ``hours`` each bucket period; a bucket period the assignment covers only in part (it starts or
+ends inside it) gets ``hours x covered days / period days`` at the quantity boundary (`allocation_for`), unless
+the bucket says ``prorate_partial_periods: false`` (docs/billing-rules.md §5).
+
 **Invariant:** ``used + remaining == allocation + rolled_in`` and ``overage >= 0``.
 
 **Hours available** in a period (what its threshold levels are fractions of): ``allocation + rolled_in``. Before
@@ -26,7 +30,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from shared.contracts.catalog import BucketDefinition, RolloverPolicy
+from services.rating.domain.quantities import prorated_quantity
+from shared.contracts.catalog import AssignmentState, BucketDefinition, RolloverPolicy
+from shared.periods import Period
 
 ZERO = Decimal(0)
 
@@ -65,10 +71,27 @@ class Settlement:
         return sum((lot.hours for lot in self.rolled_out), ZERO)
 
 
-def settle(definition: BucketDefinition, carried: Sequence[Lot], entries: Sequence[tuple[UUID, Decimal]]) -> Settlement:
-    """Settle one bucket period: ``entries`` are (record id, hours) already in time order."""
+def allocation_for(definition: BucketDefinition, bucket_period: Period, assignment: AssignmentState) -> Decimal:
+    """The hours of ``bucket_period`` under ``assignment``: prorated by the days it covers (see the module doc)."""
+    end = bucket_period.end if assignment.end_date is None else min(bucket_period.end, assignment.end_date)
+    covered = max(0, (end - max(bucket_period.start, assignment.start_date)).days)
+    if not definition.prorate_partial_periods:
+        return definition.hours
+    return prorated_quantity(definition.hours, days=covered, of_days=bucket_period.days)
+
+
+def settle(
+    definition: BucketDefinition,
+    carried: Sequence[Lot],
+    entries: Sequence[tuple[UUID, Decimal]],
+    *,
+    allocation: Decimal | None = None,
+) -> Settlement:
+    """Settle one bucket period: ``entries`` are (record id, hours) already in time order; ``allocation`` its
+    hours (`allocation_for`; the definition's hours when not given)."""
     hours_left = [lot.hours for lot in carried]
-    own = definition.hours
+    own = definition.hours if allocation is None else allocation
+    granted = own
     uses: list[Use] = []
     for record_id, hours in entries:
         need = hours
@@ -87,22 +110,28 @@ def settle(definition: BucketDefinition, carried: Sequence[Lot], entries: Sequen
     remaining = sum((lot.hours for lot in left_lots), ZERO) + own
     rolled_out = _roll(definition, left_lots, own)
     expired = remaining - sum((lot.hours for lot in rolled_out), ZERO)
-    return Settlement(definition.hours, rolled_in, used, overage, remaining, tuple(rolled_out), expired, tuple(uses))
+    return Settlement(granted, rolled_in, used, overage, remaining, tuple(rolled_out), expired, tuple(uses))
 
 
-def available(definition: BucketDefinition, carried: Sequence[Lot]) -> Decimal:
+def available(definition: BucketDefinition, carried: Sequence[Lot], *, allocation: Decimal | None = None) -> Decimal:
     """The hours a period has: its allocation plus what is carried into it."""
-    return definition.hours + sum((lot.hours for lot in carried), ZERO)
+    own = definition.hours if allocation is None else allocation
+    return own + sum((lot.hours for lot in carried), ZERO)
 
 
 def carried_through(
-    definition: BucketDefinition, carried: Sequence[Lot], periods: Sequence[Sequence[tuple[UUID, Decimal]]]
+    definition: BucketDefinition,
+    carried: Sequence[Lot],
+    periods: Sequence[Sequence[tuple[UUID, Decimal]]],
+    *,
+    allocations: Sequence[Decimal] | None = None,
 ) -> list[Lot]:
-    """What is carried out of consecutive periods settled in order (``periods``: each one's entries in time order),
-    starting with ``carried`` into the first; with no periods, ``carried`` itself."""
+    """What is carried out of consecutive periods settled in order (``periods``: each one's entries in time order,
+    ``allocations``: each one's hours), starting with ``carried`` into the first; with no periods, ``carried``."""
     lots = list(carried)
-    for entries in periods:
-        lots = list(settle(definition, lots, entries).rolled_out)
+    for i, entries in enumerate(periods):
+        allocation = None if allocations is None else allocations[i]
+        lots = list(settle(definition, lots, entries, allocation=allocation).rolled_out)
     return lots
 
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from uuid import UUID
 
 from services.rating.domain import models
@@ -41,7 +41,8 @@ from services.rating.domain.line_pricing import (
     price_quantity,
 )
 from services.rating.domain.pricing import PlanCandidate
-from services.rating.domain.proration import billable_runs, prorated, split_at
+from services.rating.domain.proration import billable_runs, exact_share, split_at
+from services.rating.domain.quantities import prorated_quantity
 from services.rating.domain.snapshots import aggregate
 from shared.contracts.catalog import (
     BucketDefinition,
@@ -56,6 +57,7 @@ from shared.contracts.rating import BucketDetail, ChargeCreated, PriceRule, Pror
 from shared.periods import Period
 
 ZERO = Decimal(0)
+_EXACT_SUM = Context(prec=200)  # sums and differences of charges: no digit lost
 LineTermsFor = Callable[[date], LineTerms]
 
 
@@ -90,7 +92,11 @@ class Priced:
 
     @property
     def total(self) -> Decimal:
-        return sum((c.amount for c in self.charges), ZERO)
+        """Exact: prorated shares carry 60 digits, and an adjustment must cancel them to the last one."""
+        total = ZERO
+        for c in self.charges:
+            total = _EXACT_SUM.add(total, c.amount)
+        return total
 
 
 def tier_lines(pieces: Sequence[models.Piece]) -> list[TierLine]:
@@ -124,11 +130,27 @@ def usage_rule_key(candidate: PlanCandidate, line_index: int, period: Period) ->
     return f"usage:{candidate.assignment.assignment_id}:{line_index}:{period.start.isoformat()}"
 
 
+def covered_span(candidate: PlanCandidate, period: Period) -> Period:
+    """The days of ``period`` the assignment covers: ``[max(start), min(end))`` of the two."""
+    a = candidate.assignment
+    end = period.end if a.end_date is None else min(period.end, a.end_date)
+    start = span_start(candidate, period)
+    return Period(start, max(end, start + timedelta(days=1)))
+
+
+def included_for(line: PlanLine, period: Period, span: Period) -> Decimal:
+    """The line's included quantity for the covered span: prorated by days when the assignment covers only part
+    of the period (docs/billing-rules.md §3), unless the line says ``prorate_included: false``."""
+    if not line.prorate_included:
+        return line.included_quantity
+    return prorated_quantity(line.included_quantity, days=span.days, of_days=period.days)
+
+
 def period_quantity(
     service: ServiceState,
     records: Sequence[UsageRecord],
     *,
-    period_end: datetime,
+    span_bounds: tuple[datetime, datetime],
     carried_in: CarriedIn | None = None,
 ) -> Decimal:
     deltas = sum((r.quantity for r in records if r.kind == "delta"), ZERO)
@@ -136,7 +158,10 @@ def period_quantity(
     how = service.snapshot_aggregation or SnapshotAggregation.PEAK
     carried = None if carried_in is None else (carried_in.at, carried_in.record.record_id, carried_in.record.quantity)
     counted = snaps or carried is not None
-    return deltas + (aggregate(how, snaps, period_end=period_end, carried_in=carried) if counted else ZERO)
+    if not counted:
+        return deltas
+    start, end = span_bounds
+    return deltas + aggregate(how, snaps, span_start=start, span_end=end, carried_in=carried)
 
 
 def _carried_note(service: ServiceState, records: Sequence[UsageRecord], carried_in: CarriedIn | None) -> str:
@@ -160,33 +185,46 @@ def price_usage_line(
     service: ServiceState,
     period: Period,
     records: Sequence[UsageRecord],
-    period_end_instant: datetime,
+    span_bounds: tuple[datetime, datetime],
     day_of: Callable[[datetime], date] | None = None,
     carried_in: CarriedIn | None = None,
 ) -> Priced:
-    """The line's charges for the period. ``day_of`` gives a record's tenant-local day (UTC when not given);
-    it matters only when the line's price changes inside the period. ``carried_in``: the snapshot count in
-    force at the start of the span the assignment covers (a source record of every charge, named in the
-    explanation)."""
+    """The line's charges for the period. ``span_bounds``: the first instants of the covered span's first day
+    and of the day after it (`covered_span`, in the tenant's time zone). ``day_of`` gives a record's
+    tenant-local day (UTC when not given); it matters only when the line's price changes inside the period.
+    ``carried_in``: the snapshot count in force at the start of the span the assignment covers (a source
+    record of every charge, named in the explanation)."""
     line = candidate.plan.lines[line_index]
-    last = period.end - timedelta(days=1)
-    if candidate.assignment.end_date is not None:
-        last = min(last, candidate.assignment.end_date - timedelta(days=1))
-    last = max(last, period.start)
+    span = covered_span(candidate, period)
+    last = span.end - timedelta(days=1)
     key = usage_rule_key(candidate, line_index, period)
-    quantity = period_quantity(service, records, period_end=period_end_instant, carried_in=carried_in)
+    quantity = period_quantity(service, records, span_bounds=span_bounds, carried_in=carried_in)
+    included = included_for(line, period, span)
     changes = sorted({p.effective_from for p in line.prices if period.start < p.effective_from <= last})
     if changes and carried_in is None and all(r.kind == "delta" for r in records):
         return _price_by_segment(
-            company, candidate, line_index, service, period, records, key, quantity, changes, day_of or _utc_day
+            company,
+            candidate,
+            line_index,
+            service,
+            period,
+            records,
+            key,
+            quantity,
+            changes,
+            day_of or _utc_day,
+            included,
+            span,
         )
     terms = line_terms(service, line, last)
-    pieces = price_quantity(terms, quantity, included=line.included_quantity)
+    pieces = price_quantity(terms, quantity, included=included)
     note = _carried_note(service, records, carried_in)
     carried_ids = [carried_in.record.record_id] if note and carried_in is not None else []
     ids = sorted([r.record_id for r in records] + carried_ids, key=str)
     charges = [
-        _piece_charge(company, candidate, line_index, service, period, terms, p, pieces, i, key, ids, quantity)
+        _piece_charge(
+            company, candidate, line_index, service, period, terms, p, pieces, i, key, ids, quantity, included
+        )
         for i, p in enumerate(pieces)
     ]
     if note:
@@ -209,6 +247,8 @@ def _price_by_segment(
     quantity: Decimal,
     changes: list[date],
     day_of: Callable[[datetime], date],
+    included: Decimal,
+    span: Period,
 ) -> Priced:
     """A line whose price changes inside the period: each segment's units (by the record's local day) are
     priced by the terms in force in that segment, at their place in the period's running quantity — units
@@ -228,24 +268,28 @@ def _price_by_segment(
         terms = line_terms(service, line, start)
         pieces = pieces_between(
             terms,
-            billable_after_included(before, line.included_quantity),
-            billable_after_included(running, line.included_quantity),
+            billable_after_included(before, included),
+            billable_after_included(running, included),
         )
         ids = sorted((r.record_id for r in inside), key=str)
         for piece in pieces:
             charge = _piece_charge(
-                company, candidate, line_index, service, period, terms, piece, pieces, 0, key, ids, quantity
+                company, candidate, line_index, service, period, terms, piece, pieces, 0, key, ids, quantity, included
             )
+            first = max(start, span.start)
+            days = Period(first, max(min(end, span.end), first + timedelta(days=1)))
             n = len(charges)
             charges.append(
                 charge.model_copy(
                     update={
                         "charge_id": uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{key}:{start.isoformat()}:{n}"),
                         "description": f"{charge.description} ({start.isoformat()} to {end.isoformat()})",
+                        "service_period_start": days.start,
+                        "service_period_end": days.end,
                         "explanation": (
                             f"price in force from {start.isoformat()} ({terms.rate_source}) for units "
                             f"({before}, {running}] of the period's {quantity} {service.unit}"
-                            + (f", {line.included_quantity} included" if line.included_quantity else "")
+                            + (f", {included} included" if included else "")
                             + f": {explain(pieces)}"
                         ),
                     }
@@ -275,8 +319,9 @@ def _piece_charge(
     key: str,
     record_ids: list[UUID],
     quantity: Decimal,
+    included: Decimal,
 ) -> ChargeCreated:
-    line = candidate.plan.lines[line_index]
+    span = covered_span(candidate, period)
     tier = f" (tier {piece.tier + 1})" if piece.tier is not None and len(pieces) > 1 else ""
     fee = " flat fee" if piece.unit == "flat_fee" else ""
     return ChargeCreated(
@@ -302,12 +347,11 @@ def _piece_charge(
         assignment_id=candidate.assignment.assignment_id,
         plan_line=line_index,
         tiers=tier_lines(pieces),
-        included_quantity=line.included_quantity,
+        included_quantity=included,
         total_quantity=quantity,
-        explanation=(
-            f"{quantity} {service.unit} - {line.included_quantity} included: " if line.included_quantity else ""
-        )
-        + explain(pieces),
+        service_period_start=span.start,
+        service_period_end=span.end,
+        explanation=(f"{quantity} {service.unit} - {included} included: " if included else "") + explain(pieces),
     )
 
 
@@ -366,7 +410,7 @@ def fixed_fee(
         pieces = price_quantity(terms, line.quantity)
         full = models.total(pieces)
         whole = run == cycle
-        amount = full if whole else prorated(full, cycle, run, currency=currency)
+        amount = exact_share(full, cycle, run)  # exact: the invoice line applies the remainder rule
         proration = None
         if not whole:
             proration = Proration(
@@ -408,8 +452,9 @@ def fixed_fee(
                     + (
                         ""
                         if whole
-                        else f"; {run.days} of {cycle.days} days: C({(run.end - cycle.start).days}) - "
-                        f"C({(run.start - cycle.start).days}) = {amount}"
+                        else f"; days {(run.start - cycle.start).days} to {(run.end - cycle.start).days} of "
+                        f"{cycle.days}: {full} x {run.days} / {cycle.days} = {amount} (the invoice line rounds it "
+                        "by the remainder rule)"
                     )
                 ),
             )
@@ -428,15 +473,19 @@ def adjustment(
     billed_in: Period,
     reason: str,
     template: ChargeCreated | None = None,
+    sent: Sequence[ChargeCreated] = (),
 ) -> ChargeCreated | None:
     """The difference between a rule's re-rated charges and what was already sent for it (None if none).
 
     The adjustment describes itself like the rule's charges (``template``, a sent one, when the rule now
-    has none: a cycle charged in advance and then suspended throughout is credited in full)."""
-    diff = priced.total - sent_total
+    has none: a cycle charged in advance and then suspended throughout is credited in full). The prorated
+    shares inside the difference (the new charges' and, negated, those of ``sent``) go with it, so the invoice
+    line rounds them by the remainder rule (docs/billing-rules.md §4)."""
+    diff = _EXACT_SUM.subtract(priced.total, sent_total)
     model = priced.charges[0] if priced.charges else template
     if diff == 0 or model is None:
         return None
+    pieces = [*_pieces(priced.charges), *(_negated(p) for p in _pieces(sent))]
     return model.model_copy(
         update={
             "charge_id": uuid.uuid5(uuid.NAMESPACE_URL, f"adjust:{priced.rule_key}:{priced.total}:{len(sent_ids)}"),
@@ -450,10 +499,19 @@ def adjustment(
             "corrects_charge_ids": sorted(sent_ids, key=str),
             "late": True,
             "proration": None,
+            "prorated_pieces": pieces,
             "explanation": f"re-rated {priced.rule_key}: {priced.total} now, {sent_total} already charged, "
             f"difference {diff}",
         }
     )
+
+
+def _pieces(charges: Sequence[ChargeCreated]) -> list[Proration]:
+    return [p for c in charges for p in ([c.proration] if c.proration else c.prorated_pieces)]
+
+
+def _negated(p: Proration) -> Proration:
+    return p.model_copy(update={"full_price": -p.full_price})
 
 
 # -- buckets ---------------------------------------------------------------------------------------------
@@ -520,6 +578,8 @@ def bucket_overage(
                 ),
                 assignment_id=candidate.assignment.assignment_id,
                 plan_line=line_of.get(service_id),
+                service_period_start=bucket_period.start,
+                service_period_end=bucket_period.end,
                 bucket=detail,
                 explanation=(
                     f"{settlement.allocation} h allocated + {settlement.rolled_in} h carried in; "

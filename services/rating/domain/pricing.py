@@ -17,7 +17,7 @@ import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Context, Decimal
 from uuid import UUID
 
@@ -195,7 +195,12 @@ def price_usage(
     )
     charge = _charge(record, company, service, candidate.plan, period, rule)
     return charge.model_copy(
-        update={"assignment_id": candidate.assignment.assignment_id, "plan_line": index}
+        update={
+            "assignment_id": candidate.assignment.assignment_id,
+            "plan_line": index,
+            "service_period_start": day,
+            "service_period_end": day + timedelta(days=1),
+        }
     ), frequency
 
 
@@ -263,6 +268,8 @@ def price_time(
         price_rule=rule,
         assignment_id=candidate.assignment.assignment_id,
         plan_line=index,
+        service_period_start=day,
+        service_period_end=day + timedelta(days=1),
         explanation=(
             f"{worked:g} min worked, billed as {minutes} min (increment {line.rounding_increment_minutes or 'none'}, "
             f"minimum {line.minimum_minutes or 'none'}) = {hours} h x {rate.rate} ({rate.source})"

@@ -1,41 +1,34 @@
-"""Proration of fixed fees by days, with the remainder rule that makes the pieces of a cycle sum exactly.
+"""Proration of fixed fees by days: which days of a cycle are billable, and their exact share of the fee.
 
-**Where we round, and why.** A fee prorated over days is ``price x days / cycle_days``, which rarely
-terminates (100 x 15/31). Pieces of one cycle (a start, a change, a suspension, a cancellation) must add
-up to the full price, so proration is a named rounding boundary: amounts are rounded half-up to the
-currency's minor units **cumulatively**. Day boundary ``k`` of a cycle of ``N`` days has the cumulative
-amount ``C(k) = round_half_up(price x k / N)``; the piece for days ``[a, b)`` is ``C(b) - C(a)``.
-Any split of the cycle into pieces telescopes to ``C(N) - C(0) = price`` (for a price already in minor
-units) — the remainder of each rounding is carried into the next piece rather than lost, and a piece never
-depends on how the rest of the cycle was split. A full cycle is never rounded at all.
+A fee for part of a cycle is ``price x days / cycle_days``, kept exact (to 60 significant digits when it does
+not terminate) on the charge, with its `Proration` (the cycle, the run, the full price). The amount billed is
+fixed at the invoice line, after conversion to the invoice currency, by the cumulative remainder rule
+(services/invoicing/domain/proration.py; docs/billing-rules.md §7), so the pieces of a cycle on any invoices
+sum to the cycle's converted price exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from itertools import pairwise
 from uuid import UUID
 
 from shared.client_status import status_on
 from shared.contracts.catalog import AssignmentState, ClientStatus, StatusChange
-from shared.money import round_half_up
 from shared.periods import Period
 
-
-def cumulative(price: Decimal, k: int, n: int, *, currency: str) -> Decimal:
-    if k == n:
-        return price
-    return round_half_up(price * k / n, currency=currency)
+_PRECISE = Context(prec=60)
 
 
-def prorated(price: Decimal, cycle: Period, run: Period, *, currency: str) -> Decimal:
-    """The share of ``price`` for the days ``run`` (inside ``cycle``) under the cumulative remainder rule."""
+def exact_share(price: Decimal, cycle: Period, run: Period) -> Decimal:
+    """The share of ``price`` for the days ``run`` (inside ``cycle``): ``price x run days / cycle days``, exact."""
     if run.start < cycle.start or run.end > cycle.end:
         raise ValueError(f"{run} is not inside {cycle}")
-    a, b, n = (run.start - cycle.start).days, (run.end - cycle.start).days, cycle.days
-    return cumulative(price, b, n, currency=currency) - cumulative(price, a, n, currency=currency)
+    if run == cycle:
+        return price
+    return _PRECISE.divide(price * run.days, Decimal(cycle.days))
 
 
 def billable_runs(
