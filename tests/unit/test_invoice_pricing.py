@@ -142,11 +142,11 @@ class TestWhichDiscountsApply:
     def test_a_time_bound_discount_applies_only_within_its_dates(self) -> None:
         during = discount("10", plan_id=PLAN, valid_from=date(2025, 12, 1), valid_to=date(2026, 2, 1))
         ended = discount("10", plan_id=PLAN, valid_from=date(2025, 12, 1), valid_to=date(2026, 1, 1))
-        future = discount("10", plan_id=PLAN, valid_from=date(2026, 1, 2))
+        future = discount("10", plan_id=PLAN, valid_from=date(2026, 2, 1))
 
         assert by_service(priced([charge("100.00")], [during]))["rmm"][1] == "10.00"
         assert by_service(priced([charge("100.00")], [ended]))["rmm"][1] == "0.00"  # valid_to is exclusive
-        assert by_service(priced([charge("100.00")], [future]))["rmm"][1] == "0.00"  # not yet on the period's first day
+        assert by_service(priced([charge("100.00")], [future]))["rmm"][1] == "0.00"  # not yet on any of its days
 
     def test_a_clients_own_discount_overrides_the_plans_default(self) -> None:
         default = discount("10", plan_id=PLAN)

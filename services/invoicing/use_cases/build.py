@@ -103,7 +103,8 @@ async def invoice_period(uow: UnitOfWork, repo: InvoicingRepository, done: Perio
         raise Retry(f"client {done.company_id} not yet in invoicing's catalog view")
     invoice_id = invoice_id_for(done.tenant_id, done.company_id, done.period_start, done.period_end)
     issue_date = local_date(done.closed_at, tz=timezone)  # the tenant's calendar, not UTC
-    work = Work(issue_date=issue_date, lines=draft_lines(invoice_id, charges), charge_count=done.charge_count)
+    lines = draft_lines(invoice_id, charges, discounts=await repo.discounts(), company_id=company.company_id)
+    work = Work(issue_date=issue_date, lines=lines, charge_count=done.charge_count)
     if not await repo.claim_invoice(invoice_id, done, work=work, currency=company.currency):
         return  # already invoiced: a repeated or concurrent run changes nothing
     await repo.save_line_charges(invoice_id, work.lines)

@@ -95,7 +95,9 @@ async def preview(pool: asyncpg.Pool, *, tenant_id: UUID, company_id: UUID) -> l
         periods.setdefault((c.period_start, c.period_end), []).append(c)
     out: list[dict[str, object]] = []
     for (start, end), group in sorted(periods.items()):
-        lines = draft_lines(invoice_id_for(tenant_id, company_id, start, end), group)
+        lines = draft_lines(
+            invoice_id_for(tenant_id, company_id, start, end), group, discounts=discounts, company_id=company_id
+        )
         same = [x for x in lines if x.currency == company.currency]
         priced = apply_discounts(
             converted(same, {}, company.currency), discounts, company_id=company_id, currency=company.currency
