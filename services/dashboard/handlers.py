@@ -478,8 +478,19 @@ async def records(request: Request, viewer: Signed) -> HTMLResponse:
         dead = (await metering.get("/v1/dead-letters", viewer.token))["dead_letters"]
     except ApiError as exc:
         return refused(request, viewer, exc, title="Records needing attention")
+    try:  # accepted by metering, but rating cannot bill them yet (no plan on their day, …)
+        parked: list[dict[str, Any]] | None = (await _apis(request).rating.get("/v1/unrated", viewer.token))["records"]
+    except ApiError:
+        parked = None  # the role may not read charges: the section says so
     return page(
-        request, "records.html.j2", viewer, title="Records needing attention", unmapped=unmapped, held=held, dead=dead
+        request,
+        "records.html.j2",
+        viewer,
+        title="Records needing attention",
+        unmapped=unmapped,
+        held=held,
+        dead=dead,
+        parked=parked,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import ValidationError
 
 from services.rating import use_cases
@@ -76,6 +76,22 @@ async def explain_charge(charge_id: UUID, request: Request, principal: Reader) -
     if found is None:
         raise HTTPException(status_code=404, detail=f"charge_id: no charge {charge_id}")
     return found
+
+
+@router.get(
+    "/unrated",
+    summary="Records rating cannot bill yet, with the reason (no plan in force on their day, catalog not arrived)",
+)
+async def unrated(
+    request: Request,
+    principal: Reader,
+    company_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    records = await use_cases.parked_records(
+        _pool(request), tenant_id=principal.tenant_id, company_id=company_id, limit=limit
+    )
+    return {"records": records}
 
 
 @router.get("/companies/{company_id}/preview", summary="Provisional charges of the client's open periods")

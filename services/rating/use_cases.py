@@ -1011,6 +1011,7 @@ async def preview(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[
             now = await repo.clock(tenant_id) or datetime.now(UTC)
             today = local_date(now, tz=tz)
             frequencies = sorted({c.plan.billing_frequency for c in view.candidates(company_id)})
+            parked = [_parked(r) for r in await repo.unrated(company_id, 5000)]
             for f in frequencies:
                 frequency = BillingFrequency(f)
                 period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
@@ -1018,6 +1019,7 @@ async def preview(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[
                 carried = await _carried_in(repo, view, [(company, frequency, period)])
                 at_close, _ = await _close_charges(repo, view, company, frequency, period, carried)
                 charges = [*booked, *(c.model_dump(mode="json") for c in at_close)]
+                unbilled = [_not_charged(r) for r in await repo.not_charged(company_id, period.start)]
                 result.append(
                     {
                         "frequency": frequency.value,
@@ -1027,12 +1029,66 @@ async def preview(pool: Any, *, tenant_id: UUID, company_id: UUID) -> list[dict[
                         "provisional": True,
                         "charges": charges,
                         "total": str(sum((Decimal(c["amount"]) for c in charges), Decimal(0))),
+                        "left_out": [
+                            *unbilled,
+                            *(p for p in parked if period.contains(local_date(_instant(p["occurred_at"]), tz=tz))),
+                        ],
                     }
                 )
             raise _Rollback
     except _Rollback:
         pass
     return result
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _parked(row: dict[str, Any]) -> dict[str, Any]:
+    """A parked record as the API shows it: what it is and why rating does not bill it (yet)."""
+    doc = row["document"]
+    return {
+        "record_id": str(row["record_id"]),
+        "record_type": doc.get("record_type", "usage"),
+        "status": "not_billed_yet",
+        "source": doc.get("source"),
+        "external_id": doc.get("event_id") or doc.get("entry_id"),
+        "company_id": doc.get("company_id"),
+        "company_ref": doc.get("company_ref"),
+        "service_id": doc.get("service_id"),
+        "service_ref": doc.get("service_ref"),
+        "kind": doc.get("kind"),
+        "quantity": doc.get("quantity") if doc.get("record_type", "usage") == "usage" else doc.get("hours"),
+        "occurred_at": doc.get("occurred_at") or doc.get("start_time"),
+        "reason": row["reason"],
+    }
+
+
+def _not_charged(row: dict[str, Any]) -> dict[str, Any]:
+    doc = row["document"]
+    return {
+        "record_id": str(row["record_id"]),
+        "record_type": row["record_type"],
+        "status": row["disposition"],
+        "source": doc.get("source"),
+        "external_id": doc.get("event_id") or doc.get("entry_id"),
+        "company_ref": doc.get("company_ref"),
+        "service_ref": doc.get("service_ref"),
+        "quantity": str(row["quantity"]),
+        "occurred_at": row["occurred_at"].isoformat(),
+        "reason": row["note"],
+    }
+
+
+async def parked_records(pool: Any, *, tenant_id: UUID, company_id: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """Records rating cannot bill yet, with the reason: no plan of the client covers the record's day, or the
+    client, service or tenant has not reached rating's catalog view. Each is priced again when the catalog
+    changes (a back-dated assignment, the service added to a plan); a snapshot among them still counts as the
+    client's count in force (docs/billing-rules.md §3)."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        rows = await RatingRepository(uow.conn).unrated(company_id, limit)
+    return [_parked(r) for r in rows]
 
 
 async def explain_charge(pool: Any, *, tenant_id: UUID, charge_id: UUID) -> dict[str, Any] | None:

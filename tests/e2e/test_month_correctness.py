@@ -212,3 +212,45 @@ class TestTheDayAPlanIsInForceIsTheTenants:
         await platform.advance_clock(client.tenant, "2027-01-01T00:00:00+09:00")
         december = await invoice_for(platform, client, "2026-12-01", "2027-01-01", 1)
         assert lines_of(december) == [("usage", "2", "5.00", "10.00")]  # rating bills the 1 December record only
+
+
+class TestWhatWillNotBeBilledIsVisible:
+    async def test_rating_lists_parked_records_and_the_preview_names_what_it_leaves_out(
+        self, platform: Platform
+    ) -> None:
+        client = await a_client(platform, anchor="2026-12-01")
+        await add_service(platform, client, "tickets", "Usage", "5.00", "ticket")
+        await add_service(platform, client, "backup", "Usage", "0.25", "GB")  # in the catalog, on no plan
+        await add_plan(platform, client, "Helpdesk", [{"service_id": str(client.services["tickets"])}],
+                       start="2026-12-01", plan_type="usage-based")  # fmt: skip
+        before_plan = usage(client, "tickets", "4", "2026-11-20T10:00:00+00:00")
+        no_line = usage(client, "backup", "100", "2026-12-03T10:00:00+00:00")
+        for record in (before_plan, no_line):
+            await platform.send_usage(client.tenant, record)
+        await platform.advance_clock(client.tenant, "2026-12-05T00:00:00+00:00")
+
+        async def parked() -> list[dict[str, Any]] | None:
+            found = (await rating_json(platform, client, "/v1/unrated"))["records"]
+            return found if len(found) == 2 else None
+
+        records = {r["external_id"]: r for r in await platform.wait_for(parked, timeout_s=60)}
+        assert records[before_plan["event_id"]]["reason"] == (
+            f"no active plan of client {client.tenant.company_ref!r} covers service 'tickets' on 2026-11-20"
+        )
+        assert records[no_line["event_id"]]["reason"] == (
+            f"no active plan of client {client.tenant.company_ref!r} covers service 'backup' on 2026-12-03"
+        )
+
+        [december] = await rating_json(platform, client, f"/v1/companies/{client.tenant.company_id}/preview")
+        # the open period (December) leaves out the backup record of 3 December, and says why; November's is not
+        # December's to mention
+        assert [(r["external_id"], r["status"]) for r in december["left_out"]] == [
+            (no_line["event_id"], "not_billed_yet")
+        ]
+
+
+async def rating_json(platform: Platform, client: Client, path: str) -> Any:
+    async with httpx.AsyncClient(base_url=platform.stack.url(service("rating")), timeout=60) as rating:
+        response = await rating.get(path, headers=client.tenant.auth)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -198,3 +198,36 @@ class TestPages:
             page = (await browser.get("/signin")).text
         assert '<label for="api_key">API key</label>' in page
         assert 'id="api_key" name="api_key"' in page
+
+
+class TestRecordsRatingCannotBillYet:
+    """Issue 16: an accepted record that no plan covers must not disappear: the records page lists it."""
+
+    PARKED = {"record_id": str(uuid.uuid4()), "record_type": "usage", "status": "not_billed_yet", "source": "ninjaone",
+              "external_id": "evt-28-nov", "company_ref": "acme", "service_ref": "managed-device", "quantity": "50",
+              "occurred_at": "2026-11-28T10:00:00+00:00",
+              "reason": "no active plan of client 'acme' covers service 'managed-device' on 2026-11-28"}  # fmt: skip
+
+    def routes(self, unrated: Handler) -> dict[tuple[str, str], Handler]:
+        empty = {"records": []}
+        return {
+            ("GET", "/v1/unmapped"): lambda _: httpx.Response(200, json=empty),
+            ("GET", "/v1/held"): lambda _: httpx.Response(200, json=empty),
+            ("GET", "/v1/dead-letters"): lambda _: httpx.Response(200, json={"dead_letters": []}),
+            ("GET", "/v1/unrated"): unrated,
+        }
+
+    async def test_the_records_page_lists_them_with_rating_s_reason(self) -> None:
+        answer = self.routes(lambda _: httpx.Response(200, json={"records": [self.PARKED]}))
+        async with signed_in("key-admin", services(answer)) as browser:
+            page = (await browser.get("/records")).text
+        assert "Accepted but not billed (1)" in page
+        assert "ninjaone/evt-28-nov" in page
+        assert "no active plan of client &#39;acme&#39; covers service &#39;managed-device&#39; on 2026-11-28" in page
+
+    async def test_a_role_rating_refuses_is_told_so_rather_than_shown_none(self) -> None:
+        answer = self.routes(lambda _: httpx.Response(403, json={"detail": "charges:read required"}))
+        async with signed_in("key-viewer", services(answer)) as browser:
+            page = (await browser.get("/records")).text
+        assert "Your role cannot read rating's records." in page
+        assert "Accepted but not billed (?)" in page

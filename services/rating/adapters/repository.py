@@ -608,6 +608,29 @@ class RatingRepository:
         )
         return [r["document"] for r in rows]
 
+    async def unrated(self, company_id: UUID | None, limit: int) -> list[dict[str, Any]]:
+        """Parked records (the client's, or all), oldest first, with the reason rating cannot price them."""
+        rows = await self._conn.fetch(
+            """SELECT record_id, reason, document FROM unrated_records
+               WHERE $1::uuid IS NULL OR document ->> 'company_id' = $1::uuid::text
+               ORDER BY coalesce(document ->> 'occurred_at', document ->> 'start_time'), record_id LIMIT $2""",
+            company_id,
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+    async def not_charged(self, company_id: UUID, period_start: date) -> list[dict[str, Any]]:
+        """The client's records of a period that rating recorded and will never charge, with the note why."""
+        rows = await self._conn.fetch(
+            """SELECT record_id, record_type, disposition, note, quantity, occurred_at, document FROM rated_records
+               WHERE company_id = $1 AND period_start = $2
+                 AND disposition IN ('non_billable', 'not_billed_status', 'in_bundle')
+               ORDER BY occurred_at, record_id""",
+            company_id,
+            period_start,
+        )
+        return [dict(r) for r in rows]
+
     async def save_unrated(self, tenant_id: UUID, items: Sequence[tuple[UUID, str, dict[str, Any]]]) -> None:
         await self._conn.executemany(
             """INSERT INTO unrated_records VALUES ($1, $2, $3, $4)
