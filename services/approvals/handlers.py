@@ -120,7 +120,8 @@ class RequestOut(BaseModel):
     item_id: str
     company_ref: str | None
     requesting_service: str
-    requested_by: str | None
+    requested_by: str | None = Field(description="Who submitted the item (`user:<id>`, or `source:<system>`)")
+    requested_for: str | None = Field(description="Whose item it is (a time entry's technician), if anyone's")
     trigger_field: str
     trigger_value: Decimal
     currency: str | None
@@ -155,6 +156,7 @@ def _out(w: Workflow) -> RequestOut:
         company_ref=r.company_ref,
         requesting_service=r.requesting_service,
         requested_by=r.requested_by,
+        requested_for=r.requested_for,
         trigger_field=r.trigger_field,
         trigger_value=r.trigger_value,
         currency=r.currency,

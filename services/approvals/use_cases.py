@@ -215,8 +215,11 @@ async def _open(
         )
         return
     requester = await repo.user_named(request.requested_by) if request.requested_by else None
+    subject = await repo.user_named(request.requested_for) if request.requested_for else None
     billing_now = await repo.billing_now() or request.requested_at
-    workflow, pending = flow.open_workflow(request, rule, requester_user_id=requester, billing_now=billing_now)
+    workflow, pending = flow.open_workflow(
+        request, rule, requester_user_id=requester, subject_user_id=subject, billing_now=billing_now
+    )
     await repo.insert_workflow(workflow, received_at=received_at)
     uow.publish(topic=topics.APPROVAL_PENDING.name, key=pending.key(), message=pending, message_id=pending.notice_id)
     await audit.record(
@@ -337,13 +340,7 @@ async def pending_for(pool: asyncpg.Pool, *, tenant_id: UUID, decider: Decider, 
         waiting = await ApprovalsRepository(uow.conn).listing(
             status=Status.PENDING.value, item_type=None, roles=[decider.role], after=None, limit=10_000
         )
-    mine = [
-        w
-        for w in waiting
-        if w.requester_user_id != decider.user_id
-        and w.request.requested_by != decider.actor
-        and all(d.decided_by != decider.actor for d in w.decisions)
-    ]
+    mine = [w for w in waiting if not w.involves(decider) and all(d.decided_by != decider.actor for d in w.decisions)]
     return sorted(mine, key=lambda w: (w.due_at is None, w.due_at, w.request.requested_at))[:limit]
 
 

@@ -225,8 +225,11 @@ def _raw(record: UsageRecord | TimeEntry, decision: Decision, record_id: UUID, n
     )
 
 
-def _publish_effects(uow: UnitOfWork, record: UsageRecord | TimeEntry, decision: Decision, at: datetime) -> None:
-    """Accepted: to rating. Held: an approval request (rating hears of it only once approved)."""
+def _publish_effects(
+    uow: UnitOfWork, record: UsageRecord | TimeEntry, decision: Decision, at: datetime, *, actor: str
+) -> None:
+    """Accepted: to rating. Held: an approval request (rating hears of it only once approved), naming who
+    submitted it (``actor`` when it is a user, else the sending system) and, for time, whose time it is."""
     accepted = decision.accepted
     if accepted is None:
         return
@@ -251,7 +254,13 @@ def _publish_effects(uow: UnitOfWork, record: UsageRecord | TimeEntry, decision:
                 "end_time": record.end_time.isoformat(),
                 "notes": record.notes,
             }
+        for_whom = None
+        if isinstance(record, TimeEntry):
+            user_id = accepted.user_id if isinstance(accepted, AcceptedTime) else None
+            for_whom = f"user:{user_id}" if user_id else record.user_ref
         request = approval_request(
+            requested_by=actor if actor.startswith("user:") else f"source:{record.source}",
+            requested_for=for_whom,
             tenant_id=record.tenant_id,
             record_type=rt,
             record_id=accepted.record_id,
@@ -373,7 +382,7 @@ async def ingest(
     # 4. publish the new ones
     for x in fresh:
         d = x.decision
-        _publish_effects(uow, x.record, d, now)
+        _publish_effects(uow, x.record, d, now, actor=actor)
         outcomes[x.index] = Outcome(
             "accepted", record_id=x.record_id, state=d.verdict.value, field=d.field, code=d.code, reason=d.reason
         )
@@ -756,7 +765,7 @@ async def remap_unmapped(uow: UnitOfWork, repo: MeteringRepository, *, actor: st
             if d.verdict is Verdict.REJECTED:  # e.g. the service's unit is not the record's: never billable
                 d = Decision(Verdict.REJECTED, d.reason, d.field, d.code)
             rows.append(_raw(r, d, rid, rid in no_plan, fingerprint(r)))
-            _publish_effects(uow, r, d, now)
+            _publish_effects(uow, r, d, now, actor=actor)
             SETTLED.labels(record_type, d.verdict.value).inc()
         await repo.settle(tenant, record_type, rows)
         await audit.record(

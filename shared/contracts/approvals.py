@@ -183,7 +183,16 @@ class ApprovalRequest(Contract):
         description="Service that holds the item.", examples=["metering", "catalog", "invoicing"]
     )
     requested_by: NonEmptyStr | None = Field(
-        default=None, description="User who caused the request; null if machine-originated.", examples=[None]
+        default=None,
+        description="Who submitted the item: `user:<id>` of an API caller, else the sending system "
+        "(`source:<name>`); approvals refuses a decision by that person.",
+        examples=["user:8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "source:halopsa"],
+    )
+    requested_for: NonEmptyStr | None = Field(
+        default=None,
+        description="The person the item is for, when it is someone's (the technician of a time entry: `user:<id>` "
+        "or their PSA user_ref); approvals refuses a decision by them too, so nobody approves their own time.",
+        examples=["tech.jane", None],
     )
     trigger_field: NonEmptyStr = Field(description="The value compared to the rule.", examples=["hours"])
     trigger_value: DecimalStr = Field(description="Its value, which exceeded the threshold.", examples=["9.5"])

@@ -206,6 +206,16 @@ class TestDeciding:
         with pytest.raises(NotAllowed, match="you requested this item"):
             approve(opened(rule(), req, requester), MANAGER)
 
+    @pytest.mark.parametrize("requested_for", ["manager-ref", "user:{id}"])
+    def test_nobody_decides_a_request_for_their_own_time_whoever_submitted_it(self, requested_for: str) -> None:
+        # issue 17: a manager posts 16 h under their own user_ref (a PSA sends it, or they do over HTTP)
+        req = request(requested_by="source:halopsa", requested_for=requested_for.format(id=MANAGER.user_id))
+        subject = MANAGER.user_id if requested_for == "manager-ref" else None
+        workflow, _ = open_workflow(req, rule(), requester_user_id=None, subject_user_id=subject, billing_now=T0)
+        with pytest.raises(NotAllowed, match="or it is yours"):
+            approve(workflow, MANAGER)
+        assert approve(workflow, SECOND_MANAGER).final is not None  # somebody else may
+
     def test_a_decided_step_cannot_be_decided_again(self) -> None:
         done = approve(opened(rule()), MANAGER).workflow
         with pytest.raises(NotPending):

@@ -138,8 +138,9 @@ class ApprovalsRepository:
         await self._conn.execute(
             """INSERT INTO requests (tenant_id, request_id, item_type, item_id, fingerprint, request, rule_id,
                                      rule_version, steps, requester_user_id, status, current_step, roles,
-                                     escalated, step_started_at, due_at, received_at, decided_by, decided_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)""",
+                                     escalated, step_started_at, due_at, received_at, decided_by, decided_at,
+                                     subject_user_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)""",
             r.tenant_id,
             r.request_id,
             r.item_type.value,
@@ -158,6 +159,7 @@ class ApprovalsRepository:
             workflow.due_at,
             received_at,
             *_final(workflow),
+            workflow.subject_user_id,
         )
 
     async def insert_released(
@@ -297,4 +299,5 @@ def _workflow(row: Any, decisions: tuple[StepDecision, ...]) -> Workflow:
         decisions=decisions,
         decided_by=row["decided_by"],
         decided_at=row["decided_at"],
+        subject_user_id=row["subject_user_id"],
     )

@@ -68,6 +68,13 @@ class Workflow:
     due_at: datetime | None = None
     decisions: tuple[StepDecision, ...] = field(default_factory=tuple)
     decided_by: str | None = None  # the final decider, once not pending
+    subject_user_id: UUID | None = None  # the catalog user the item is for (requested_for), if one
+
+    def involves(self, decider: Decider) -> bool:
+        """Whether ``decider`` requested the item or it is theirs: they may not decide it."""
+        people = {self.request.requested_by, self.request.requested_for} - {None}
+        return decider.user_id in (self.requester_user_id, self.subject_user_id) or decider.actor in people
+
     decided_at: datetime | None = None
 
     @property
@@ -134,7 +141,12 @@ class CommentRequired(Refused):
 
 
 def open_workflow(
-    request: ApprovalRequest, rule: ApprovalRule, *, requester_user_id: UUID | None, billing_now: datetime
+    request: ApprovalRequest,
+    rule: ApprovalRule,
+    *,
+    requester_user_id: UUID | None,
+    billing_now: datetime,
+    subject_user_id: UUID | None = None,
 ) -> tuple[Workflow, ApprovalPending]:
     """A new request under ``rule``: its steps are copied, so editing the rule later never changes it."""
     workflow = Workflow(
@@ -143,6 +155,7 @@ def open_workflow(
         rule_version=rule.version,
         steps=tuple(rule.steps),
         requester_user_id=requester_user_id,
+        subject_user_id=subject_user_id,
     )
     started = _start_step(workflow, 1, at=billing_now)
     return started, notice(started, PendingReason.REQUESTED)
@@ -230,8 +243,8 @@ def decide(
             f"role {decider.role!r} may not decide step {workflow.current_step} of this request; "
             f"it needs one of {sorted(workflow.roles)}"
         )
-    if workflow.requester_user_id == decider.user_id or workflow.request.requested_by == decider.actor:
-        raise NotAllowed("you requested this item: somebody else must decide it")
+    if workflow.involves(decider):
+        raise NotAllowed("you requested this item or it is yours: somebody else must decide it")
     if any(d.decided_by == decider.actor for d in workflow.decisions):
         raise NotAllowed("you decided an earlier step of this request: another person must decide this one")
     if outcome is ApprovalOutcome.REJECTED and not (comment and comment.strip()):

@@ -49,7 +49,11 @@ def approval_request(
     summary: str,
     details: dict[str, Any],
     at: datetime,
+    requested_by: str,
+    requested_for: str | None,
 ) -> ApprovalRequest:
+    """``requested_by``: who submitted the record (an API caller, or the sending system); ``requested_for``: whose
+    it is (a time entry's technician). Approvals lets neither decide it."""
     return ApprovalRequest(
         request_id=request_id_for(tenant_id, record_type, record_id),
         tenant_id=tenant_id,
@@ -57,7 +61,8 @@ def approval_request(
         item_id=str(record_id),
         company_ref=company_ref,
         requesting_service="metering",
-        requested_by=None,
+        requested_by=requested_by,
+        requested_for=requested_for,
         trigger_field=TRIGGER_FIELD[record_type],
         trigger_value=value,
         summary=f"{summary} (threshold {rule.threshold})",

@@ -1,0 +1,75 @@
+"""Users who try to raise themselves, through the public APIs (issue 17): nobody approves their own time."""
+
+from __future__ import annotations
+
+import httpx
+
+from shared.services import service
+from tests.e2e.test_metering_ingestion import (
+    metering_holds_rules,
+    on_the_plan,
+    time_entry,
+    time_service,
+    waiting_request,
+)
+from tests.support.platform import Platform, Tenant
+
+
+class TestNobodyApprovesTheirOwnTime:
+    async def test_a_manager_posting_16_hours_under_their_own_ref_cannot_approve_them(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        code = await time_service(platform, tenant)
+        await on_the_plan(platform, tenant, code)
+        manager_id, manager = await platform.add_user(tenant, "billing_manager", user_ref="mgr.pat")
+        _, colleague = await platform.add_user(tenant, "billing_manager")
+        await metering_holds_rules(platform, tenant)
+        own_day = time_entry(tenant, code, entry_id="own-16h", user_ref="mgr.pat",
+                             start="2026-01-12T06:00:00Z", end="2026-01-12T22:00:00Z")  # fmt: skip
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=60) as metering:
+            posted = await metering.post(
+                "/v1/time-entries:batch",
+                json={"records": [own_day]},
+                headers={"Authorization": f"Bearer {manager}"},
+            )
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["results"][0]["state"] == "held"  # 16 h is over the default 8 h rule
+
+        request = await waiting_request(platform, colleague, tenant, "own-16h")
+        # the request names who submitted the entry and whose time it is: here both are the manager
+        assert (request["requested_by"], request["requested_for"]) == (f"user:{manager_id}", f"user:{manager_id}")
+        as_manager = {"Authorization": f"Bearer {manager}"}
+        pending = (await platform.approvals.get("/v1/approvals/pending", headers=as_manager)).json()
+        assert request["request_id"] not in {p["request_id"] for p in pending}
+        refused = await platform.approvals.post(
+            f"/v1/approvals/{request['request_id']}/approve", json={"comment": "fine"}, headers=as_manager
+        )
+        assert refused.status_code == 403, refused.text
+        assert "it is yours" in refused.text
+
+    async def test_time_a_psa_sends_for_a_manager_cannot_be_approved_by_them_either(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        code = await time_service(platform, tenant)
+        await on_the_plan(platform, tenant, code)
+        manager_id, manager = await platform.add_user(tenant, "billing_manager", user_ref="mgr.sam")
+        _, colleague = await platform.add_user(tenant, "billing_manager")
+        await metering_holds_rules(platform, tenant)
+        long_day = time_entry(tenant, code, entry_id="psa-12h", user_ref="mgr.sam",
+                              start="2026-01-13T06:00:00Z", end="2026-01-13T18:00:00Z")  # fmt: skip
+        await platform.publish("billing.time-entries.v1", long_day, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+
+        request = await waiting_request(platform, colleague, tenant, "psa-12h")
+        assert (request["requested_by"], request["requested_for"]) == ("source:connectwise", f"user:{manager_id}")
+        refused = await platform.approvals.post(
+            f"/v1/approvals/{request['request_id']}/approve",
+            json={"comment": "fine"},
+            headers={"Authorization": f"Bearer {manager}"},
+        )
+        assert refused.status_code == 403, refused.text
+        approved = await platform.approvals.post(
+            f"/v1/approvals/{request['request_id']}/approve",
+            json={"comment": "onsite"},
+            headers={"Authorization": f"Bearer {colleague}"},
+        )
+        assert approved.status_code == 200, approved.text
