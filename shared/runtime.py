@@ -28,6 +28,7 @@ from shared.db.pool import create_pool
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
+from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
 from shared.topology import subscription
 
@@ -38,7 +39,7 @@ SHUTDOWN_TIMEOUT_S = 15.0
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, title: str, description: str) -> None:
+    def __init__(self, settings: ServiceSettings, *, title: str, description: str, readiness: ReadinessCheck) -> None:
         self.settings = settings
         self.broker: KafkaBroker = create_broker(settings)
         self._pool: asyncpg.Pool | None = None
@@ -52,6 +53,8 @@ class ServiceRuntime:
         self.http_app.include_router(self._ops_router())
         # Every service answers for its own audit trail (GET /v1/audit); see shared/audit_api.py.
         self.http_app.include_router(audit_router(settings.service_name, lambda: self.pool))
+        # Whether this service's read model is ready for the caller's tenant (shared/readiness.py).
+        self.http_app.include_router(readiness_router(settings.service_name, lambda: self.pool, readiness))
         self.http_app.mount("/metrics", make_asgi_app())
 
     @property

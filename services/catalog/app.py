@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.catalog import handlers, use_cases
+from services.catalog.adapters.readiness import READINESS
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: CatalogSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Catalog",
         description=(
             "Tenants, clients, services, plans, assignments and discounts; the billing clock. Publishes "

@@ -247,7 +247,7 @@ def matches(app: FastAPI, path: str) -> bool:
 
 class TestHttpApp:
     @pytest.mark.parametrize("service", SERVICES)
-    @pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/asyncapi.json", "/metrics/"])
+    @pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/asyncapi.json", "/metrics/", "/v1/readiness"])
     def test_routes_the_operations_endpoints(self, service: str, path: str) -> None:
         assert matches(app_of(service), path)
 
