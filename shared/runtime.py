@@ -1,9 +1,10 @@
 """What every service process is made of, built once per process by the service's ``app.py``.
 
 ``ServiceRuntime`` owns the pool, the broker, the outbox relay and the HTTP app (health, readiness,
-Prometheus metrics, OpenAPI and AsyncAPI documents, the service's audit report ``GET /v1/audit``). A
-service's composition root creates one, registers its subscriptions and routes on it, and hands
-``runtime.http_app`` to uvicorn.
+the outbox backlog, Prometheus metrics, OpenAPI and AsyncAPI documents, the service's audit report
+``GET /v1/audit`` and its per-tenant readiness ``GET /v1/readiness``). A service's composition root creates
+one with its readiness check, registers its subscriptions and routes on it, and hands ``runtime.http_app``
+to uvicorn.
 """
 
 from __future__ import annotations
@@ -119,6 +120,16 @@ class ServiceRuntime:
                 log.warning("readiness_broker_failed", exc_info=True)
             ok = all(checks.values())
             return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+        @router.get(
+            "/health/outbox",
+            summary="Outbox rows committed and not yet relayed to Kafka, across tenants (the test clock waits on it)",
+        )
+        async def outbox() -> JSONResponse:
+            if self._pool is None:
+                return JSONResponse({"service": self.settings.service_name, "pending": None}, status_code=503)
+            pending = await self._pool.fetchval("SELECT outbox_backlog()")
+            return JSONResponse({"service": self.settings.service_name, "pending": pending})
 
         @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of this service's topics")
         async def asyncapi_json() -> dict[str, Any]:
