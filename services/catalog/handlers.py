@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from services.catalog import use_cases
@@ -36,13 +36,57 @@ class AdvanceClock(BaseModel):
     to: Timestamp = Field(
         description="The billing time to move the sandbox tenant to", examples=["2026-02-01T00:00:00+00:00"]
     )
+    settle: bool = Field(
+        default=False,
+        description="Also wait, after publishing the tick, until everything it caused is done (periods closed, "
+        "charges invoiced, taxes quoted, invoices issued): every consumer group caught up and every service's "
+        "outbox relayed. Without it the answer comes once the tick is committed",
+        examples=[True],
+    )
+    settle_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="With settle: the longest to wait for it, in seconds (default and ceiling "
+        "CLOCK_ADVANCE_TIMEOUT_S). Not settling in time answers 202 with settled false and what is behind",
+        examples=[60],
+    )
+
+
+class Behind(BaseModel):
+    consumer_groups: dict[str, int] = Field(
+        description="Consumer groups with records still to consume, and how many", examples=[{"invoicing.tax": 1}]
+    )
+    outboxes: dict[str, int | None] = Field(
+        description="Services with committed outbox rows not yet relayed to Kafka, and how many (null: the "
+        "service's count could not be read)",
+        examples=[{"tax_currency": 1}],
+    )
 
 
 class ClockAdvanced(BaseModel):
     tenant_id: UUID
     previous: datetime | None
     now: datetime
-    waited_for_consumers_s: float
+    waited_for_consumers_s: float = Field(description="How long the advance waited before publishing the tick")
+    settled: bool | None = Field(
+        default=None, description="With settle: whether the tick's work was all done in time; null without settle"
+    )
+    settled_after_s: float | None = Field(
+        default=None, description="With settle, once settled: seconds from the tick to settled"
+    )
+    behind: Behind | None = Field(default=None, description="With settle, when not settled in time: what is behind")
+
+
+class ClockNow(BaseModel):
+    tenant_id: UUID
+    mode: str = Field(description="The tenant's mode: sandbox (test clock) or live (wall clock)", examples=["sandbox"])
+    clock: str | None = Field(description="test, wall, or null before a sandbox's first advance", examples=["test"])
+    now: datetime | None = Field(description="The tenant's billing time (null before a sandbox's first advance)")
+    settled: bool = Field(
+        description="Whether the platform has settled: every consumer group caught up and every outbox relayed, "
+        "so everything the tenant's last tick caused is done"
+    )
+    behind: Behind | None = Field(description="When not settled: what is behind")
 
 
 class AdminRequest(BaseModel):
@@ -337,20 +381,29 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
     "/test-clock/advance",
     summary="Advance the caller's sandbox tenant's test clock",
     tags=["clock"],
-    description="Waits until every consumer group has caught up with everything published before, "
-    "then publishes the tick. 409 if the tenant is live or the time is not later than the clock.",
+    description="Waits until the platform has settled (every consumer group caught up with everything "
+    "published, every service's outbox relayed), then publishes the tick. 409 if the tenant is live or the "
+    "time is not later than the clock; 503 (nothing advanced) if the platform does not settle within "
+    'CLOCK_ADVANCE_TIMEOUT_S. With "settle": true it then also waits until everything the tick caused is done '
+    "(closing, charging, invoicing, taxes): 200 with settled true, or 202 with settled false and what is "
+    "behind when that takes longer than settle_timeout_s (the tick stands; poll GET /v1/test-clock).",
+    responses={202: {"description": "The tick is published; its work was not all done within settle_timeout_s"}},
 )
-async def advance_clock(body: AdvanceClock, request: Request, principal: ClockAdvancer) -> ClockAdvanced:
+async def advance_clock(
+    body: AdvanceClock, request: Request, response: Response, principal: ClockAdvancer
+) -> ClockAdvanced:
     lag: ConsumerLagProbe = request.app.state.lag_probe
+    ceiling: float = request.app.state.advance_timeout_s
     try:
-        tick, waited = await use_cases.advance_test_clock(
+        advanced = await use_cases.advance_test_clock(
             _pool(request),
             lag,
             tenant_id=principal.tenant_id,
             to=body.to,
             actor=principal.actor,
             at=_now(),
-            timeout_s=request.app.state.advance_timeout_s,
+            timeout_s=ceiling,
+            settle_timeout_s=min(body.settle_timeout_s or ceiling, ceiling) if body.settle else None,
         )
     except use_cases.UnknownTenant as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
@@ -358,8 +411,40 @@ async def advance_clock(body: AdvanceClock, request: Request, principal: ClockAd
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     except LagNotSettled as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
+    if advanced.settled is False:
+        response.status_code = 202
+    tick = advanced.tick
     return ClockAdvanced(
-        tenant_id=principal.tenant_id, previous=tick.previous, now=tick.now, waited_for_consumers_s=round(waited, 3)
+        tenant_id=principal.tenant_id,
+        previous=tick.previous,
+        now=tick.now,
+        waited_for_consumers_s=round(advanced.waited_for_consumers_s, 3),
+        settled=advanced.settled,
+        settled_after_s=round(advanced.settled_after_s, 3) if advanced.settled_after_s is not None else None,
+        behind=Behind(**advanced.behind) if advanced.behind is not None else None,
+    )
+
+
+@router.get(
+    "/test-clock",
+    summary="The caller's tenant's billing time, and whether the platform has settled since",
+    tags=["clock"],
+    description="settled is true when every consumer group has caught up and every service's outbox is "
+    "relayed, so everything the last tick caused is done (two probes that agree; it takes a moment).",
+)
+async def get_clock(request: Request, principal: Reader) -> ClockNow:
+    lag: ConsumerLagProbe = request.app.state.lag_probe
+    try:
+        status = await use_cases.clock_status(_pool(request), lag, tenant_id=principal.tenant_id)
+    except use_cases.UnknownTenant as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return ClockNow(
+        tenant_id=principal.tenant_id,
+        mode=status.tenant.mode.value,
+        clock=status.mode,
+        now=status.now,
+        settled=status.behind is None,
+        behind=Behind(**status.behind) if status.behind is not None else None,
     )
 
 

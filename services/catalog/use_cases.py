@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,7 @@ from services.catalog.domain.preparation import prepared
 from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
-from shared.clock.lag import ConsumerLagProbe
+from shared.clock.lag import ConsumerLagProbe, LagNotSettled
 from shared.contracts.approvals import ApprovalDecision, ApprovalItemType, ApprovalOutcome, ApprovalRuleSet
 from shared.contracts.catalog import (
     CatalogEvent,
@@ -314,6 +315,18 @@ async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
 # -- the billing clock ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    tick: ClockTick
+    waited_for_consumers_s: float
+    """How long the advance waited for the platform to settle before it published the tick."""
+    settled: bool | None = None
+    """Asked to wait for the tick's work: whether everything settled in time (None: not asked)."""
+    settled_after_s: float | None = None
+    behind: dict[str, Any] | None = None
+    """When it did not settle in time: the consumer groups and outboxes still behind."""
+
+
 async def advance_test_clock(
     pool: asyncpg.Pool,
     lag: ConsumerLagProbe,
@@ -323,10 +336,13 @@ async def advance_test_clock(
     actor: str,
     at: datetime,
     timeout_s: float,
-) -> tuple[ClockTick, float]:
-    """Move a sandbox tenant's billing time to ``to`` once every consumer has caught up.
+    settle_timeout_s: float | None = None,
+) -> Advanced:
+    """Move a sandbox tenant's billing time to ``to`` once the platform has settled (every consumer group
+    caught up, every outbox relayed): what was sent before the advance is counted before the tick.
 
-    Returns the tick and how long it waited for consumers.
+    With ``settle_timeout_s``, then wait (that long at most) until everything the tick caused is done too:
+    periods closed, charged, invoiced, taxed. Not settling in time is reported, not raised: the tick stands.
     """
     async with unit_of_work(pool, tenant_id=tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
@@ -352,7 +368,35 @@ async def advance_test_clock(
             before={"now": tick.previous.isoformat() if tick.previous else None},
             after={"now": tick.now.isoformat()},
         )
-    return tick, waited
+    if settle_timeout_s is None:
+        return Advanced(tick=tick, waited_for_consumers_s=waited)
+    try:
+        after = await lag.wait_until_settled(timeout_s=settle_timeout_s)
+    except LagNotSettled as exc:
+        return Advanced(tick=tick, waited_for_consumers_s=waited, settled=False, behind=exc.report.behind())
+    return Advanced(tick=tick, waited_for_consumers_s=waited, settled=True, settled_after_s=after)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStatus:
+    tenant: TenantState
+    now: datetime | None
+    mode: str | None
+    behind: dict[str, Any] | None
+    """None when the platform has settled (so since the tenant's last tick too), else what is behind."""
+
+
+async def clock_status(pool: asyncpg.Pool, lag: ConsumerLagProbe, *, tenant_id: UUID) -> ClockStatus:
+    """The tenant's billing time and whether the platform has settled (everything its last tick caused is
+    done): a handle to poll after an advance that did not wait."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        tenant = await repo.tenant(tenant_id)
+        if tenant is None:
+            raise UnknownTenant(tenant_id)
+        now, mode = await repo.clock(tenant_id)
+    report = await lag.settled_now()
+    return ClockStatus(tenant=tenant, now=now, mode=mode, behind=report.behind() if report is not None else None)
 
 
 async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:

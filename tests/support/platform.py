@@ -173,6 +173,19 @@ class Platform:
         result: dict[str, Any] = response.json()
         return result
 
+    async def advance_clock_settled(
+        self, tenant: Tenant, to: str, *, timeout_s: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Advance and wait until everything the tick caused is done ("settle": true): (status, body), 200
+        with ``settled`` true, or 202 with ``settled`` false and what is ``behind`` after ``timeout_s``."""
+        body: dict[str, Any] = {"to": to, "settle": True}
+        if timeout_s is not None:
+            body["settle_timeout_s"] = timeout_s
+        response = await self.catalog.post("/v1/test-clock/advance", json=body, headers=tenant.auth)
+        assert response.status_code in (200, 202), response.text
+        result: dict[str, Any] = response.json()
+        return response.status_code, result
+
     # -- readiness (every service's GET /v1/readiness) ---------------------------------------------
     async def readiness(
         self, tenant: Tenant | str, service_name: str, *, wait_s: float = 0.0, **client: str
