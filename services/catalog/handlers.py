@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 from services.catalog import use_cases
 from services.catalog.adapters.repository import DuplicateValue
 from services.catalog.domain.clock import ClockError
+from services.catalog.domain.discount_approval import PendingApproval
 from services.catalog.domain.documents import InvalidDocument, catalog_states, parse_document
 from services.catalog.domain.kinds import KINDS, Kind
 from shared.auth import Permission, Principal, TokenIssuer, requires
@@ -118,9 +119,40 @@ class Republished(BaseModel):
     entities: int
 
 
+class PendingItem(BaseModel):
+    entity_type: str = Field(description="The kind of entity (discounts are gated today)", examples=["discount"])
+    entity_id: UUID = Field(description="Its id, as in the document")
+    name: str = Field(description="Its name, as in the document", examples=["Loyalty 30%"])
+    approval_status: str = Field(description="Its approval status as saved: pending", examples=["pending"])
+    approval_request_id: UUID | None = Field(
+        description="The approval request it waits on (GET /v1/approval-items/discount/{id} on approvals)"
+    )
+    requested_now: bool = Field(
+        description="True when this import sent the request; false when it still waits on one sent before "
+        "(its terms unchanged)"
+    )
+    reason: str = Field(
+        description="Why it waits, in words: the rule and threshold crossed, that no rules had arrived yet, "
+        "or the earlier request",
+        examples=["percentage 30 is above the threshold 20 of approval rule d942… (version 1)"],
+    )
+    rule_id: UUID | None = Field(description="The approval rule crossed (null: no rule named)")
+    rule_version: int | None = Field(description="That rule's version")
+    threshold_field: str | None = Field(
+        description="What the rule compares: percentage or amount", examples=["percentage"]
+    )
+    threshold: str | None = Field(description="The rule's threshold, crossed when strictly above", examples=["20"])
+    currency: str | None = Field(description="The threshold's currency, for an amount rule", examples=[None])
+
+
 class ImportResult(BaseModel):
     changed: int = Field(description="Entities created or updated")
     unchanged: int = Field(description="Entities already in exactly that state")
+    pending_approval: list[PendingItem] = Field(
+        default_factory=list,
+        description="Every item of the document saved pending approval (so not in effect yet), in document "
+        "order, with why. Empty when everything is in effect",
+    )
 
 
 def _operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -366,14 +398,36 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
     except InvalidDocument as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
     try:
-        counts = await use_cases.load_catalog(
+        loaded = await use_cases.load_catalog(
             _pool(request), tenant_id=principal.tenant_id, states=states, actor=principal.actor, at=_now()
         )
     except use_cases.Refused as exc:
         raise refusal(exc) from exc
     except DuplicateValue as exc:
         raise HTTPException(status_code=409, detail=[{"loc": ["body", exc.field], "msg": str(exc)}]) from exc
-    return ImportResult(**counts)
+    return ImportResult(
+        changed=loaded.changed,
+        unchanged=loaded.unchanged,
+        pending_approval=[_pending_item(p) for p in loaded.pending_approval],
+    )
+
+
+def _pending_item(pending: PendingApproval) -> PendingItem:
+    d, rule = pending.discount, pending.rule
+    return PendingItem(
+        entity_type="discount",
+        entity_id=d.discount_id,
+        name=d.name,
+        approval_status=d.approval_status.value,
+        approval_request_id=d.approval_request_id,
+        requested_now=pending.requested_now,
+        reason=pending.reason,
+        rule_id=rule.rule_id if rule else None,
+        rule_version=rule.version if rule else None,
+        threshold_field=rule.threshold_field if rule else None,
+        threshold=str(rule.threshold) if rule else None,
+        currency=rule.currency if rule else None,
+    )
 
 
 # -- the billing clock ------------------------------------------------------------------------------------

@@ -28,7 +28,13 @@ from services.catalog.domain.rules import Problem, problems_deleting, problems_s
 from shared import audit, topics
 from shared.auth import Principal
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
-from shared.contracts.approvals import ApprovalDecision, ApprovalItemType, ApprovalOutcome, ApprovalRuleSet
+from shared.contracts.approvals import (
+    ApprovalDecision,
+    ApprovalItemType,
+    ApprovalOutcome,
+    ApprovalRule,
+    ApprovalRuleSet,
+)
 from shared.contracts.catalog import (
     CatalogEvent,
     ClientStatusState,
@@ -112,6 +118,20 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
     is what makes loading the same catalog file twice a no-op. What the catalog derives (a plan's
     prerequisite lines, a term's renewal date) is derived first: the saved state is the derived one.
     """
+    return (await _save(pool, state=state, actor=actor, at=at)).event
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOutcome:
+    event: CatalogEvent | None
+    """The event published, or None when the entity already had exactly this state."""
+    state: Any
+    """The state as saved (or as it already was): what the catalog derived and decided included."""
+    crossed: ApprovalRule | discount_approval.NoRulesYet | None
+    """For a discount sent for approval by this save: the rule it crossed (or that no rules had arrived)."""
+
+
+async def _save(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetime) -> SaveOutcome:
     kind = kind_of(state)
     async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
@@ -121,7 +141,7 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
         if isinstance(state, DiscountState):
             state, crossed = discount_approval.gated(state, before, await repo.approval_rules(), version=version + 1)
         if before == state:
-            return None
+            return SaveOutcome(event=None, state=before, crossed=None)
         problems = await problems_saving(state, before, repo)
         if problems:
             raise Refused(problems)
@@ -141,7 +161,7 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
             before=before,
             after=state,
         )
-        return event
+        return SaveOutcome(event=event, state=state, crossed=crossed)
 
 
 async def _request_approval(
@@ -415,18 +435,36 @@ async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
 # -- loading a whole catalog ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedCatalog:
+    changed: int
+    unchanged: int
+    pending_approval: list[discount_approval.PendingApproval]
+    """Every item of the document that is pending approval once saved, in document order, with why."""
+
+
 async def load_catalog(
     pool: asyncpg.Pool, *, tenant_id: UUID, states: list[Any], actor: str, at: datetime
-) -> dict[str, int]:
+) -> LoadedCatalog:
     """Save every entity of a catalog document in dependency order; unchanged ones change nothing, so
-    loading the same document twice is a no-op. Stops at the first refusal (earlier saves stay)."""
-    counts = {"changed": 0, "unchanged": 0}
+    loading the same document twice is a no-op. Stops at the first refusal (earlier saves stay).
+
+    Discounts that end up pending approval (sent for approval now, or still waiting on an earlier request
+    with the same terms) are listed with the reason, so the caller knows what is not in effect yet."""
+    changed, unchanged, pending = 0, 0, []
     for state in states:
         if state.tenant_id != tenant_id:
             raise ValueError("a catalog document is loaded into the caller's tenant only")
-        event = await save_entity(pool, state=state, actor=actor, at=at)
-        counts["changed" if event is not None else "unchanged"] += 1
-    return counts
+        saved = await _save(pool, state=state, actor=actor, at=at)
+        if saved.event is None:
+            unchanged += 1
+        else:
+            changed += 1
+        if isinstance(saved.state, DiscountState):
+            waiting = discount_approval.why_pending(saved.state, saved.crossed)
+            if waiting is not None:
+                pending.append(waiting)
+    return LoadedCatalog(changed=changed, unchanged=unchanged, pending_approval=pending)
 
 
 # -- client status ----------------------------------------------------------------------------------------
