@@ -70,6 +70,9 @@ class LagReport:
         }
 
 
+READ_BEYOND_TIMEOUT_S = 10.0
+
+
 class LagNotSettled(TimeoutError):
     """The platform did not settle within the allowed time; ``report`` is the last probe."""
 
@@ -146,7 +149,11 @@ class ConsumerLagProbe:
 
     async def _records_beyond(self, starts: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         """For each partition, one past the last record found at or after its start offset (see the note at the
-        top); partitions with nothing there are left out."""
+        top); partitions with nothing there are left out.
+
+        A partition counts as read once the broker has answered a fetch for it (its high watermark is known):
+        a single timed read could end before a loaded broker answered and take "no answer yet" for "nothing
+        there". One still unanswered after `READ_BEYOND_TIMEOUT_S` counts as having a record (not settled)."""
         if not starts:
             return {}
         reader = AIOKafkaConsumer(
@@ -158,11 +165,19 @@ class ConsumerLagProbe:
             for tp, offset in starts.items():
                 reader.seek(tp, offset)
             found: dict[TopicPartition, int] = {}
-            batch = await reader.getmany(timeout_ms=200)
-            for tp, records in batch.items():
-                beyond = [r.offset for r in records if r.offset >= starts[tp]]
-                if beyond:
-                    found[tp] = max(beyond) + 1
+            unread = set(starts)
+            deadline = time.monotonic() + READ_BEYOND_TIMEOUT_S
+            while unread:
+                # A fetch answered before this getmany buffered its records, so this getmany returns them.
+                answered = {tp for tp in unread if reader.highwater(tp) is not None}
+                batch = await reader.getmany(*unread, timeout_ms=50)
+                for tp, records in batch.items():
+                    beyond = [r.offset for r in records if r.offset >= starts[tp]]
+                    if beyond:
+                        found[tp] = max(found.get(tp, 0), max(beyond) + 1)
+                unread -= answered | set(found)
+                if unread and time.monotonic() > deadline:
+                    return found | {tp: starts[tp] + 1 for tp in unread}
             return found
         finally:
             await reader.stop()
