@@ -380,7 +380,9 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     "assignments, discounts) to lists of entities without tenant_id, "
     'e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
-    "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
+    "entities are then saved in dependency order, and ones already in exactly that state change nothing. "
+    "The answer counts them and lists in pending_approval every item saved pending approval (so not in effect "
+    "yet), with the rule and threshold it crossed or the approval request it still waits on.",
     openapi_extra={
         "requestBody": {
             "content": {
