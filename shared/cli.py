@@ -209,6 +209,8 @@ def _catalog_load(args: argparse.Namespace) -> int:
         return 1
     result = response.json()
     print(f"{result['changed']} changed, {result['unchanged']} unchanged")
+    for item in result.get("pending_approval", []):
+        print(f"pending approval: {item['entity_type']} {item['entity_id']} ({item['name']}): {item['reason']}")
     return 0
 
 

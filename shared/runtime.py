@@ -1,9 +1,10 @@
 """What every service process is made of, built once per process by the service's ``app.py``.
 
 ``ServiceRuntime`` owns the pool, the broker, the outbox relay and the HTTP app (health, readiness,
-Prometheus metrics, OpenAPI and AsyncAPI documents, the service's audit report ``GET /v1/audit``). A
-service's composition root creates one, registers its subscriptions and routes on it, and hands
-``runtime.http_app`` to uvicorn.
+the outbox backlog, Prometheus metrics, OpenAPI and AsyncAPI documents, the service's audit report
+``GET /v1/audit`` and its per-tenant readiness ``GET /v1/readiness``). A service's composition root creates
+one with its readiness check, registers its subscriptions and routes on it, and hands ``runtime.http_app``
+to uvicorn.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shared.db.pool import create_pool
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
+from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
 from shared.topology import subscription
 
@@ -38,7 +40,7 @@ SHUTDOWN_TIMEOUT_S = 15.0
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, title: str, description: str) -> None:
+    def __init__(self, settings: ServiceSettings, *, title: str, description: str, readiness: ReadinessCheck) -> None:
         self.settings = settings
         self.broker: KafkaBroker = create_broker(settings)
         self._pool: asyncpg.Pool | None = None
@@ -52,6 +54,8 @@ class ServiceRuntime:
         self.http_app.include_router(self._ops_router())
         # Every service answers for its own audit trail (GET /v1/audit); see shared/audit_api.py.
         self.http_app.include_router(audit_router(settings.service_name, lambda: self.pool))
+        # Whether this service's read model is ready for the caller's tenant (shared/readiness.py).
+        self.http_app.include_router(readiness_router(settings.service_name, lambda: self.pool, readiness))
         self.http_app.mount("/metrics", make_asgi_app())
 
     @property
@@ -116,6 +120,16 @@ class ServiceRuntime:
                 log.warning("readiness_broker_failed", exc_info=True)
             ok = all(checks.values())
             return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+        @router.get(
+            "/health/outbox",
+            summary="Outbox rows committed and not yet relayed to Kafka, across tenants (the test clock waits on it)",
+        )
+        async def outbox() -> JSONResponse:
+            if self._pool is None:
+                return JSONResponse({"service": self.settings.service_name, "pending": None}, status_code=503)
+            pending = await self._pool.fetchval("SELECT outbox_backlog()")
+            return JSONResponse({"service": self.settings.service_name, "pending": pending})
 
         @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of this service's topics")
         async def asyncapi_json() -> dict[str, Any]:

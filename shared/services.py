@@ -25,6 +25,11 @@ class ServiceSpec:
         return f"{self.name}_app"
 
     @property
+    def local_url(self) -> str:
+        """Its HTTP API on the local stack (`make run`), the default where a service's URL is a setting."""
+        return f"http://127.0.0.1:{self.local_port}"
+
+    @property
     def module(self) -> str:
         return f"services.{self.name}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.approvals import handlers
+from services.approvals.adapters.readiness import READINESS
 from services.approvals.settings import ApprovalsSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalDecision, ApprovalPending, ApprovalRequest, ApprovalRuleSet
@@ -16,6 +17,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: ApprovalsSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Approvals",
         description=(
             "Approval rules, requests and multi-step decisions that keep unapproved data out of billing. "

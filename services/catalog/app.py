@@ -9,11 +9,13 @@ import structlog
 from fastapi import FastAPI
 
 from services.catalog import handlers, use_cases
+from services.catalog.adapters.readiness import READINESS
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
 from shared.auth import TokenIssuer
 from shared.clock.lag import ConsumerLagProbe
+from shared.clock.outboxes import ServiceOutboxes
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
@@ -25,6 +27,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: CatalogSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Catalog",
         description=(
             "Tenants, clients, services, plans, assignments and discounts; the billing clock. Publishes "
@@ -79,7 +82,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     app.state.admin_token = settings.admin_token
     app.state.token_issuer = TokenIssuer(private_key_pem=settings.auth_private_key, key_id=settings.auth_key_id)
     app.state.token_ttl = timedelta(minutes=settings.token_ttl_minutes)
-    app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers)
+    # Settled = every declared group caught up and every service's outbox relayed (shared/clock/lag.py).
+    outboxes = ServiceOutboxes(urls=settings.other_services(), own=("catalog", lambda: runtime.pool))
+    app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers, outboxes=outboxes)
     app.state.advance_timeout_s = settings.clock_advance_timeout_s
     app.include_router(router)
     return app

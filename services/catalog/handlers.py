@@ -14,12 +14,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from services.catalog import use_cases
 from services.catalog.adapters.repository import DuplicateValue
 from services.catalog.domain.clock import ClockError
+from services.catalog.domain.discount_approval import PendingApproval
 from services.catalog.domain.documents import InvalidDocument, catalog_states, parse_document
 from services.catalog.domain.kinds import KINDS, Kind
 from shared.auth import Permission, Principal, TokenIssuer, requires
@@ -36,13 +37,57 @@ class AdvanceClock(BaseModel):
     to: Timestamp = Field(
         description="The billing time to move the sandbox tenant to", examples=["2026-02-01T00:00:00+00:00"]
     )
+    settle: bool = Field(
+        default=False,
+        description="Also wait, after publishing the tick, until everything it caused is done (periods closed, "
+        "charges invoiced, taxes quoted, invoices issued): every consumer group caught up and every service's "
+        "outbox relayed. Without it the answer comes once the tick is committed",
+        examples=[True],
+    )
+    settle_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="With settle: the longest to wait for it, in seconds (default and ceiling "
+        "CLOCK_ADVANCE_TIMEOUT_S). Not settling in time answers 202 with settled false and what is behind",
+        examples=[60],
+    )
+
+
+class Behind(BaseModel):
+    consumer_groups: dict[str, int] = Field(
+        description="Consumer groups with records still to consume, and how many", examples=[{"invoicing.tax": 1}]
+    )
+    outboxes: dict[str, int | None] = Field(
+        description="Services with committed outbox rows not yet relayed to Kafka, and how many (null: the "
+        "service's count could not be read)",
+        examples=[{"tax_currency": 1}],
+    )
 
 
 class ClockAdvanced(BaseModel):
     tenant_id: UUID
     previous: datetime | None
     now: datetime
-    waited_for_consumers_s: float
+    waited_for_consumers_s: float = Field(description="How long the advance waited before publishing the tick")
+    settled: bool | None = Field(
+        default=None, description="With settle: whether the tick's work was all done in time; null without settle"
+    )
+    settled_after_s: float | None = Field(
+        default=None, description="With settle, once settled: seconds from the tick to settled"
+    )
+    behind: Behind | None = Field(default=None, description="With settle, when not settled in time: what is behind")
+
+
+class ClockNow(BaseModel):
+    tenant_id: UUID
+    mode: str = Field(description="The tenant's mode: sandbox (test clock) or live (wall clock)", examples=["sandbox"])
+    clock: str | None = Field(description="test, wall, or null before a sandbox's first advance", examples=["test"])
+    now: datetime | None = Field(description="The tenant's billing time (null before a sandbox's first advance)")
+    settled: bool = Field(
+        description="Whether the platform has settled: every consumer group caught up and every outbox relayed, "
+        "so everything the tenant's last tick caused is done"
+    )
+    behind: Behind | None = Field(description="When not settled: what is behind")
 
 
 class AdminRequest(BaseModel):
@@ -74,9 +119,40 @@ class Republished(BaseModel):
     entities: int
 
 
+class PendingItem(BaseModel):
+    entity_type: str = Field(description="The kind of entity (discounts are gated today)", examples=["discount"])
+    entity_id: UUID = Field(description="Its id, as in the document")
+    name: str = Field(description="Its name, as in the document", examples=["Loyalty 30%"])
+    approval_status: str = Field(description="Its approval status as saved: pending", examples=["pending"])
+    approval_request_id: UUID | None = Field(
+        description="The approval request it waits on (GET /v1/approval-items/discount/{id} on approvals)"
+    )
+    requested_now: bool = Field(
+        description="True when this import sent the request; false when it still waits on one sent before "
+        "(its terms unchanged)"
+    )
+    reason: str = Field(
+        description="Why it waits, in words: the rule and threshold crossed, that no rules had arrived yet, "
+        "or the earlier request",
+        examples=["percentage 30 is above the threshold 20 of approval rule d942… (version 1)"],
+    )
+    rule_id: UUID | None = Field(description="The approval rule crossed (null: no rule named)")
+    rule_version: int | None = Field(description="That rule's version")
+    threshold_field: str | None = Field(
+        description="What the rule compares: percentage or amount", examples=["percentage"]
+    )
+    threshold: str | None = Field(description="The rule's threshold, crossed when strictly above", examples=["20"])
+    currency: str | None = Field(description="The threshold's currency, for an amount rule", examples=[None])
+
+
 class ImportResult(BaseModel):
     changed: int = Field(description="Entities created or updated")
     unchanged: int = Field(description="Entities already in exactly that state")
+    pending_approval: list[PendingItem] = Field(
+        default_factory=list,
+        description="Every item of the document saved pending approval (so not in effect yet), in document "
+        "order, with why. Empty when everything is in effect",
+    )
 
 
 def _operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -304,7 +380,9 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
     "assignments, discounts) to lists of entities without tenant_id, "
     'e.g. {"services": [{"service_id": …, "code": …}]}. Send JSON, or YAML '
     "with Content-Type application/yaml. Every item is validated first (errors name collection.index.field); "
-    "entities are then saved in dependency order, and ones already in exactly that state change nothing.",
+    "entities are then saved in dependency order, and ones already in exactly that state change nothing. "
+    "The answer counts them and lists in pending_approval every item saved pending approval (so not in effect "
+    "yet), with the rule and threshold it crossed or the approval request it still waits on.",
     openapi_extra={
         "requestBody": {
             "content": {
@@ -322,14 +400,36 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
     except InvalidDocument as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
     try:
-        counts = await use_cases.load_catalog(
+        loaded = await use_cases.load_catalog(
             _pool(request), tenant_id=principal.tenant_id, states=states, actor=principal.actor, at=_now()
         )
     except use_cases.Refused as exc:
         raise refusal(exc) from exc
     except DuplicateValue as exc:
         raise HTTPException(status_code=409, detail=[{"loc": ["body", exc.field], "msg": str(exc)}]) from exc
-    return ImportResult(**counts)
+    return ImportResult(
+        changed=loaded.changed,
+        unchanged=loaded.unchanged,
+        pending_approval=[_pending_item(p) for p in loaded.pending_approval],
+    )
+
+
+def _pending_item(pending: PendingApproval) -> PendingItem:
+    d, rule = pending.discount, pending.rule
+    return PendingItem(
+        entity_type="discount",
+        entity_id=d.discount_id,
+        name=d.name,
+        approval_status=d.approval_status.value,
+        approval_request_id=d.approval_request_id,
+        requested_now=pending.requested_now,
+        reason=pending.reason,
+        rule_id=rule.rule_id if rule else None,
+        rule_version=rule.version if rule else None,
+        threshold_field=rule.threshold_field if rule else None,
+        threshold=str(rule.threshold) if rule else None,
+        currency=rule.currency if rule else None,
+    )
 
 
 # -- the billing clock ------------------------------------------------------------------------------------
@@ -337,20 +437,29 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
     "/test-clock/advance",
     summary="Advance the caller's sandbox tenant's test clock",
     tags=["clock"],
-    description="Waits until every consumer group has caught up with everything published before, "
-    "then publishes the tick. 409 if the tenant is live or the time is not later than the clock.",
+    description="Waits until the platform has settled (every consumer group caught up with everything "
+    "published, every service's outbox relayed), then publishes the tick. 409 if the tenant is live or the "
+    "time is not later than the clock; 503 (nothing advanced) if the platform does not settle within "
+    'CLOCK_ADVANCE_TIMEOUT_S. With "settle": true it then also waits until everything the tick caused is done '
+    "(closing, charging, invoicing, taxes): 200 with settled true, or 202 with settled false and what is "
+    "behind when that takes longer than settle_timeout_s (the tick stands; poll GET /v1/test-clock).",
+    responses={202: {"description": "The tick is published; its work was not all done within settle_timeout_s"}},
 )
-async def advance_clock(body: AdvanceClock, request: Request, principal: ClockAdvancer) -> ClockAdvanced:
+async def advance_clock(
+    body: AdvanceClock, request: Request, response: Response, principal: ClockAdvancer
+) -> ClockAdvanced:
     lag: ConsumerLagProbe = request.app.state.lag_probe
+    ceiling: float = request.app.state.advance_timeout_s
     try:
-        tick, waited = await use_cases.advance_test_clock(
+        advanced = await use_cases.advance_test_clock(
             _pool(request),
             lag,
             tenant_id=principal.tenant_id,
             to=body.to,
             actor=principal.actor,
             at=_now(),
-            timeout_s=request.app.state.advance_timeout_s,
+            timeout_s=ceiling,
+            settle_timeout_s=min(body.settle_timeout_s or ceiling, ceiling) if body.settle else None,
         )
     except use_cases.UnknownTenant as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
@@ -358,8 +467,40 @@ async def advance_clock(body: AdvanceClock, request: Request, principal: ClockAd
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     except LagNotSettled as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
+    if advanced.settled is False:
+        response.status_code = 202
+    tick = advanced.tick
     return ClockAdvanced(
-        tenant_id=principal.tenant_id, previous=tick.previous, now=tick.now, waited_for_consumers_s=round(waited, 3)
+        tenant_id=principal.tenant_id,
+        previous=tick.previous,
+        now=tick.now,
+        waited_for_consumers_s=round(advanced.waited_for_consumers_s, 3),
+        settled=advanced.settled,
+        settled_after_s=round(advanced.settled_after_s, 3) if advanced.settled_after_s is not None else None,
+        behind=Behind(**advanced.behind) if advanced.behind is not None else None,
+    )
+
+
+@router.get(
+    "/test-clock",
+    summary="The caller's tenant's billing time, and whether the platform has settled since",
+    tags=["clock"],
+    description="settled is true when every consumer group has caught up and every service's outbox is "
+    "relayed, so everything the last tick caused is done (two probes that agree; it takes a moment).",
+)
+async def get_clock(request: Request, principal: Reader) -> ClockNow:
+    lag: ConsumerLagProbe = request.app.state.lag_probe
+    try:
+        status = await use_cases.clock_status(_pool(request), lag, tenant_id=principal.tenant_id)
+    except use_cases.UnknownTenant as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return ClockNow(
+        tenant_id=principal.tenant_id,
+        mode=status.tenant.mode.value,
+        clock=status.mode,
+        now=status.now,
+        settled=status.behind is None,
+        behind=Behind(**status.behind) if status.behind is not None else None,
     )
 
 

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.services import service
 from shared.settings import ServiceSettings
+
+_OUTBOX = "Base URL of {}'s HTTP API: the test clock reads its outbox backlog at /health/outbox"
 
 
 class CatalogSettings(ServiceSettings):
@@ -13,3 +16,21 @@ class CatalogSettings(ServiceSettings):
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     clock_tick_seconds: float = Field(default=60.0, gt=0, description="Wall-clock tick interval, live tenants")
     clock_advance_timeout_s: float = Field(default=120.0, gt=0)
+    # The test clock waits for every service's outbox to be relayed (docs/architecture.md §7): where to ask.
+    metering_url: str = Field(default=service("metering").local_url, description=_OUTBOX.format("metering"))
+    rating_url: str = Field(default=service("rating").local_url, description=_OUTBOX.format("rating"))
+    tax_currency_url: str = Field(default=service("tax_currency").local_url, description=_OUTBOX.format("tax-currency"))
+    invoicing_url: str = Field(default=service("invoicing").local_url, description=_OUTBOX.format("invoicing"))
+    approvals_url: str = Field(default=service("approvals").local_url, description=_OUTBOX.format("approvals"))
+    notification_url: str = Field(default=service("notification").local_url, description=_OUTBOX.format("notification"))
+
+    def other_services(self) -> dict[str, str]:
+        """Every other service's base URL, by service name."""
+        return {
+            "metering": self.metering_url,
+            "rating": self.rating_url,
+            "tax_currency": self.tax_currency_url,
+            "invoicing": self.invoicing_url,
+            "approvals": self.approvals_url,
+            "notification": self.notification_url,
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -26,8 +27,14 @@ from services.catalog.domain.preparation import prepared
 from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
-from shared.clock.lag import ConsumerLagProbe
-from shared.contracts.approvals import ApprovalDecision, ApprovalItemType, ApprovalOutcome, ApprovalRuleSet
+from shared.clock.lag import ConsumerLagProbe, LagNotSettled
+from shared.contracts.approvals import (
+    ApprovalDecision,
+    ApprovalItemType,
+    ApprovalOutcome,
+    ApprovalRule,
+    ApprovalRuleSet,
+)
 from shared.contracts.catalog import (
     CatalogEvent,
     ClientStatusState,
@@ -111,6 +118,20 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
     is what makes loading the same catalog file twice a no-op. What the catalog derives (a plan's
     prerequisite lines, a term's renewal date) is derived first: the saved state is the derived one.
     """
+    return (await _save(pool, state=state, actor=actor, at=at)).event
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOutcome:
+    event: CatalogEvent | None
+    """The event published, or None when the entity already had exactly this state."""
+    state: Any
+    """The state as saved (or as it already was): what the catalog derived and decided included."""
+    crossed: ApprovalRule | discount_approval.NoRulesYet | None
+    """For a discount sent for approval by this save: the rule it crossed (or that no rules had arrived)."""
+
+
+async def _save(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetime) -> SaveOutcome:
     kind = kind_of(state)
     async with unit_of_work(pool, tenant_id=state.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
@@ -120,7 +141,7 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
         if isinstance(state, DiscountState):
             state, crossed = discount_approval.gated(state, before, await repo.approval_rules(), version=version + 1)
         if before == state:
-            return None
+            return SaveOutcome(event=None, state=before, crossed=None)
         problems = await problems_saving(state, before, repo)
         if problems:
             raise Refused(problems)
@@ -140,7 +161,7 @@ async def save_entity(pool: asyncpg.Pool, *, state: Any, actor: str, at: datetim
             before=before,
             after=state,
         )
-        return event
+        return SaveOutcome(event=event, state=state, crossed=crossed)
 
 
 async def _request_approval(
@@ -314,6 +335,18 @@ async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
 # -- the billing clock ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    tick: ClockTick
+    waited_for_consumers_s: float
+    """How long the advance waited for the platform to settle before it published the tick."""
+    settled: bool | None = None
+    """Asked to wait for the tick's work: whether everything settled in time (None: not asked)."""
+    settled_after_s: float | None = None
+    behind: dict[str, Any] | None = None
+    """When it did not settle in time: the consumer groups and outboxes still behind."""
+
+
 async def advance_test_clock(
     pool: asyncpg.Pool,
     lag: ConsumerLagProbe,
@@ -323,10 +356,13 @@ async def advance_test_clock(
     actor: str,
     at: datetime,
     timeout_s: float,
-) -> tuple[ClockTick, float]:
-    """Move a sandbox tenant's billing time to ``to`` once every consumer has caught up.
+    settle_timeout_s: float | None = None,
+) -> Advanced:
+    """Move a sandbox tenant's billing time to ``to`` once the platform has settled (every consumer group
+    caught up, every outbox relayed): what was sent before the advance is counted before the tick.
 
-    Returns the tick and how long it waited for consumers.
+    With ``settle_timeout_s``, then wait (that long at most) until everything the tick caused is done too:
+    periods closed, charged, invoiced, taxed. Not settling in time is reported, not raised: the tick stands.
     """
     async with unit_of_work(pool, tenant_id=tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
@@ -352,7 +388,35 @@ async def advance_test_clock(
             before={"now": tick.previous.isoformat() if tick.previous else None},
             after={"now": tick.now.isoformat()},
         )
-    return tick, waited
+    if settle_timeout_s is None:
+        return Advanced(tick=tick, waited_for_consumers_s=waited)
+    try:
+        after = await lag.wait_until_settled(timeout_s=settle_timeout_s)
+    except LagNotSettled as exc:
+        return Advanced(tick=tick, waited_for_consumers_s=waited, settled=False, behind=exc.report.behind())
+    return Advanced(tick=tick, waited_for_consumers_s=waited, settled=True, settled_after_s=after)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStatus:
+    tenant: TenantState
+    now: datetime | None
+    mode: str | None
+    behind: dict[str, Any] | None
+    """None when the platform has settled (so since the tenant's last tick too), else what is behind."""
+
+
+async def clock_status(pool: asyncpg.Pool, lag: ConsumerLagProbe, *, tenant_id: UUID) -> ClockStatus:
+    """The tenant's billing time and whether the platform has settled (everything its last tick caused is
+    done): a handle to poll after an advance that did not wait."""
+    async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+        repo = CatalogRepository(uow.conn)
+        tenant = await repo.tenant(tenant_id)
+        if tenant is None:
+            raise UnknownTenant(tenant_id)
+        now, mode = await repo.clock(tenant_id)
+    report = await lag.settled_now()
+    return ClockStatus(tenant=tenant, now=now, mode=mode, behind=report.behind() if report is not None else None)
 
 
 async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
@@ -371,18 +435,36 @@ async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
 # -- loading a whole catalog ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedCatalog:
+    changed: int
+    unchanged: int
+    pending_approval: list[discount_approval.PendingApproval]
+    """Every item of the document that is pending approval once saved, in document order, with why."""
+
+
 async def load_catalog(
     pool: asyncpg.Pool, *, tenant_id: UUID, states: list[Any], actor: str, at: datetime
-) -> dict[str, int]:
+) -> LoadedCatalog:
     """Save every entity of a catalog document in dependency order; unchanged ones change nothing, so
-    loading the same document twice is a no-op. Stops at the first refusal (earlier saves stay)."""
-    counts = {"changed": 0, "unchanged": 0}
+    loading the same document twice is a no-op. Stops at the first refusal (earlier saves stay).
+
+    Discounts that end up pending approval (sent for approval now, or still waiting on an earlier request
+    with the same terms) are listed with the reason, so the caller knows what is not in effect yet."""
+    changed, unchanged, pending = 0, 0, []
     for state in states:
         if state.tenant_id != tenant_id:
             raise ValueError("a catalog document is loaded into the caller's tenant only")
-        event = await save_entity(pool, state=state, actor=actor, at=at)
-        counts["changed" if event is not None else "unchanged"] += 1
-    return counts
+        saved = await _save(pool, state=state, actor=actor, at=at)
+        if saved.event is None:
+            unchanged += 1
+        else:
+            changed += 1
+        if isinstance(saved.state, DiscountState):
+            waiting = discount_approval.why_pending(saved.state, saved.crossed)
+            if waiting is not None:
+                pending.append(waiting)
+    return LoadedCatalog(changed=changed, unchanged=unchanged, pending_approval=pending)
 
 
 # -- client status ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.invoicing import handlers, reports
+from services.invoicing.adapters.readiness import READINESS
 from services.invoicing.settings import InvoicingSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
@@ -27,6 +28,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: InvoicingSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Invoicing",
         description=(
             "Aggregates charges into invoices, numbers and finalizes them, and publishes billing.invoices.v1."

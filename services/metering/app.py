@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.metering import handlers
+from services.metering.adapters.readiness import READINESS
 from services.metering.settings import MeteringSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
@@ -18,6 +19,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: MeteringSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Metering",
         description=(
             "Takes usage and time entries from RMM / PSA tools exactly once (Kafka and HTTP batches), maps them "

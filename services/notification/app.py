@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.notification import handlers, use_cases
 from services.notification.adapters.channels import Channels
+from services.notification.adapters.readiness import READINESS
 from services.notification.settings import NotificationSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalPending
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: NotificationSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Notification",
         description=(
             "Invoices, payment reminders, overage alerts, renewal notices and approval requests by email (SMTP), "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.rating import handlers, reports
+from services.rating.adapters.readiness import READINESS
 from services.rating.settings import RatingSettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
@@ -17,6 +18,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: RatingSettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Rating",
         description=(
             "Prices accepted usage and time against each client's plans; closes billing periods on the clock."

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.tax_currency import handlers
+from services.tax_currency.adapters.readiness import READINESS
 from services.tax_currency.settings import TaxCurrencySettings
 from shared import topics
 from shared.contracts.catalog import CatalogEvent
@@ -23,6 +24,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: TaxCurrencySettings) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
+        readiness=READINESS,
         title="Tax-currency",
         description=(
             "Tax rates by region with history, exemptions, currencies and exchange rates; exact tax and "

@@ -161,6 +161,8 @@ class Stack:
         )
         if spec.name == "catalog":  # the only holder of the signing key and the operator token
             env.update(AUTH_PRIVATE_KEY=private_pem, AUTH_KEY_ID=LOCAL_KEY_ID, ADMIN_TOKEN=self.admin_token)
+            # The test clock reads every other service's outbox backlog (GET /health/outbox).
+            env.update({f"{other.name.upper()}_URL": self.url(other) for other in SERVICES if other != spec})
         if spec.name == "invoicing":  # signs the clients' invoice links (local stack: derived from its secret)
             env["INVOICE_LINK_SECRET"] = role_password("invoice-links", secret=self.secret)
         if self.epoch:

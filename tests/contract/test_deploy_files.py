@@ -28,7 +28,7 @@ import pytest
 
 from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_key_pair
 from shared.contracts.catalog import Role
-from shared.services import SERVICES, ServiceSpec
+from shared.services import SERVICES, ServiceSpec, service
 from shared.settings import ServiceSettings
 from shared.topics import PRIMARY_TOPICS
 from shared.topology import SUBSCRIPTIONS, Subscription, of_service
@@ -63,6 +63,8 @@ CONTAINER_HTTP = ("0.0.0.0", 8000, "json")  # noqa: S104
 # groups (approval rules and decisions: a few messages per tenant) therefore get no KEDA trigger: lag could
 # never add a replica, and a ScaledObject would own an HPA on a Deployment that must stay at 1.
 SINGLE_REPLICA = {"catalog"}
+# The test clock in catalog waits for every other service's outbox (GET /health/outbox): each at its own name.
+OTHER_SERVICE_URLS = {s.name: f"http://{s.name.replace('_', '-')}:8000" for s in SERVICES if s.name != "catalog"}
 
 
 def k8s_name(spec: ServiceSpec) -> str:
@@ -402,6 +404,13 @@ class TestCompose:
         url = urlsplit(interpolate(service_env(compose, f"migrate-{k8s_name(spec)}")["MIGRATION_DATABASE_URL"]))
         assert (url.username, url.hostname, url.path) == (spec.owner_role, "postgres", f"/{DATABASE}")
 
+    def test_catalog_reads_every_other_services_outbox_at_its_compose_name(
+        self, compose: dict[str, Any], dotenv: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        env = {k: interpolate(v, dotenv) for k, v in service_env(compose, "catalog").items()}
+        settings = load_settings(settings_class(service("catalog")), env, monkeypatch)
+        assert settings.other_services() == OTHER_SERVICE_URLS
+
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
     def test_host_ports_mirror_the_local_stack(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
         ports = compose["services"][k8s_name(spec)]["ports"]
@@ -574,6 +583,13 @@ class TestKubernetesServices:
         assert all(isinstance(pem, str) and "PUBLIC KEY" in pem for pem in keys.values())
         if spec.name != "catalog":
             assert "AUTH_PRIVATE_KEY" not in env, "only catalog holds the signing key"
+
+    def test_catalog_reads_every_other_services_outbox_at_its_cluster_name(
+        self, k8s: Manifests, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        env = container_env(k8s, k8s.get("Deployment", "catalog"))
+        settings = load_settings(settings_class(service("catalog")), env, monkeypatch)
+        assert settings.other_services() == OTHER_SERVICE_URLS
 
     def test_catalog_signs_with_the_private_key_from_a_secret(self, k8s: Manifests) -> None:
         deployment = k8s.get("Deployment", "catalog")

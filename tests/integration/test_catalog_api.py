@@ -941,7 +941,7 @@ class TestImportingACatalogDocument:
         response = await load(platform, tenant, document)
 
         assert response.status_code == 200, response.text
-        assert response.json() == {"changed": 6, "unchanged": 0}
+        assert response.json() == {"changed": 6, "unchanged": 0, "pending_approval": []}
         assert await status_of_every_entity(platform, tenant, document) == [200] * 6
         plan = (await platform.catalog.get(path_of("plans", document["plans"][0]), headers=tenant.auth)).json()
         assert plan["tenant_id"] == str(tenant.tenant_id)
@@ -954,7 +954,7 @@ class TestImportingACatalogDocument:
         again = await load(platform, tenant, document)
 
         assert again.status_code == 200, again.text
-        assert again.json() == {"changed": 0, "unchanged": 6}
+        assert again.json() == {"changed": 0, "unchanged": 6, "pending_approval": []}
 
     async def test_the_same_document_as_yaml_changes_nothing(self, platform: Platform, tenant: Tenant) -> None:
         document = catalog_document()
@@ -963,15 +963,15 @@ class TestImportingACatalogDocument:
         as_yaml = await load(platform, tenant, document, as_yaml=True)
 
         assert as_yaml.status_code == 200, as_yaml.text
-        assert as_yaml.json() == {"changed": 0, "unchanged": 6}
+        assert as_yaml.json() == {"changed": 0, "unchanged": 6, "pending_approval": []}
 
     async def test_a_yaml_document_loads_on_its_own(self, platform: Platform, tenant: Tenant) -> None:
         document = catalog_document()
 
         response = await load(platform, tenant, document, as_yaml=True)
 
-        assert response.json() == {"changed": 6, "unchanged": 0}
-        assert (await load(platform, tenant, document)).json() == {"changed": 0, "unchanged": 6}
+        assert response.json() == {"changed": 6, "unchanged": 0, "pending_approval": []}
+        assert (await load(platform, tenant, document)).json() == {"changed": 0, "unchanged": 6, "pending_approval": []}
 
     async def test_a_changed_item_is_the_only_one_changed(self, platform: Platform, tenant: Tenant) -> None:
         document = catalog_document()
@@ -980,7 +980,7 @@ class TestImportingACatalogDocument:
 
         response = await load(platform, tenant, document)
 
-        assert response.json() == {"changed": 1, "unchanged": 5}
+        assert response.json() == {"changed": 1, "unchanged": 5, "pending_approval": []}
 
     async def test_an_invalid_item_is_located_and_nothing_is_saved(self, platform: Platform, tenant: Tenant) -> None:
         document = catalog_document()

@@ -155,7 +155,7 @@ class TestCategories:
         loaded = await platform.catalog.post("/v1/catalog/import", json=document, headers=tenant.auth)
 
         assert loaded.status_code == 200, loaded.text
-        assert loaded.json() == {"changed": 2, "unchanged": 0}
+        assert loaded.json() == {"changed": 2, "unchanged": 0, "pending_approval": []}
 
 
 class TestPlanPricing:

@@ -374,6 +374,6 @@ class TestLoadingACatalog:
         again = await platform.catalog.post("/v1/catalog/import", json=document, headers=tenant.auth)
         plan = (await platform.catalog.get(f"/v1/plans/{plan_id}", headers=tenant.auth)).json()
 
-        assert loaded.json() == {"changed": 5, "unchanged": 0}
-        assert again.json() == {"changed": 0, "unchanged": 5}
+        assert loaded.json() == {"changed": 5, "unchanged": 0, "pending_approval": []}
+        assert again.json() == {"changed": 0, "unchanged": 5, "pending_approval": []}
         assert [(line["bundle_id"], line["service_id"]) for line in plan["lines"]] == [(bundle_id, None), (None, agent)]

@@ -247,7 +247,9 @@ def matches(app: FastAPI, path: str) -> bool:
 
 class TestHttpApp:
     @pytest.mark.parametrize("service", SERVICES)
-    @pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/asyncapi.json", "/metrics/"])
+    @pytest.mark.parametrize(
+        "path", ["/health/live", "/health/ready", "/health/outbox", "/asyncapi.json", "/metrics/", "/v1/readiness"]
+    )
     def test_routes_the_operations_endpoints(self, service: str, path: str) -> None:
         assert matches(app_of(service), path)
 
@@ -265,3 +267,11 @@ class TestHttpApp:
         assert (live.status_code, live.json()) == (200, {"status": "ok", "service": service})
         assert metrics.status_code == 200
         assert "consumer_records_total" in metrics.text
+
+    @pytest.mark.parametrize("service", SERVICES)
+    async def test_answers_its_outbox_backlog_as_unknown_before_it_has_a_database(self, service: str) -> None:
+        transport = httpx.ASGITransport(app=app_of(service))  # no lifespan: nothing is started
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            outbox = await client.get("/health/outbox")
+
+        assert (outbox.status_code, outbox.json()) == (503, {"service": service, "pending": None})

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.services import service
+from shared.services import SERVICES, service
 from shared.stack.stack import Stack
 from shared.topics import by_name
 
@@ -172,6 +172,44 @@ class Platform:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    async def advance_clock_settled(
+        self, tenant: Tenant, to: str, *, timeout_s: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Advance and wait until everything the tick caused is done ("settle": true): (status, body), 200
+        with ``settled`` true, or 202 with ``settled`` false and what is ``behind`` after ``timeout_s``."""
+        body: dict[str, Any] = {"to": to, "settle": True}
+        if timeout_s is not None:
+            body["settle_timeout_s"] = timeout_s
+        response = await self.catalog.post("/v1/test-clock/advance", json=body, headers=tenant.auth)
+        assert response.status_code in (200, 202), response.text
+        result: dict[str, Any] = response.json()
+        return response.status_code, result
+
+    # -- readiness (every service's GET /v1/readiness) ---------------------------------------------
+    async def readiness(
+        self, tenant: Tenant | str, service_name: str, *, wait_s: float = 0.0, **client: str
+    ) -> dict[str, Any]:
+        """One service's readiness for the tenant (and a client: ``company_id=`` or ``company_ref=``),
+        waiting up to ``wait_s``. ``tenant`` is a `Tenant` or a bearer token."""
+        token = tenant.token if isinstance(tenant, Tenant) else tenant
+        async with httpx.AsyncClient(base_url=self.stack.url(service(service_name)), timeout=60.0) as api:
+            response = await api.get(
+                "/v1/readiness",
+                params={"wait": str(wait_s), **client},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def wait_ready(self, tenant: Tenant | str, *service_names: str, wait_s: float = 30.0, **client: str) -> None:
+        """Wait until each named service (every service when none is named) is ready for the tenant (and a
+        client), as an integrator would before calling them: fails naming what is still missing."""
+        names = service_names or tuple(s.name for s in SERVICES)
+        answers = await asyncio.gather(*(self.readiness(tenant, n, wait_s=wait_s, **client) for n in names))
+        missing = {a["service"]: a["missing"] for a in answers if not a["ready"]}
+        assert not missing, f"not ready after {wait_s}s: {missing}"
 
     # -- tax-currency and invoicing (additive) ----------------------------------------------------
     async def tax_rate(

@@ -279,9 +279,15 @@ class ScriptedProbe(ConsumerLagProbe):
         return report
 
 
-def lag(**by_group: int) -> LagReport:
+def lag(*, outboxes: dict[str, int | None] | None = None, ends: int = 10, **by_group: int) -> LagReport:
+    """A probe's report: lag per group, unrelayed rows per service, and one partition ending at ``ends``."""
     groups = {k.replace("_", "."): v for k, v in by_group.items()}
-    return LagReport(total=sum(groups.values()), by_group=groups)
+    return LagReport(
+        total=sum(groups.values()),
+        by_group=groups,
+        outboxes=outboxes if outboxes is not None else {"rating": 0, "invoicing": 0},
+        ends=(("rating.charges.v1", 0, ends),),
+    )
 
 
 SETTLED = lag(rating_accepted=0, invoicing_charges=0)
@@ -315,7 +321,7 @@ class TestWaitUntilSettled:
     async def test_raises_naming_only_the_lagging_groups_after_the_timeout(self) -> None:
         probe = ScriptedProbe(SETTLED, BEHIND)
 
-        with pytest.raises(LagNotSettled, match=r"still behind after .*\{'rating\.accepted': 4\}") as exc:
+        with pytest.raises(LagNotSettled, match=r"not settled after .*still behind \{'rating\.accepted': 4\}") as exc:
             await probe.wait_until_settled(quiet_probes=3, interval_s=0.001, timeout_s=0.02)
 
         assert "invoicing.charges" not in str(exc.value)
@@ -326,3 +332,49 @@ class TestWaitUntilSettled:
 
         with pytest.raises(TimeoutError):
             await probe.wait_until_settled(quiet_probes=1, interval_s=0.001, timeout_s=0.01)
+
+    async def test_two_quiet_probes_that_saw_different_end_offsets_are_not_settled(self) -> None:
+        """Records arrived between them: what they cause may not be in any outbox yet."""
+        probe = ScriptedProbe(lag(ends=10), lag(ends=12), lag(ends=12))
+
+        await probe.wait_until_settled(quiet_probes=2, **FAST)
+
+        assert probe.probes == 3
+
+    async def test_a_row_committed_to_an_outbox_and_not_relayed_is_not_settled(self) -> None:
+        held = lag(outboxes={"rating": 0, "tax_currency": 1}, rating_accepted=0)
+        probe = ScriptedProbe(held, held, SETTLED)
+
+        await probe.wait_until_settled(quiet_probes=2, **FAST)
+
+        assert probe.probes == 4
+
+    async def test_an_outbox_that_cannot_be_read_is_never_taken_for_an_empty_one(self) -> None:
+        probe = ScriptedProbe(lag(outboxes={"rating": 0, "tax_currency": None}))
+
+        with pytest.raises(LagNotSettled, match=r"outbox rows not yet relayed \{'tax_currency': None\}") as exc:
+            await probe.wait_until_settled(quiet_probes=2, interval_s=0.001, timeout_s=0.02)
+
+        assert exc.value.report.behind() == {"consumer_groups": {}, "outboxes": {"tax_currency": None}}
+
+
+class TestSettledNow:
+    async def test_is_settled_after_two_quiet_probes_that_agree(self) -> None:
+        probe = ScriptedProbe(SETTLED)
+
+        assert await probe.settled_now() is None
+        assert probe.probes == 2
+
+    async def test_names_what_is_behind_after_one_probe_that_is_not_quiet(self) -> None:
+        probe = ScriptedProbe(lag(outboxes={"invoicing": 2}, invoicing_tax=1))
+
+        report = await probe.settled_now()
+
+        assert report is not None
+        assert report.behind() == {"consumer_groups": {"invoicing.tax": 1}, "outboxes": {"invoicing": 2}}
+        assert probe.probes == 1
+
+    async def test_is_not_settled_when_records_arrived_between_its_two_probes(self) -> None:
+        probe = ScriptedProbe(lag(ends=10), lag(ends=11))
+
+        assert await probe.settled_now() is not None

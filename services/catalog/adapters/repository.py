@@ -210,6 +210,11 @@ class CatalogRepository:
         value: datetime | None = await self._conn.fetchval(sql, tenant_id)
         return value
 
+    async def clock(self, tenant_id: UUID) -> tuple[datetime | None, str | None]:
+        """The tenant's billing time and whether it follows the wall or a test clock (None, None: no time yet)."""
+        row = await self._conn.fetchrow("SELECT now, mode FROM tenant_clocks WHERE tenant_id = $1", tenant_id)
+        return (row["now"], row["mode"]) if row is not None else (None, None)
+
     async def set_clock(self, tenant_id: UUID, now: datetime, mode: str) -> None:
         await self._conn.execute(
             """

@@ -18,6 +18,7 @@ gives it, and the `ApprovalRequest` it sends.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -129,3 +130,37 @@ def decided(discount: DiscountState, *, request_id: UUID, approved: bool) -> Dis
         return None
     status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     return discount.model_copy(update={"approval_status": status})
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """A discount saved pending approval, and why: the rule it crossed, or the request it still waits on."""
+
+    discount: DiscountState
+    reason: str
+    rule: ApprovalRule | None
+    requested_now: bool
+
+
+def why_pending(discount: DiscountState, crossed: ApprovalRule | NoRulesYet | None) -> PendingApproval | None:
+    """For a discount as saved (``crossed``: what `gated` returned for that save), why it waits for approval;
+    None when it does not wait (approved or rejected)."""
+    if discount.approval_status is not ApprovalStatus.PENDING:
+        return None
+    field = TRIGGER_FIELD[discount.discount_type]
+    if isinstance(crossed, ApprovalRule):
+        unit = f" {crossed.currency}" if field == "amount" and crossed.currency else ""
+        shown = f"{discount.value}{' ' + str(discount.currency) if field == 'amount' else ''}"
+        reason = (
+            f"{field} {shown} is above the threshold {crossed.threshold}{unit} of approval rule "
+            f"{crossed.rule_id} (version {crossed.version})"
+        )
+        return PendingApproval(discount, reason, crossed, requested_now=True)
+    if isinstance(crossed, NoRulesYet):
+        reason = (
+            "no approval rules had reached the catalog for this tenant yet, so the discount was sent to approvals, "
+            "which releases it at once if no rule holds it (GET /v1/readiness shows when the rules have arrived)"
+        )
+        return PendingApproval(discount, reason, None, requested_now=True)
+    reason = f"still waiting for a decision on approval request {discount.approval_request_id} (terms unchanged)"
+    return PendingApproval(discount, reason, None, requested_now=False)
