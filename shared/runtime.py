@@ -31,6 +31,7 @@ from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
 from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
+from shared.topics import PRODUCER_MAX_REQUEST_BYTES
 from shared.topology import subscription
 
 log = structlog.get_logger(__name__)
@@ -129,7 +130,8 @@ class ServiceRuntime:
             if self._pool is None:
                 return JSONResponse({"service": self.settings.service_name, "pending": None}, status_code=503)
             pending = await self._pool.fetchval("SELECT outbox_backlog()")
-            return JSONResponse({"service": self.settings.service_name, "pending": pending})
+            set_aside = await self._pool.fetchval("SELECT outbox_set_aside_count()")
+            return JSONResponse({"service": self.settings.service_name, "pending": pending, "set_aside": set_aside})
 
         @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of this service's topics")
         async def asyncapi_json() -> dict[str, Any]:
@@ -166,6 +168,7 @@ class ServiceRuntime:
             acks="all",
             enable_idempotence=s.kafka_idempotent_producer,
             linger_ms=2,
+            max_request_size=PRODUCER_MAX_REQUEST_BYTES,  # the largest topic's limit; the broker enforces each topic's
         )
         await self._producer.start()
         self._relay = OutboxRelay(

@@ -17,21 +17,32 @@ class Visibility(StrEnum):
     DEAD_LETTER = "dead-letter"
 
 
+KIB = 1024
+MIB = 1024 * KIB
+PRODUCER_MAX_REQUEST_BYTES = 8 * MIB
+"""What the platform's producers send at most: the largest topic's ``max_record_bytes``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
     partitions: int
     visibility: Visibility
     description: str
+    max_record_bytes: int = MIB
+    """The largest record the topic takes: created with it as ``max.message.bytes``, and enforced by the kernel
+    on consumption (a bigger record is dead-lettered whole as ``too_large``, never read)."""
 
     @property
     def dlq(self) -> str:
         return f"{self.name}.dlq"
 
 
-USAGE = Topic("billing.usage.v1", 12, Visibility.PUBLIC, "Usage reported by RMM / PSA / licence portals")
-TIME_ENTRIES = Topic("billing.time-entries.v1", 6, Visibility.PUBLIC, "Technicians' time from the PSA")
-INVOICES = Topic("billing.invoices.v1", 6, Visibility.PUBLIC, "Invoice events for downstream accounting")
+USAGE = Topic("billing.usage.v1", 12, Visibility.PUBLIC, "Usage reported by RMM / PSA / licence portals", 256 * KIB)
+TIME_ENTRIES = Topic("billing.time-entries.v1", 6, Visibility.PUBLIC, "Technicians' time from the PSA", 256 * KIB)
+INVOICES = Topic(  # an invoice of thousands of lines
+    "billing.invoices.v1", 6, Visibility.PUBLIC, "Invoice events for downstream accounting", 8 * MIB
+)
 
 CATALOG_EVENTS = Topic("catalog.events.v1", 6, Visibility.INTERNAL, "State-carrying catalog changes, keyed by entity")
 METERING_ACCEPTED = Topic(
@@ -50,7 +61,9 @@ APPROVAL_DECISIONS = Topic("approvals.decisions.v1", 3, Visibility.INTERNAL, "Fi
 APPROVAL_PENDING = Topic(
     "approvals.pending.v1", 3, Visibility.INTERNAL, "A step awaits a decision: approvers to tell (notification)"
 )
-INVOICE_LIFECYCLE = Topic("invoicing.lifecycle.v1", 6, Visibility.INTERNAL, "Invoice lifecycle events for notification")
+INVOICE_LIFECYCLE = Topic(  # carries the PDF
+    "invoicing.lifecycle.v1", 6, Visibility.INTERNAL, "Invoice lifecycle events for notification", 8 * MIB
+)
 RATING_THRESHOLDS = Topic(
     "rating.thresholds.v1", 6, Visibility.INTERNAL, "A bucket or usage service crossed a level (once per level, period)"
 )
@@ -102,3 +115,11 @@ def by_name(name: str) -> Topic:
         if topic.name == name:
             return topic
     raise KeyError(name)
+
+
+def max_record_bytes(name: str) -> int:
+    """A topic's record limit (1 MiB, Kafka's default, for a topic the platform does not declare)."""
+    try:
+        return by_name(name).max_record_bytes
+    except KeyError:
+        return MIB

@@ -60,7 +60,7 @@ from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.db.uow import UnitOfWork
 from shared.faults import INGEST_BEFORE_COMMIT, fault_point
-from shared.messaging.consumer import Reject, Rejections
+from shared.messaging.consumer import Reject, Rejections, payload_excerpt
 from shared.messaging.envelope import Envelope, Parsed
 from shared.periods import local_date
 
@@ -446,7 +446,7 @@ def _kafka_dead_letter_id(consumer: str, message_id: str) -> UUID:
 
 def _kafka_letter(consumer: str, envelope: Envelope) -> Callable[[], tuple[str, UUID]]:
     def letter() -> tuple[str, UUID]:
-        payload = envelope.value.decode("utf-8", "backslashreplace")
+        payload, _ = payload_excerpt(envelope.value)  # as the kernel's letter on <topic>.dlq: bounded
         return payload, _kafka_dead_letter_id(consumer, envelope.message_id)
 
     return letter

@@ -7,7 +7,6 @@ own, and a client contact those of their client (its billing address and its con
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -26,6 +25,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.rating import ThresholdCrossed
 from shared.messaging.consumer import BatchConsumer, Reject
+from shared.messaging.decoding import Undecodable, loads
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
 
@@ -34,9 +34,9 @@ from shared.messaging.parsing import parse_contract
 
 def parse_lifecycle(env: Envelope) -> tuple[UUID, use_cases.Lifecycle]:
     try:
-        raw = json.loads(env.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Reject(f"payload is not valid JSON: {exc}", error_class="invalid_json") from exc
+        raw = loads(env.value)
+    except Undecodable as exc:
+        raise Reject(exc.reason, error_class=exc.code) from exc
     if not isinstance(raw, dict):
         raise Reject("payload must be a JSON object", error_class="validation_error")
     wrapped = raw.get("event")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.messaging.consumer import BatchConsumer
+from shared.messaging.decoding import Undecodable, loads
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
 
@@ -36,9 +36,9 @@ def parse_accepted(env: Envelope) -> tuple[UUID, AcceptedUsage | AcceptedTime]:
         else:
             return usage.tenant_id, usage
     try:
-        raw = json.loads(env.value)
-    except ValueError:
-        return parse_contract(env, AcceptedUsage)
+        raw = loads(env.value)
+    except Undecodable:
+        return parse_contract(env, AcceptedUsage)  # which words the rejection
     model: type[AcceptedUsage] | type[AcceptedTime] = (
         AcceptedTime if isinstance(raw, dict) and raw.get("record_type") == "time" else AcceptedUsage
     )

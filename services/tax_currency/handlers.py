@@ -7,7 +7,6 @@ change is audited in its own transaction.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from shared.contracts.tax import (
     TaxRequested,
 )
 from shared.messaging.consumer import BatchConsumer, Reject
+from shared.messaging.decoding import Undecodable, loads
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
 
@@ -443,9 +443,9 @@ _REQUEST_TYPES: dict[str, type[ConversionRequested] | type[TaxRequested]] = {
 def parse_request(env: Envelope) -> tuple[UUID, use_cases.Request]:
     """A tax.requests.v1 record as its contract, chosen by ``type``; anything else is a Reject (dead letter)."""
     try:
-        raw = json.loads(env.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Reject(f"payload is not valid JSON: {exc}", error_class="invalid_json") from exc
+        raw = loads(env.value)
+    except Undecodable as exc:
+        raise Reject(exc.reason, error_class=exc.code) from exc
     kind = raw.get("type") if isinstance(raw, dict) else None
     if kind not in _REQUEST_TYPES:
         tenant: UUID | None = None

@@ -35,8 +35,18 @@ class DeadLetter(Contract):
     )
     field: str | None = Field(description="The offending field, when one is to blame", examples=["quantity"])
     payload: str = Field(
-        description="The original payload as received (UTF-8; undecodable bytes escaped)",
+        description="The original payload as received (UTF-8; undecodable bytes escaped), whole when it is at most "
+        "16 KiB once escaped, else its first 16 KiB (payload_truncated): a dead letter always fits its topic",
         examples=['{"event_id": "e-1", "quantity": "-1"}'],
+    )
+    payload_bytes: int | None = Field(default=None, description="Size of the original payload in bytes", examples=[38])
+    payload_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the original payload's bytes (hex), to match it with the sender's copy",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    payload_truncated: bool = Field(
+        default=False, description="True when payload is only the first part of the original", examples=[False]
     )
     received_at: datetime = Field(
         description="When the service dead-lettered it (wall clock; infrastructure metadata)",

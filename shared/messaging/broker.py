@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY, Counter
 from pydantic import TypeAdapter, WithJsonSchema
 
 from shared.messaging.consumer import BatchConsumer, process_batch
+from shared.messaging.decoding import raw_bodies
 from shared.messaging.envelope import Envelope
 from shared.settings import ServiceSettings
 from shared.topology import subscription
@@ -119,6 +120,7 @@ def subscribe(
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_bodies,  # the kernel reads every record itself, with limits (shared/messaging/decoding.py)
         auto_offset_reset="earliest",
         title=f"{sub.topic.name}:{sub.group}",
         description=description,

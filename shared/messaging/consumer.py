@@ -14,6 +14,7 @@ redelivered.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from shared.db.pool import DbConnection
 from shared.db.uow import NIL_TENANT, UnitOfWork, unit_of_work
 from shared.faults import AFTER_COMMIT_BEFORE_ACK, fault_point
 from shared.messaging.envelope import Envelope, Parsed
+from shared.topics import max_record_bytes
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -92,7 +94,19 @@ class _TenantGroup(Generic[T]):
     rejected: list[tuple[Envelope, Reject]] = field(default_factory=list)
 
 
+EXCERPT_CHARS = 16 * 1024
+"""A dead letter carries at most this much of the payload (escaped), so it always fits its topic."""
+
+
+def payload_excerpt(value: bytes) -> tuple[str, bool]:
+    """The payload as text (undecodable bytes escaped), cut to EXCERPT_CHARS; and whether it was cut."""
+    text = value[: EXCERPT_CHARS + 1].decode("utf-8", "backslashreplace")
+    cut = len(text) > EXCERPT_CHARS or len(value) > EXCERPT_CHARS + 1
+    return text[:EXCERPT_CHARS], cut
+
+
 def dead_letter_for(service: str, consumer: str, env: Envelope, rej: Reject, tenant: UUID | None) -> DeadLetter:
+    payload, truncated = payload_excerpt(env.value)
     return DeadLetter(
         dead_letter_id=uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:{service}:{consumer}:{env.message_id}"),
         service=service,
@@ -105,7 +119,10 @@ def dead_letter_for(service: str, consumer: str, env: Envelope, rej: Reject, ten
         error_class=rej.error_class,
         reason=rej.reason,
         field=rej.field,
-        payload=env.value.decode("utf-8", "backslashreplace"),
+        payload=payload,
+        payload_bytes=len(env.value),
+        payload_sha256=hashlib.sha256(env.value).hexdigest(),
+        payload_truncated=truncated,
         received_at=datetime.now(UTC),
     )
 
@@ -140,13 +157,25 @@ async def claim_inbox(conn: DbConnection, consumer: str, tenant: UUID, ids: Sequ
     return {r["message_id"] for r in rows}
 
 
+def _too_large(env: Envelope) -> Reject | None:
+    limit = max_record_bytes(env.topic)
+    if len(env.value) <= limit:
+        return None
+    return Reject(f"record is {len(env.value)} bytes, over the topic's limit of {limit}", error_class="too_large")
+
+
 def _group(spec: BatchConsumer[T], envelopes: Sequence[Envelope]) -> dict[UUID, _TenantGroup[T]]:
     groups: dict[UUID, _TenantGroup[T]] = {}
     for env in envelopes:
         try:
+            if (big := _too_large(env)) is not None:
+                raise big
             tenant, body = spec.parse(env)
         except Reject as rej:
             groups.setdefault(rej.tenant_id or NIL_TENANT, _TenantGroup()).rejected.append((env, rej))
+        except RecursionError:  # a parser that decoded without the kernel's limits
+            deep = Reject("payload nests too deep to read", error_class="too_deep")
+            groups.setdefault(NIL_TENANT, _TenantGroup()).rejected.append((env, deep))
         except Exception as exc:  # a parser bug must not stall the partition either
             bug = Reject(f"{type(exc).__name__}: {exc}", error_class="unexpected_error")
             groups.setdefault(NIL_TENANT, _TenantGroup()).rejected.append((env, bug))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
 from shared.messaging.consumer import Reject
+from shared.messaging.decoding import Undecodable, loads
 from shared.messaging.envelope import Envelope
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,9 +26,9 @@ def _tenant_hint(raw: Any) -> UUID | None:
 def parse_contract(env: Envelope, model: type[M]) -> tuple[UUID, M]:
     """Validate the record against ``model``; its ``tenant_id`` field scopes everything after."""
     try:
-        raw = json.loads(env.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Reject(f"payload is not valid JSON: {exc}", error_class="invalid_json") from exc
+        raw = loads(env.value)
+    except Undecodable as exc:
+        raise Reject(exc.reason, error_class=exc.code) from exc
     if not isinstance(raw, dict):
         raise Reject("payload must be a JSON object", error_class="validation_error")
     try:

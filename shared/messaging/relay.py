@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge
 
 from shared.db.pool import DbConnection
@@ -24,6 +26,9 @@ log = structlog.get_logger(__name__)
 
 PUBLISHED = Counter("outbox_published_total", "Outbox rows relayed to Kafka", ["topic"])
 PENDING = Gauge("outbox_last_batch_rows", "Rows in the relay's last batch")
+SET_ASIDE = Counter(
+    "outbox_set_aside_total", "Outbox rows the broker refused for good (too large …), set aside: alert on it", ["topic"]
+)
 REPLAY_WINDOW = timedelta(days=7)
 
 
@@ -100,19 +105,53 @@ class OutboxRelay:
         PENDING.set(len(rows))
         if not rows:
             return 0
-        futures = []
+        sent: list[tuple[Any, asyncio.Future[Any]]] = []
         for row in rows:
             headers = [(k, str(v).encode()) for k, v in (row["headers"] or {}).items()]
             headers.append((MESSAGE_ID_HEADER, str(row["message_id"]).encode()))
             headers.append(("content-type", b"application/json"))
-            futures.append(
-                await self._producer.send(
+            try:
+                future = await self._producer.send(
                     row["topic"], value=bytes(row["payload"]), key=row["key"].encode(), headers=headers
                 )
-            )
-        await asyncio.gather(*futures)
+            except Exception as exc:
+                if _retriable(exc):
+                    raise
+                await self._set_aside(conn, row, exc)
+                continue
+            sent.append((row, future))
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        published = []
+        for (row, _), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException):
+                if _retriable(result):
+                    raise result  # the broker is away: the batch is sent again (inboxes absorb the repeats)
+                await self._set_aside(conn, row, result)
+            else:
+                published.append(row)
         fault_point(RELAY_AFTER_PUBLISH_BEFORE_MARK)
-        await conn.fetchval("SELECT outbox_mark_published($1::bigint[])", [r["seq"] for r in rows])
-        for row in rows:
+        await conn.fetchval("SELECT outbox_mark_published($1::bigint[])", [r["seq"] for r in published])
+        for row in published:
             PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
+
+    async def _set_aside(self, conn: DbConnection, row: Any, exc: BaseException) -> None:
+        """One row the broker will never take must not stop the relay: keep it with the reason and move on."""
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        await conn.fetchval("SELECT outbox_set_aside($1, $2)", row["seq"], reason)
+        SET_ASIDE.labels(row["topic"]).inc()
+        log.error(
+            "outbox_row_set_aside",
+            topic=row["topic"],
+            seq=row["seq"],
+            message_id=str(row["message_id"]),
+            bytes=len(row["payload"]),
+            reason=reason,
+        )
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A broker or network hiccup (try the batch again) rather than a row the broker will never take."""
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaConnectionError | KafkaTimeoutError)
+    return isinstance(exc, OSError | asyncio.TimeoutError)

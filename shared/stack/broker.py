@@ -57,7 +57,11 @@ async def create_topics(bootstrap: str, topics: tuple[Topic, ...] | None = None,
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            missing = [NewTopic(t.name, t.partitions, 1) for t in wanted if t.name not in existing]
+            missing = [
+                NewTopic(t.name, t.partitions, 1, topic_configs={"max.message.bytes": str(t.max_record_bytes)})
+                for t in wanted
+                if t.name not in existing
+            ]
             if missing:
                 await admin.create_topics(missing)
             return len(missing)

@@ -8,12 +8,13 @@ Codes: ``invalid_json``, ``not_an_object``, ``missing_field``, ``wrong_type``, `
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
+
+from shared.messaging.decoding import MAX_DEPTH, Undecodable, depth, loads
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,6 +78,12 @@ def _tenant(raw: dict[str, Any]) -> UUID | None:
         return None
 
 
+def _free_form_depth(record: BaseModel) -> int:
+    """How deep the record's free-form parts nest (``attributes`` and unknown fields): the only ones that can."""
+    parts = [getattr(record, "attributes", None), *(record.model_extra or {}).values()]
+    return max((depth(p) for p in parts), default=0)
+
+
 def read_record(raw: Any, model: type[M], id_field: str) -> M | Malformed:
     """``raw`` is bytes (a Kafka value) or an already-decoded JSON value (an HTTP batch element).
 
@@ -86,13 +93,18 @@ def read_record(raw: Any, model: type[M], id_field: str) -> M | Malformed:
     parser refuses but ``json.loads`` accepts (a UTF-8 BOM, UTF-16, a lone surrogate) also end up there."""
     if isinstance(raw, bytes | bytearray):
         try:
-            return model.model_validate_json(raw)
+            fast = model.model_validate_json(raw)
         except ValidationError:
             pass
+        else:
+            if _free_form_depth(fast) <= MAX_DEPTH - 1:
+                return fast
         try:
-            raw = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return Malformed("invalid_json", "invalid_json", f"payload is not valid JSON: {exc}")
+            raw = loads(raw)
+        except Undecodable as exc:
+            return Malformed(exc.code, exc.code, exc.reason)
+    elif depth(raw) > MAX_DEPTH:
+        return Malformed("too_deep", "too_deep", f"payload nests deeper than {MAX_DEPTH} levels")
     if not isinstance(raw, dict):
         return Malformed("validation_error", "not_an_object", "payload must be a JSON object")
     try:

@@ -1,0 +1,122 @@
+"""One hostile record must never stop a pipeline (issue 17): records nested thousands deep, a quarter megabyte of
+invalid bytes, a record over its topic's limit, and an outbox row the broker will never take — each published
+between good records, against the real broker, Postgres and services. Every bad one is dead-lettered with its
+reason, every good one is billed once, and the pipeline flows on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from shared.services import service
+from tests.support.platform import Platform, Tenant
+
+MONTH_END = "2026-02-01T00:00:00+00:00"
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+def deep_object(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+async def letter_for(platform: Platform, topic: str, payload: bytes) -> dict[str, Any]:
+    """The dead letter of exactly this payload (matched by its hash), whatever tenant it was kept under."""
+    digest = hashlib.sha256(payload).hexdigest()
+    [letter] = await platform.messages(f"{topic}.dlq", where=lambda d: d.get("payload_sha256") == digest, timeout_s=60)
+    return letter
+
+
+async def billed_quantity(platform: Platform, tenant: Tenant) -> str:
+    await platform.advance_clock(tenant, MONTH_END)
+    [event] = await platform.invoices(tenant, settle_s=1.0)
+    [line] = event["invoice"]["lines"]
+    quantity: str = line["quantity"]
+    return quantity
+
+
+class TestRecordsThatCannotBeRead:
+    async def test_a_time_entry_nested_1000_deep_is_dead_lettered_too_deep_and_the_partition_flows(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        entry = {"entry_id": "deep-1", "source": "halopsa", "tenant_id": str(tenant.tenant_id),
+                 "company_ref": tenant.company_ref, "service_ref": "helpdesk", "user_ref": "tech.jane",
+                 "start_time": "2026-01-05T09:00:00Z", "end_time": "2026-01-05T10:00:00Z"}  # fmt: skip
+        raw = json.dumps(entry)[:-1] + ', "extra": ' + nested(1000) + "}"
+        key = f"{tenant.tenant_id}:{tenant.company_ref}"
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="1"))
+        await platform.publish("billing.time-entries.v1", raw.encode(), key=key)
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="2"))
+
+        letter = await letter_for(platform, "billing.time-entries.v1", raw.encode())
+        assert (letter["error_class"], letter["tenant_id"]) == ("too_deep", None)  # not read, so no tenant
+        assert letter["reason"] == "payload nests deeper than 32 levels"
+        assert await billed_quantity(platform, tenant) == "3"  # both good records, once each
+
+    async def test_a_usage_record_40000_deep_is_dead_lettered_under_no_tenant(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        deep = deep_object(40_000).encode()  # 240,001 bytes: under the topic's limit, so it is read
+        await platform.publish("billing.usage.v1", deep, key="hostile")
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="4"))
+
+        letter = await letter_for(platform, "billing.usage.v1", deep)
+        assert (letter["error_class"], letter["tenant_id"], letter["payload_bytes"]) == ("too_deep", None, 240_001)
+        assert await billed_quantity(platform, tenant) == "4"
+
+    async def test_a_quarter_megabyte_of_invalid_bytes_gets_a_bounded_dead_letter_and_the_relay_flows_on(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        garbage = b"\xff" * 250_000  # escaped, 1.25 MB: once more than the producer could send
+        await platform.publish("billing.usage.v1", garbage, key=f"{tenant.tenant_id}:{tenant.company_ref}")
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="5"))
+
+        letter = await letter_for(platform, "billing.usage.v1", garbage)
+        assert letter["error_class"] == "invalid_json"
+        assert (letter["payload_bytes"], letter["payload_truncated"]) == (250_000, True)
+        assert len(letter["payload"]) == 16 * 1024  # an excerpt: "\\xff" repeated
+        assert await billed_quantity(platform, tenant) == "5"  # metering's relay published what came after
+
+    async def test_a_record_over_its_topics_limit_is_dead_lettered_whole_as_too_large(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        record = platform.usage(tenant, quantity="6") | {"attributes": {"blob": "x" * 300_000}}
+        await platform.send_usage(tenant, record)
+        await platform.send_usage(tenant, platform.usage(tenant, quantity="7"))
+
+        letter = await letter_for(platform, "billing.usage.v1", json.dumps(record).encode())
+        assert letter["error_class"] == "too_large"
+        assert letter["reason"].endswith("over the topic's limit of 262144")
+        assert await billed_quantity(platform, tenant) == "7"
+
+
+class TestAnOutboxRowTheBrokerWillNeverTake:
+    async def test_is_set_aside_with_its_reason_and_the_rows_behind_it_are_published(self, platform: Platform) -> None:
+        marker = str(uuid.uuid4())
+        conn = await platform.connect("metering", owner=True)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', '00000000-0000-0000-0000-000000000000', true)")
+                for payload in (b"x" * (9 * 1024 * 1024), json.dumps({"marker": marker}).encode()):
+                    await conn.execute(
+                        """INSERT INTO outbox (tenant_id, message_id, topic, key, payload) VALUES
+                           ('00000000-0000-0000-0000-000000000000', $1, 'billing.usage.v1.dlq', 'relay-spec', $2)""",
+                        uuid.uuid4(),
+                        payload,
+                    )
+                await conn.execute("SELECT pg_notify('metering_outbox', '')")
+        finally:
+            await conn.close()
+
+        found = await platform.messages("billing.usage.v1.dlq", where=lambda d: d.get("marker") == marker, timeout_s=60)
+        assert len(found) == 1  # the row behind the one the broker refuses went out
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=30) as metering:
+            health: dict[str, Any] = (await metering.get("/health/outbox")).json()
+        assert health["set_aside"] >= 1
+        assert health["pending"] == 0
