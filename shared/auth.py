@@ -107,6 +107,12 @@ class Principal:
         return permission in GRANTS[self.role]
 
 
+def may_grant(granter: Role, role: Role) -> bool:
+    """Whether someone of role ``granter`` may give a user ``role``: only when they hold every permission it
+    grants, so nobody raises anyone, themselves included, above their own role (issue 17)."""
+    return GRANTS[role] <= GRANTS[granter]
+
+
 def generate_key_pair() -> tuple[str, str]:
     """A new Ed25519 key pair as (private PEM, public PEM)."""
     private = Ed25519PrivateKey.generate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -22,12 +23,12 @@ from services.catalog.adapters.repository import DuplicateValue
 from services.catalog.domain.clock import ClockError
 from services.catalog.domain.discount_approval import PendingApproval
 from services.catalog.domain.documents import InvalidDocument, catalog_states, parse_document
-from services.catalog.domain.kinds import KINDS, Kind
-from shared.auth import Permission, Principal, TokenIssuer, requires
+from services.catalog.domain.kinds import BY_TYPE, KINDS, Kind
+from shared.auth import Permission, Principal, TokenIssuer, may_grant, requires
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.base import Timestamp
-from shared.contracts.catalog import CatalogEvent, ClientStatus, StatusChange, TenantState
+from shared.contracts.catalog import CatalogEvent, ClientStatus, StatusChange, TenantState, UserState
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.envelope import Envelope
 from shared.messaging.parsing import parse_contract
@@ -195,7 +196,21 @@ def refusal(exc: use_cases.Refused) -> HTTPException:
     )
 
 
+def _may_write(principal: Principal, states: Sequence[Any], *, where: Callable[[int], list[str | int]]) -> None:
+    """Every entity needs its collection's write permission (users: ``users:manage``), whichever route saves it,
+    and a user's role may be no higher than the caller's own (`may_grant`)."""
+    for i, state in enumerate(states):
+        kind = BY_TYPE[state.entity_type]
+        if not principal.may(kind.write):
+            detail = f"role {principal.role.value!r} may not {kind.write.value} ({kind.collection})"
+            raise HTTPException(status_code=403, detail=[{"loc": where(i), "msg": detail}])
+        if isinstance(state, UserState) and not may_grant(principal.role, state.role):
+            detail = f"role {principal.role.value!r} may not give a user the role {state.role.value!r}"
+            raise HTTPException(status_code=403, detail=[{"loc": [*where(i), "role"], "msg": detail}])
+
+
 async def save(request: Request, principal: Principal, state: Any) -> Saved:
+    _may_write(principal, [state], where=lambda _: ["body"])
     try:
         event = await use_cases.save_entity(_pool(request), state=state, actor=principal.actor, at=_now())
     except use_cases.Refused as exc:
@@ -399,6 +414,7 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
         states = catalog_states(document, tenant_id=principal.tenant_id)
     except InvalidDocument as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
+    _may_write(principal, states, where=lambda i: ["body", BY_TYPE[states[i].entity_type].collection, i])
     try:
         loaded = await use_cases.load_catalog(
             _pool(request), tenant_id=principal.tenant_id, states=states, actor=principal.actor, at=_now()
