@@ -29,6 +29,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("metering", "catalog", topics.CATALOG_EVENTS),
     Subscription("metering", "rules", topics.APPROVAL_RULES),
     Subscription("metering", "decisions", topics.APPROVAL_DECISIONS),
+    Subscription("metering", "clock", topics.CLOCK_TICKS),
     Subscription("rating", "accepted", topics.METERING_ACCEPTED),
     Subscription("rating", "catalog", topics.CATALOG_EVENTS),
     Subscription("rating", "clock", topics.CLOCK_TICKS),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.metering import handlers
+from services.metering import handlers, use_cases
 from services.metering.adapters.readiness import READINESS
 from services.metering.settings import MeteringSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedRecord
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
@@ -17,6 +18,7 @@ from shared.runtime import ServiceRuntime
 
 
 def create_app(settings: MeteringSettings) -> FastAPI:
+    use_cases.configure(days_back=settings.accept_days_back, days_ahead=settings.accept_days_ahead)
     runtime = ServiceRuntime(
         settings,
         readiness=READINESS,
@@ -55,6 +57,12 @@ def create_app(settings: MeteringSettings) -> FastAPI:
         consumer=handlers.DECISIONS,
         payload=ApprovalDecision,
         description="Final approval decisions: a held record is released to rating or recorded as rejected",
+    )
+    runtime.subscribe(
+        purpose="clock",
+        consumer=handlers.CLOCK,
+        payload=ClockTick,
+        description="Billing-clock ticks: records are accepted within a window around the tenant's billing time",
     )
     runtime.publishes(
         topic=topics.METERING_ACCEPTED.name,

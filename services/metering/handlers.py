@@ -14,6 +14,7 @@ from services.metering.domain.validation import Malformed, read_record
 from shared.auth import Permission, Principal, requires, requires_any
 from shared.contracts.approvals import ApprovalDecision, ApprovalRuleSet
 from shared.contracts.catalog import CatalogEvent
+from shared.contracts.clock import ClockTick
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
 from shared.db.uow import NIL_TENANT, unit_of_work
@@ -42,6 +43,10 @@ def _tenant_of(body: UsageRecord | TimeEntry | Malformed) -> UUID:
     return body.tenant_id or NIL_TENANT
 
 
+def parse_tick(env: Envelope) -> tuple[UUID, ClockTick]:
+    return parse_contract(env, ClockTick)
+
+
 def parse_catalog(env: Envelope) -> tuple[UUID, CatalogEvent]:
     return parse_contract(env, CatalogEvent)
 
@@ -57,6 +62,7 @@ def parse_decision(env: Envelope) -> tuple[UUID, ApprovalDecision]:
 USAGE = BatchConsumer(service="metering", consumer="usage", parse=parse_usage, apply=use_cases.accept_usage)
 TIME = BatchConsumer(service="metering", consumer="time", parse=parse_time, apply=use_cases.accept_time)
 CATALOG = BatchConsumer(service="metering", consumer="catalog", parse=parse_catalog, apply=use_cases.project_catalog)
+CLOCK = BatchConsumer(service="metering", consumer="clock", parse=parse_tick, apply=use_cases.project_clock)
 RULES = BatchConsumer(service="metering", consumer="rules", parse=parse_rule_set, apply=use_cases.keep_rule_sets)
 DECISIONS = BatchConsumer(
     service="metering", consumer="decisions", parse=parse_decision, apply=use_cases.apply_decisions

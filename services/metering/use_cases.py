@@ -46,6 +46,7 @@ from services.metering.domain.acceptance import (
 from services.metering.domain.approval import approval_request, request_id_for
 from services.metering.domain.fingerprint import fingerprint
 from services.metering.domain.validation import Malformed, read_record
+from services.metering.domain.window import DAYS_AHEAD, DAYS_BACK, Window, accepted_window
 from shared import audit, topics
 from shared.contracts.approvals import (
     ApprovalDecision,
@@ -55,6 +56,7 @@ from shared.contracts.approvals import (
 )
 from shared.contracts.base import format_decimal
 from shared.contracts.catalog import AssignmentState, CatalogEvent, CompanyState, ServiceState, TenantState, UserState
+from shared.contracts.clock import ClockTick
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.time_entries import TimeEntry
 from shared.contracts.usage import UsageRecord
@@ -142,9 +144,12 @@ class Context:
     users: dict[str, UUID]
     plans: dict[UUID, list[tuple[date, date | None]]]  # the found clients' assignments, for no_active_plan
     timezone: str = "UTC"  # the tenant's: plans are in force on its days
+    window: Window | None = None  # the record times accepted
 
     @classmethod
-    async def load(cls, repo: MeteringRepository, tenant: UUID, records: Sequence[UsageRecord | TimeEntry]) -> Context:
+    async def load(
+        cls, repo: MeteringRepository, tenant: UUID, records: Sequence[UsageRecord | TimeEntry], *, now: datetime
+    ) -> Context:
         found = await repo.batch_context(
             tenant,
             {(r.source, r.company_ref) for r in records},
@@ -159,12 +164,17 @@ class Context:
             found.users,
             found.plans,
             found.timezone,
+            accepted_window(live=found.live, clock=found.clock, now=now, days_back=WINDOW.back, days_ahead=WINDOW.ahead)
+            if found.tenant_known
+            else None,
         )
 
     def decide(self, r: UsageRecord | TimeEntry, rid: UUID | None = None) -> Decision:
         company, service = self.companies.get((r.source, r.company_ref)), self.services.get(r.service_ref)
         if isinstance(r, UsageRecord):
-            return decide(r, company, service, tenant_known=self.tenant_known, rules=self.rules, rid=rid)
+            return decide(
+                r, company, service, tenant_known=self.tenant_known, rules=self.rules, rid=rid, window=self.window
+            )
         return decide_time(
             r,
             company,
@@ -173,7 +183,23 @@ class Context:
             tenant_known=self.tenant_known,
             rules=self.rules,
             rid=rid,
+            window=self.window,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDays:
+    back: int = DAYS_BACK
+    ahead: int = DAYS_AHEAD
+
+
+WINDOW = WindowDays()
+"""The accepted window's days, set once by the composition root from MeteringSettings (`configure`)."""
+
+
+def configure(*, days_back: int, days_ahead: int) -> None:
+    global WINDOW
+    WINDOW = WindowDays(days_back, days_ahead)
 
 
 def _no_plan(ctx: Context, decided: Sequence[tuple[Any, Decision]]) -> set[UUID]:
@@ -337,7 +363,7 @@ async def ingest(
     ctx: Context | None = None
     if first:
         records: list[UsageRecord | TimeEntry] = [_readable(items[i].body) for i in first.values()]
-        ctx = await Context.load(repo, tenant, records)
+        ctx = await Context.load(repo, tenant, records, now=now)
         for (key, i), r in zip(first.items(), records, strict=True):
             rid = _record_id(r)
             d = ctx.decide(r, rid)
@@ -709,6 +735,14 @@ async def list_dead_letters(uow: UnitOfWork, *, include_redriven: bool, limit: i
     return [row_json(r) for r in rows]
 
 
+# -- the billing clock --------------------------------------------------------------------------------
+async def project_clock(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> Rejections[ClockTick]:
+    """Keep the tenant's billing time: the accepted window is around it (domain/window.py)."""
+    latest = max(i.body.now for i in items)
+    await MeteringRepository(uow.conn).save_clock(uow.require_tenant(), latest)
+    return []
+
+
 # -- catalog ------------------------------------------------------------------------------------------
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep the read model of tenants, clients, services, assignments and technicians that metering maps
@@ -718,7 +752,7 @@ async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]
     for item in items:
         event, state = item.body, item.body.state
         if isinstance(state, TenantState):
-            await repo.save_tenant(state.tenant_id, event.version, state.timezone)
+            await repo.save_tenant(state.tenant_id, event.version, state.timezone, state.mode.value)
         elif isinstance(state, CompanyState):
             await repo.save_company(state, event.version)
         elif isinstance(state, ServiceState):
@@ -753,7 +787,7 @@ async def remap_unmapped(uow: UnitOfWork, repo: MeteringRepository, *, actor: st
         waiting = [MODEL[record_type].model_validate(doc) for doc in await repo.unmapped(tenant, record_type)]
         if not waiting:
             continue
-        ctx = await Context.load(repo, tenant, waiting)
+        ctx = await Context.load(repo, tenant, waiting, now=now)
         decided = [(r, ctx.decide(r)) for r in waiting]
         changed = [(r, d) for r, d in decided if d.verdict is not Verdict.UNMAPPED]
         if not changed:
@@ -860,7 +894,8 @@ async def _released(
     """The accepted message of an approved record: decided again against the catalog, without the rules
     (it has been approved), so it names the client and service exactly as an unheld record would."""
     record = MODEL[record_type].model_validate(row["payload"])
-    ctx = await Context.load(repo, tenant, [record])
+    ctx = await Context.load(repo, tenant, [record], now=datetime.now(UTC))
     ctx.rules = None
+    ctx.window = None  # it was inside the window when it was held
     accepted = ctx.decide(record).accepted
     return accepted.model_copy(update={"approved_by": approved_by}) if accepted is not None else None

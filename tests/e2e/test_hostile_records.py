@@ -120,3 +120,31 @@ class TestAnOutboxRowTheBrokerWillNeverTake:
             health: dict[str, Any] = (await metering.get("/health/outbox")).json()
         assert health["set_aside"] >= 1
         assert health["pending"] == 0
+
+
+class TestRecordsOutsideTheAcceptedWindow:
+    async def test_are_rejected_out_of_window_and_never_reported_accepted(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        await platform.advance_clock(tenant, "2026-01-10T00:00:00+00:00")  # the sandbox's billing time
+        far_future = platform.usage(tenant, quantity="1", occurred_at="9999-06-01T00:00:00+00:00")
+        too_old = platform.usage(tenant, quantity="1", occurred_at="2023-06-01T00:00:00+00:00")
+        too_soon = platform.usage(tenant, quantity="1", occurred_at="2026-03-01T00:00:00+00:00")  # 50 days ahead
+        inside = platform.usage(tenant, quantity="8", occurred_at="2026-01-20T00:00:00+00:00")
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=60) as metering:
+
+            async def clock_known() -> bool:  # metering keeps the tenant's billing time from billing.clock.v1
+                answer = await metering.post("/v1/usage:batch", json={"records": [too_soon]}, headers=tenant.auth)
+                return answer.json()["results"][0].get("code") == "out_of_window"
+
+            await platform.wait_for(clock_known, timeout_s=60)
+            answer = await metering.post(
+                "/v1/usage:batch", json={"records": [far_future, too_old, inside]}, headers=tenant.auth
+            )
+        results = answer.json()["results"]
+        assert [(r["status"], r.get("code"), r.get("field")) for r in results] == [
+            ("rejected", "out_of_window", "occurred_at"),
+            ("rejected", "out_of_window", "occurred_at"),
+            ("accepted", None, None),
+        ]
+        assert await billed_quantity(platform, tenant) == "8"

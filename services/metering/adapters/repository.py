@@ -34,6 +34,8 @@ class BatchContext:
     users: dict[str, UUID]
     plans: dict[UUID, list[tuple[date, date | None]]]  # each found client's assignments (start, end)
     timezone: str = "UTC"  # the tenant's: the day a record's plan is judged on
+    live: bool = False
+    clock: datetime | None = None  # the tenant's billing time (last tick), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +102,27 @@ class MeteringRepository:
         self._conn = conn
 
     # -- catalog read model -------------------------------------------------------------------
-    async def save_tenant(self, tenant_id: UUID, version: int, timezone: str) -> bool:
-        """Newer versions win; a row from before metering kept time zones takes the time zone of any version."""
+    async def save_tenant(self, tenant_id: UUID, version: int, timezone: str, mode: str) -> bool:
+        """Newer versions win; a row from before metering kept time zones and modes takes those of any version."""
         return bool(
             await self._conn.fetchval(
-                """INSERT INTO known_tenants (tenant_id, version, timezone) VALUES ($1, $2, $3)
+                """INSERT INTO known_tenants (tenant_id, version, timezone, mode) VALUES ($1, $2, $3, $4)
                    ON CONFLICT (tenant_id) DO UPDATE
-                   SET version = greatest(known_tenants.version, EXCLUDED.version), timezone = EXCLUDED.timezone
-                   WHERE known_tenants.version < EXCLUDED.version OR known_tenants.timezone IS NULL RETURNING 1""",
+                   SET version = greatest(known_tenants.version, EXCLUDED.version), timezone = EXCLUDED.timezone,
+                       mode = EXCLUDED.mode
+                   WHERE known_tenants.version < EXCLUDED.version OR known_tenants.timezone IS NULL
+                      OR known_tenants.mode IS NULL RETURNING 1""",
                 tenant_id,
                 version,
                 timezone,
+                mode,
             )
+        )
+
+    async def save_clock(self, tenant_id: UUID, now: datetime) -> None:
+        """The tenant's billing time only moves forward (a tick for a tenant not known yet waits for it)."""
+        await self._conn.execute(
+            "UPDATE known_tenants SET clock = greatest(clock, $2) WHERE tenant_id = $1", tenant_id, now
         )
 
     async def save_company(self, c: CompanyState, version: int) -> bool:
@@ -198,8 +209,8 @@ class MeteringRepository:
                     ORDER BY pref LIMIT 1
                 ) c ON true
             )
-            SELECT 'tenant' AS t, NULL AS a, NULL AS b, NULL::uuid AS id, timezone AS c,
-                   NULL::date AS d1, NULL::date AS d2, NULL::jsonb AS doc
+            SELECT 'tenant' AS t, mode AS a, NULL AS b, NULL::uuid AS id, timezone AS c,
+                   NULL::date AS d1, NULL::date AS d2, jsonb_build_object('clock', clock) AS doc
               FROM known_tenants WHERE tenant_id = $1
             UNION ALL SELECT 'rules', NULL, NULL, NULL, NULL, NULL, NULL, rule_set
               FROM approval_rules WHERE tenant_id = $1
@@ -223,6 +234,9 @@ class MeteringRepository:
             if t == "tenant":
                 ctx.tenant_known = True
                 ctx.timezone = r["c"] or "UTC"
+                ctx.live = r["a"] == "live"
+                clock = r["doc"].get("clock")
+                ctx.clock = datetime.fromisoformat(clock) if clock else None
             elif t == "rules":
                 ctx.rules = ApprovalRuleSet.model_validate(r["doc"])
             elif t == "company":

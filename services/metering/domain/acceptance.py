@@ -18,6 +18,7 @@ from json.encoder import encode_basestring_ascii
 from uuid import UUID
 
 from services.metering.domain.approval import crossed_rule
+from services.metering.domain.window import Window
 from shared.contracts.approvals import ApprovalItemType, ApprovalRule, ApprovalRuleSet
 from shared.contracts.metering import AcceptedTime, AcceptedUsage
 from shared.contracts.time_entries import TimeEntry
@@ -105,8 +106,12 @@ def decide(
     tenant_known: bool = True,
     rules: ApprovalRuleSet | None = None,
     rid: UUID | None = None,
+    window: Window | None = None,
 ) -> Decision:
-    """``rid``: the record's `record_id`, when the caller has it already (it is derived from the record)."""
+    """``rid``: the record's `record_id`, when the caller has it already (it is derived from the record).
+    ``window``: the times accepted (`window.accepted_window`); a record outside it is rejected."""
+    if window is not None and (why := window.refusal(record.occurred_at)) is not None:
+        return Decision(Verdict.REJECTED, f"occurred_at: {why}", field="occurred_at", code="out_of_window")
     if tenant_known and service is not None and record.unit is not None and record.unit != service.unit:
         return Decision(
             Verdict.REJECTED,
@@ -158,9 +163,14 @@ def decide_time(
     tenant_known: bool = True,
     rules: ApprovalRuleSet | None = None,
     rid: UUID | None = None,
+    window: Window | None = None,
 ) -> Decision:
-    """As `decide`, for a time entry. An unknown technician is no reason to wait (user_id stays None).
+    """As `decide`, for a time entry (both its start and its end must be in ``window``). An unknown technician
+    is no reason to wait (user_id stays None).
     Non-billable entries are never charged, so they are never held for approval either."""
+    for name, at in (("start_time", entry.start_time), ("end_time", entry.end_time)):
+        if window is not None and (why := window.refusal(at)) is not None:
+            return Decision(Verdict.REJECTED, f"{name}: {why}", field=name, code="out_of_window")
     if tenant_known and service is not None and service.service_type != "Time":
         return Decision(
             Verdict.REJECTED,
