@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.catalog import handlers, use_cases
 from services.catalog.adapters.readiness import READINESS
+from services.catalog.adapters.throttle import SignInLimits, SignInThrottle
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
@@ -82,6 +83,9 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     app.state.admin_token = settings.admin_token
     app.state.token_issuer = TokenIssuer(private_key_pem=settings.auth_private_key, key_id=settings.auth_key_id)
     app.state.token_ttl = timedelta(minutes=settings.token_ttl_minutes)
+    app.state.signin_throttle = SignInThrottle(
+        SignInLimits(per_client=settings.signin_limit_per_client, per_key=settings.signin_limit_per_key)
+    )
     # Settled = every declared group caught up and every service's outbox relayed (shared/clock/lag.py).
     outboxes = ServiceOutboxes(urls=settings.other_services(), own=("catalog", lambda: runtime.pool))
     app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers, outboxes=outboxes)

@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 
 from services.catalog import use_cases
 from services.catalog.adapters.repository import DuplicateValue
+from services.catalog.adapters.throttle import SignInThrottle, Throttled
 from services.catalog.domain.clock import ClockError
+from services.catalog.domain.credentials import MalformedApiKey, parse_api_key
 from services.catalog.domain.discount_approval import PendingApproval
 from services.catalog.domain.documents import InvalidDocument, catalog_states, parse_document
 from services.catalog.domain.kinds import BY_TYPE, KINDS, Kind
@@ -358,11 +360,28 @@ async def admin_key(tenant_id: UUID, body: AdminRequest, request: Request, actor
 
 
 # -- credentials ------------------------------------------------------------------------------------------
+def _key_id(api_key: str) -> str | None:
+    try:
+        return parse_api_key(api_key).key_id.hex
+    except MalformedApiKey:
+        return None
+
+
 @router.post("/auth/token", summary="Exchange an API key for a short-lived bearer token", tags=["auth"])
 async def token(body: TokenRequest, request: Request) -> TokenResponse:
+    throttle: SignInThrottle = request.app.state.signin_throttle
+    key_id = _key_id(body.api_key)
+    try:
+        await throttle.attempt(request.client.host if request.client else "unknown")
+        if key_id is not None:
+            await throttle.check_key(key_id)
+    except Throttled as exc:
+        raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
     try:
         principal = await use_cases.authenticate(_pool(request), api_key=body.api_key)
     except use_cases.InvalidCredential as exc:
+        if key_id is not None:
+            await throttle.failed(key_id)
         raise HTTPException(status_code=401, detail=str(exc)) from exc
     issuer: TokenIssuer = request.app.state.token_issuer
     ttl: timedelta = request.app.state.token_ttl

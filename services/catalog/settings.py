@@ -14,6 +14,12 @@ class CatalogSettings(ServiceSettings):
     auth_private_key: str = Field(description="Ed25519 private key (PEM) that signs bearer tokens")
     auth_key_id: str = Field(description="Key id written into tokens; its public key is in AUTH_PUBLIC_KEYS")
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    signin_limit_per_client: str = Field(
+        default="60/minute", description="API-key exchanges a client address may attempt (limits syntax)"
+    )
+    signin_limit_per_key: str = Field(
+        default="10/minute", description="Failed exchanges after which an API key id is refused for the window"
+    )
     clock_tick_seconds: float = Field(default=60.0, gt=0, description="Wall-clock tick interval, live tenants")
     clock_advance_timeout_s: float = Field(default=120.0, gt=0)
     # The test clock waits for every service's outbox to be relayed (docs/architecture.md §7): where to ask.

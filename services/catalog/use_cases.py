@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import structlog
 from services.catalog.adapters.repository import CatalogRepository
 from services.catalog.domain import clock, discount_approval, status
 from services.catalog.domain.credentials import (
+    DECOY_HASH,
     ApiKey,
     MalformedApiKey,
     hash_secret,
@@ -315,6 +317,9 @@ async def bootstrap_admin(
     return user, await mint_api_key(pool, tenant_id=tenant_id, user_id=user.user_id, actor=actor, at=at)
 
 
+_SCRYPT_SLOTS = asyncio.Semaphore(4)  # scrypt takes 16 MiB and ~50 ms a check: a few at a time
+
+
 async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
     """Who an API key belongs to, checked inside that key's tenant (raises `InvalidCredential`)."""
     try:
@@ -324,7 +329,11 @@ async def authenticate(pool: asyncpg.Pool, *, api_key: str) -> Principal:
     async with unit_of_work(pool, tenant_id=key.tenant_id) as uow:
         repo = CatalogRepository(uow.conn)
         found = await repo.api_key(key.key_id)
-        if found is None or not secret_matches(key.secret, found[1]):
+        # scrypt runs in a worker thread (a burst of wrong secrets no longer stalls the event loop), and for an
+        # unknown key id too, against a decoy, so the answer's timing does not tell which ids exist
+        async with _SCRYPT_SLOTS:
+            matches = await asyncio.to_thread(secret_matches, key.secret, found[1] if found else DECOY_HASH)
+        if found is None or not matches:
             raise InvalidCredential
         user: UserState | None = await repo.get("user", found[0])
     if user is None or not user.active:
