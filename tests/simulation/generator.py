@@ -170,11 +170,13 @@ class Builder:
         note: str = "",
         source: str = "ninjaone",
     ) -> dict[str, Any]:
+        # the RMM knows the client by its own id (the client's ref for source ninjaone), mostly
+        ref = f"NINJA-{c.n:03d}" if source == "ninjaone" and self.rng.random() < 0.7 else c.ref
         value = {
             "event_id": self.next_id("u"),
             "source": source,
             "tenant_id": self.tenant,
-            "company_ref": c.ref,
+            "company_ref": ref,
             "service_ref": code,
             "kind": kind,
             "quantity": qty,
@@ -182,7 +184,7 @@ class Builder:
             "occurred_at": self.iso(moment),
         }
         published = self.month_of(moment.date()) if month is None else month
-        self.records.append(Record(USAGE, f"{self.tenant}:{c.ref}", value, max(published, 0), phase, note))
+        self.records.append(Record(USAGE, f"{self.tenant}:{ref}", value, max(published, 0), phase, note))
         return value
 
     def entry(
@@ -215,7 +217,16 @@ class Builder:
         return value
 
     def snapshots(
-        self, c: Client, code: str, first: date, last: date, count: int, *, every: tuple[int, int], hour: int = 6
+        self,
+        c: Client,
+        code: str,
+        first: date,
+        last: date,
+        count: int,
+        *,
+        every: tuple[int, int],
+        hour: int = 6,
+        source: str = "ninjaone",
     ) -> None:
         """Counts from ``first`` to ``last`` (inclusive), every few days, a random walk from ``count``; the first
         one sometimes at local midnight exactly."""
@@ -225,7 +236,7 @@ class Builder:
             minute = self.rng.randint(0, 59)
             moment = self.at(day, 0) if at_midnight else self.at(day, hour, minute)
             at_midnight = False
-            self.usage(c, code, str(count), moment, "snapshot")
+            self.usage(c, code, str(count), moment, "snapshot", source=source)
             count = max(0, count + self.rng.randint(-4, 5))
             day += timedelta(days=self.rng.randint(*every))
 
@@ -475,6 +486,7 @@ class Builder:
                 "currency": currency,
                 "payment_terms_days": 30,
                 "billing_anchor": anchor.isoformat(),
+                "refs": [{"source": "ninjaone", "ref": f"NINJA-{n:03d}"}],
             }
         )
         self.clients.append(c)
@@ -503,7 +515,7 @@ class Builder:
 
     def managed_records(self, c: Client, first: date, last: date) -> None:
         self.snapshots(c, "rmm-device", first, last, self.rng.randint(15, 70), every=(1, 4))
-        self.snapshots(c, "m365-seat", first, last, self.rng.randint(8, 40), every=(6, 9), hour=7)
+        self.snapshots(c, "m365-seat", first, last, self.rng.randint(8, 40), every=(6, 9), hour=7, source="m365-portal")
         self.nightly(c, "backup-storage", first, last, 20, 90)
 
     def tm_plan(self) -> dict[str, Any]:
@@ -545,6 +557,12 @@ class Builder:
         elif archetype == "tm":
             plan = self.tm_plan()
             self.assign(c, plan, first)
+            if rng.random() < 0.5:
+                desk = self.plans.get("Service desk") or self.plan(
+                    "Service desk", "fixed", [self.line("support-desk", self.base)], self.base
+                )
+                self.assign(c, desk, self.mid(0, 0, 20) if rng.random() < 0.5 else first)
+                c.notes.append("service desk flat fee (fixed plan)")
             self.time_entries(
                 c, ["remote-support", "onsite-engineer", "project-work", "training"], first, last, (6, 12)
             )

@@ -69,18 +69,19 @@ def round_sig(x: F, digits: int = 15) -> F:
 
 
 def dec(x: F, places: int | None = None) -> Decimal:
-    """A fraction as a decimal: exactly when it terminates, else to 20 places (quantities only)."""
+    """A fraction as a decimal: money at ``places``; a quantity exactly when it terminates, else to 20 places."""
+    value = Decimal(x.numerator) / Decimal(x.denominator)
     if places is not None:
-        return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal(1).scaleb(-places))
+        return value.quantize(Decimal(1).scaleb(-places))
     d = x.denominator
     while d % 2 == 0:
         d //= 2
     while d % 5 == 0:
         d //= 5
-    if d == 1:
-        text = Decimal(x.numerator) / Decimal(x.denominator)
-        return text.normalize() if text == text.to_integral() else text
-    return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal("1e-20"))
+    if d != 1:
+        return value.quantize(Decimal("1e-20"))
+    text = format(value.normalize(), "f")
+    return Decimal(text)
 
 
 def allocate(total: F, weights: Sequence[F], currency: str) -> list[F]:
@@ -194,8 +195,10 @@ class Rec:
 
 def parse_records(s: Scenario) -> list[Rec]:
     """Every record the platform should keep: malformed ones are dead-lettered, a duplicate (same id, same
-    content) is the same record."""
+    content) is the same record. A record names its client by the client's ref, or by the ref its source knows
+    the client by (``refs``); ``Rec.company_ref`` is the client's own."""
     tz = ZoneInfo(s.timezone)
+    refs = {(x["source"], x["ref"]): c["company_ref"] for c in s.catalog["companies"] for x in c.get("refs", [])}
     seen: set[tuple[str, str, str | None]] = set()
     out: list[Rec] = []
     for n, r in enumerate(s.records):
@@ -206,6 +209,7 @@ def parse_records(s: Scenario) -> list[Rec]:
         if key in seen:
             continue
         seen.add(key)
+        client = refs.get((v["source"], v["company_ref"]), v["company_ref"])
         if r.topic == "billing.time-entries.v1":
             start = datetime.fromisoformat(v["start_time"]).astimezone(UTC)
             end = datetime.fromisoformat(v["end_time"]).astimezone(UTC)
@@ -213,7 +217,7 @@ def parse_records(s: Scenario) -> list[Rec]:
                 Rec(
                     n,
                     "time",
-                    v["company_ref"],
+                    client,
                     v["service_ref"],
                     start,
                     start.astimezone(tz).date(),
@@ -229,7 +233,7 @@ def parse_records(s: Scenario) -> list[Rec]:
                 Rec(
                     n,
                     v.get("kind", "delta"),
-                    v["company_ref"],
+                    client,
                     v["service_ref"],
                     at,
                     at.astimezone(tz).date(),
