@@ -447,7 +447,9 @@ class Builder:
         currency: str | None = None,
         valid_from: date | None = None,
         valid_to: date | None = None,
+        known: int = 0,
     ) -> dict[str, Any]:
+        """A discount, in the import document, or (``known`` = month) agreed at the start of that month."""
         body: dict[str, Any] = {
             "discount_id": self.uid(f"discount:{name}"),
             "name": name,
@@ -466,7 +468,10 @@ class Builder:
             body["valid_from"] = valid_from.isoformat()
         if valid_to:
             body["valid_to"] = valid_to.isoformat()
-        self.doc["discounts"].append(body)
+        if known > 0:
+            self.changes.append(CatalogChange(known, 0, "discounts", body, f"discount {name} agreed"))
+        else:
+            self.doc["discounts"].append(body)
         return body
 
     # -- clients ---------------------------------------------------------------------------------------------
@@ -812,6 +817,12 @@ class Builder:
             service="backup-storage",
             valid_to=self.mid(len(self.months) - 1),
         )
+        if len(self.months) > 1:  # agreed at the start of a later month, from a day inside it
+            j = rng.randrange(1, len(self.months))
+            c = rng.choice([x for x in self.clients if x.archetype in ("managed", "tm", "suspended", "multi-plan")])
+            start = self.mid(j, 2, 20)
+            self.discount(f"{c.ref} goodwill", "percentage", "7.5", company=c, valid_from=start, known=j)
+            c.notes.append(f"7.5 % from {start} (agreed {self.months[j]:%b %Y})")
         # a discount window boundary inside every month, on a client active then
         for i in range(len(self.months)):
             c = self.rng.choice(
@@ -896,7 +907,9 @@ class Builder:
                             month=i + 1,
                             note="late",
                         )
-                if c.archetype == "retainer" and rng.random() < 0.5:
+                # one time service on the plan: a late entry then changes one service's overage only
+                one_service = len(self.plans[f"Retainer {c.ref}"]["lines"]) == 2 if c.archetype == "retainer" else False
+                if one_service and rng.random() < 0.7:
                     day = self.mid(i, 18, 26)
                     start = date.fromisoformat(c.assignments[0]["start_date"])
                     if day >= start:
@@ -973,6 +986,19 @@ class Builder:
             | ({"tax_category": cat} if cat else {})
             for r, cat, name, rate, compound, order in rows
         ]
+        if len(self.months) > 1 and self.rng.random() < 0.5:
+            # a change in law: Irish VAT down to 21 % from the first day of the second month (the invoice date decides)
+            rates.append(
+                {
+                    "tax_rate_id": self.uid("tax:IE:21"),
+                    "region": "IE",
+                    "name": "VAT",
+                    "rate": "21",
+                    "valid_from": self.months[1].isoformat(),
+                    "compound": False,
+                    "apply_order": 0,
+                }
+            )
         exemptions = []
         pool = [c for c in self.clients if c.archetype not in ("newcomer",)]
         whole = self.rng.choice(pool)

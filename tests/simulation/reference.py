@@ -4,7 +4,7 @@ It imports nothing from ``services/`` or ``shared/``: its own half-up rounding, 
 discount and pricing arithmetic, on exact fractions. Section numbers (§n) are those of docs/billing-rules.md;
 where that page defers to a README (pricing models, rollover, rate precedence, exchange rates) the README's
 rule is followed, and where a rule is ambiguous the reading an MSP would expect is taken and marked
-**READING** here (listed in the simulator's report).
+**READING** here (listed in tests/simulation/README.md).
 
 It models the timeline month by month: what rating knew at each close (records published by then, the
 catalog and client statuses as changed by then), late records of a closed month landing in the open one.
@@ -770,6 +770,7 @@ class Model:
     @staticmethod
     def fixed_target(cat: Catalog, line: dict[str, Any]) -> tuple[str, str, str | None, str, F]:
         if line.get("bundle_id"):
+            # READING: a bundle line's service_ref is "bundle:<name>" (billing.invoices.v1 does not say)
             b = cat.bundles[line["bundle_id"]]
             return "bundle", f"bundle:{b['name']}", None, "bundle", frac(b["price"])
         service = cat.services[line["service_id"]]
@@ -1103,6 +1104,7 @@ def build_invoice(
         if c.own_line:
             key = ("own", n)
         groups.setdefault(key, Draft([], sched)).charges.append(c)
+    # READING: lines come in (kind, service, unit price) order, for the largest remainder's "earlier line"
     drafts = sorted(
         groups.values(), key=lambda g: (g.charges[0].kind, g.charges[0].service_ref, g.charges[0].unit_price)
     )
@@ -1125,6 +1127,7 @@ def build_invoice(
         value = frac(d["value"])
         targets = [(g, f) for g in drafts for k, f in g.sched if k == did and f > 0 and g.converted > 0]
         if d["discount_type"] == "percentage":
+            # READING: a client + plan discount is plan-scoped (per line); client-wide is a client's alone
             if d.get("company_id") and not d.get("plan_id"):  # client-wide
                 weights = [g.converted * f for g, f in targets]
                 total = rhu(sum(weights, ZERO) * value / 100, currency)
