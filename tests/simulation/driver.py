@@ -67,6 +67,7 @@ class Run:
 
     scenario: Scenario
     api_key: str = ""
+    manager_key: str = ""
     auth: dict[str, str] = field(default_factory=dict)
     manager_auth: dict[str, str] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)  # invoice_id -> invoice (finalized)
@@ -149,7 +150,8 @@ class Driver:
         managers = [u for u in run.scenario.catalog.get("users", []) if u["role"] == "billing_manager"]
         if managers:
             key = await self.call("catalog", "POST", f"/v1/users/{managers[0]['user_id']}/api-keys", auth=run.auth)
-            run.manager_auth = await self.token(key.json()["api_key"])
+            run.manager_key = key.json()["api_key"]
+            run.manager_auth = await self.token(run.manager_key)
 
     async def tax_and_currencies(self, run: Run) -> None:
         s, auth = run.scenario, run.auth
@@ -228,6 +230,10 @@ class Driver:
                     )
 
     async def start_of_month(self, run: Run, *, month: int) -> None:
+        # a token lives an hour: a long run renews them every month
+        run.auth = await self.token(run.api_key)
+        if run.manager_key:
+            run.manager_auth = await self.token(run.manager_key)
         await self.catalog_changes(run, month, 0)
 
     async def approve_pending(self, run: Run) -> None:
@@ -440,8 +446,6 @@ class Driver:
             await self.midway(runs, i)
             n += await self.publish(runs, i, 2)
             t1 = time.monotonic()
-            for r in runs:  # a token lives an hour; a long run renews it every month
-                r.auth = await self.token(r.api_key)
             await asyncio.gather(
                 *(self.advance(r, local_midnight(r.scenario.month_end(i), r.scenario.timezone)) for r in runs)
             )
