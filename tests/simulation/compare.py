@@ -24,6 +24,39 @@ class Outcome:
     exact: int
     compared: int  # invoices expected or present
     reports: list[str]
+    kinds: Counter[str]  # what differed, roughly, over the mismatched invoices (to triage a long run)
+
+
+def _what_differs(exp: Invoice, act: dict[str, Any]) -> set[str]:
+    """A rough name for each (kind, service) whose lines differ: discounts only, a minor unit, a quantity, a line
+    missing or not expected, or another amount."""
+    unit = Decimal(1).scaleb(-max(len(str(x).partition(".")[2]) for x in (exp.subtotal, act["subtotal"])))
+    groups: dict[tuple[str, str, bool], tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    for ln in exp.lines:
+        values = (Decimal(ln.quantity), *(getattr(ln, f) for f in MONEY))
+        groups.setdefault((ln.kind, ln.service_ref, ln.unit == "adjustment"), ([], []))[0].append(values)
+    for line in act["lines"]:
+        values = (Decimal(line["quantity"]), *(Decimal(line[f]) for f in MONEY))
+        key = (line["kind"], line.get("service_ref") or "", line.get("unit") == "adjustment")
+        groups.setdefault(key, ([], []))[1].append(values)
+    out = set()
+    for (kind, _, adjusted), (want, have) in groups.items():
+        if sorted(w[1:] for w in want) == sorted(h[1:] for h in have):
+            continue
+        label = f"{kind}{' adjustment' if adjusted else ''}"
+        if not have:
+            out.add(f"{label}: line missing")
+        elif not want:
+            out.add(f"{label}: line not expected")
+        elif sum(w[1] for w in want) == sum(h[1] for h in have):
+            out.add(f"{label}: same amounts, discounts or grouping differ")
+        elif abs(sum(w[1] for w in want) - sum(h[1] for h in have)) <= unit * len(want):
+            out.add(f"{label}: a minor unit off")
+        elif kind == "usage" and not adjusted and sorted(w[0] for w in want) != sorted(h[0] for h in have):
+            out.add(f"{label}: quantity differs")
+        else:
+            out.add(f"{label}: amount differs")
+    return out
 
 
 def _key(kind: str, ref: str | None, values: tuple[Decimal, ...]) -> tuple[Any, ...]:
@@ -44,6 +77,7 @@ def compare(s: Scenario, expected: dict[tuple[str, date], Invoice], actual: list
     for inv in actual:
         found.setdefault((inv["company_ref"], date.fromisoformat(inv["period_start"])), []).append(inv)
     reports: list[str] = []
+    kinds: Counter[str] = Counter()
     exact = 0
     keys = sorted(set(expected) | set(found))
     for key in keys:
@@ -65,6 +99,7 @@ def compare(s: Scenario, expected: dict[tuple[str, date], Invoice], actual: list
                 for ln in a["lines"]
             )
             reports.append(f"{head}: an invoice was issued but none was expected\n{lines}")
+            kinds["invoice not expected"] += 1
             continue
         if not acts:
             lines = "\n".join(
@@ -72,6 +107,7 @@ def compare(s: Scenario, expected: dict[tuple[str, date], Invoice], actual: list
                 for ln in exp.lines
             )
             reports.append(f"{head}: expected an invoice of {exp.total} {exp.currency}, none was issued\n{lines}")
+            kinds["invoice missing"] += 1
             continue
         if len(acts) > 1:
             reports.append(f"{head}: {len(acts)} invoices were issued for one period")
@@ -90,6 +126,7 @@ def compare(s: Scenario, expected: dict[tuple[str, date], Invoice], actual: list
         if not problems and len(acts) == 1:
             exact += 1
             continue
+        kinds.update(_what_differs(exp, act) or {"sums or currency differ"})
         rows = ["    (- expected only, + actual only, = both)      amount    discount         net         tax"]
         seen: Counter[tuple[Any, ...]] = Counter()
         for ln in sorted(exp.lines, key=lambda x: (x.kind, x.service_ref)):
@@ -111,4 +148,4 @@ def compare(s: Scenario, expected: dict[tuple[str, date], Invoice], actual: list
             f"{act['currency']}"
         )
         reports.append(f"{head}: " + "; ".join(problems) + "\n" + "\n".join(rows) + "\n" + sums)
-    return Outcome(exact, len(keys), reports)
+    return Outcome(exact, len(keys), reports, kinds)

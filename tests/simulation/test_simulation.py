@@ -46,6 +46,7 @@ async def test_simulated_months_invoice_to_the_cent(stack: Stack, capsys: pytest
     started = time.monotonic()
     exact = compared = 0
     reports: list[str] = []
+    kinds: Counter[str] = Counter()
     for at in range(0, len(chosen), batch):
         # a fresh tenant id per run, so a seed can run again on the same stack
         scenarios = [
@@ -64,6 +65,7 @@ async def test_simulated_months_invoice_to_the_cent(stack: Stack, capsys: pytest
             exact += outcome.exact
             compared += outcome.compared
             reports += outcome.reports
+            kinds += outcome.kinds
     elapsed = time.monotonic() - started
     say(
         f"simulation: {exact} / {compared} client invoices exact over {months} months "
@@ -71,6 +73,10 @@ async def test_simulated_months_invoice_to_the_cent(stack: Stack, capsys: pytest
     )
     for report in reports:
         say(report + "\n")
+    if kinds:
+        say("what differed (invoices, by kind and service of line):")
+        for kind, n in kinds.most_common():
+            say(f"  {n:>5}  {kind}")
     failing = sorted({int(r.split(",")[0].removeprefix("seed ")) for r in reports})
     assert not reports, (
         f"{len(reports)} invoice(s) differ from the reference model; seeds {failing} "
