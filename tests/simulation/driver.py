@@ -33,6 +33,7 @@ Say = Callable[[str], None]
 INVOICES_TOPIC = "billing.invoices.v1"
 TRANSIENT = {"draft", "awaiting_conversion", "awaiting_tax"}
 SETTLE = timedelta(seconds=1)
+DEAD_LETTERS = ("billing.usage.v1.dlq", "billing.time-entries.v1.dlq")
 
 
 class DriveError(RuntimeError):
@@ -72,6 +73,23 @@ class Run:
     manager_auth: dict[str, str] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)  # invoice_id -> invoice (finalized)
     expected: dict[int, int] | None = None  # month -> how many invoices the reference model expects (a hint)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)  # of its records, from the .dlq topics
+    notes: list[str] = field(default_factory=list)  # what went wrong while driving it
+
+    def unexpected_dead_letters(self) -> list[str]:
+        """Dead letters of records that were not sent malformed on purpose, one line per kind of reason."""
+        malformed = {json.loads(r.value)["event_id"] for r in self.scenario.records if isinstance(r.value, bytes)}
+        reasons: dict[str, int] = {}
+        for letter in self.dead_letters:
+            try:
+                record = json.loads(letter.get("payload") or "{}")
+            except ValueError:
+                record = {}
+            if record.get("event_id") in malformed:
+                continue
+            reason = f"{letter.get('topic')}: {letter.get('error_class')}: {str(letter.get('reason'))[:120]}"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        return [f"{n} record(s) dead-lettered, {reason}" for reason, n in reasons.items()]
 
     @property
     def tenant(self) -> str:
@@ -294,14 +312,17 @@ class Driver:
 
     # -- invoices ----------------------------------------------------------------------------------------
     async def start_reader(self) -> None:
-        """Read `billing.invoices.v1` from its current end on, keeping the `invoice.finalized` of our tenants."""
+        """Read `billing.invoices.v1` from its current end on, keeping the `invoice.finalized` of our tenants; and
+        the dead-letter topics of the two record topics, keeping our tenants' letters."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.e.bootstrap, enable_auto_commit=False)
         await consumer.start()
-        partitions = consumer.partitions_for_topic(INVOICES_TOPIC) or set()
-        if not partitions:
-            await consumer.stop()
-            raise DriveError(f"no partitions for {INVOICES_TOPIC}")
-        tps = [TopicPartition(INVOICES_TOPIC, p) for p in sorted(partitions)]
+        tps = []
+        for topic in (INVOICES_TOPIC, *DEAD_LETTERS):
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer.stop()
+                raise DriveError(f"no partitions for {topic}")
+            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end now, so nothing published after this call is missed
@@ -315,7 +336,9 @@ class Driver:
                         for record in records:
                             doc = json.loads(record.value)
                             run = self._runs.get(str(doc.get("tenant_id")))
-                            if run is not None and doc.get("event_type") == "invoice.finalized":
+                            if run is not None and record.topic in DEAD_LETTERS:
+                                run.dead_letters.append(doc)
+                            elif run is not None and doc.get("event_type") == "invoice.finalized":
                                 invoice = doc["invoice"] | {"company_ref": doc["company_ref"]}
                                 run.invoices[invoice["invoice_id"]] = invoice
             finally:
@@ -401,9 +424,15 @@ class Driver:
             async def mapped() -> bool:
                 return await self.unmapped(r) == 0
 
-            await until(waiting, what=f"{expected} unmapped records of {r.tenant}", timeout_s=240)
+            try:
+                await until(waiting, what=f"{expected} records of a service not in the catalog unmapped", timeout_s=120)
+            except DriveError as exc:
+                r.notes.append(f"month {i + 1}: {exc}; the service was added anyway")
             await self.catalog_changes(r, i, 2)
-            await until(mapped, what=f"metering to map the records of {r.tenant}", timeout_s=240)
+            try:
+                await until(mapped, what="metering to map them once the service was added", timeout_s=120)
+            except DriveError as exc:
+                r.notes.append(f"month {i + 1}: {exc}")
 
         await asyncio.gather(*(one(r) for r in midway))
 

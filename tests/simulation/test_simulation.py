@@ -61,6 +61,8 @@ async def test_simulated_months_invoice_to_the_cent(stack: Stack, capsys: pytest
         finally:
             await driver.close()
         for run in runs:
+            for note in run.notes + run.unexpected_dead_letters():
+                say(f"  seed {run.scenario.seed}: {note}")
             outcome = compare(run.scenario, wanted[run.tenant], list(run.invoices.values()))
             exact += outcome.exact
             compared += outcome.compared
