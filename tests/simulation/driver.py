@@ -405,6 +405,23 @@ class Driver:
             await asyncio.sleep(0.5)
         raise DriveError(f"invoices of month {month + 1} did not settle in {timeout_s:.0f} s")
 
+    async def reconcile(self, run: Run) -> None:
+        """Every record sent (not malformed, duplicates once) is one metering keeps: a note on the run when not."""
+        sent: dict[str, set[tuple[str, str]]] = {"usage": set(), "time": set()}
+        for r in run.scenario.records:
+            if isinstance(r.value, dict):
+                kind = "time" if "entry_id" in r.value else "usage"
+                sent[kind].add((r.value["source"], r.value.get("entry_id") or r.value["event_id"]))
+        start = local_midnight(run.scenario.months[0], run.scenario.timezone) - timedelta(days=40)
+        end = local_midnight(run.scenario.end, run.scenario.timezone) + timedelta(days=2)
+        span = {"start": start.isoformat(), "end": end.isoformat()}
+        for kind, path, field_name in (("usage", "/v1/usage", "records"), ("time", "/v1/time-entries", "entries")):
+            found = (await self.call("metering", "GET", path, auth=run.auth, params=span)).json()[field_name]
+            if len(found) < len(sent[kind]):
+                run.notes.append(
+                    f"metering keeps {len(found)} of the {len(sent[kind])} {kind} records sent (GET {path})"
+                )
+
     async def held(self, run: Run) -> list[dict[str, Any]]:
         rows = (await self.call("invoicing", "GET", "/v1/invoices", auth=run.auth, params={"limit": 500})).json()
         rows = rows["items"] if isinstance(rows, dict) else rows
@@ -480,6 +497,9 @@ class Driver:
             )
             t2 = time.monotonic()
             await self.settle(runs, i, final=i == months - 1)
+            if i == months - 1:
+                for r in runs:
+                    await self.reconcile(r)
             self.say(
                 f"  month {i + 1}/{months}: {n} records published in {t1 - t0:.1f} s, clocks advanced in "
                 f"{t2 - t1:.1f} s, invoices settled in {time.monotonic() - t2:.1f} s"
