@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install run demo test lint test-unit test-service test-contract test-integration test-e2e test-browser test-fast bench lock clean-stack
+.PHONY: help install run demo test lint test-unit test-service test-contract test-integration test-e2e test-browser test-fast verify bench lock clean-stack
 
 help:
 	@echo "make run     start PostgreSQL, the broker, all seven services and the dashboard (Ctrl-C stops everything)"
 	@echo "make demo    bill a sandbox MSP's month end to end, print its invoices (DEMO_ARGS=--stop to stop after)"
 	@echo "make test    lint, type-check and run every test tier against the real embedded stack"
 	@echo "make bench   end-to-end throughput / latency against a raw aiokafka + COPY baseline"
+	@echo "make verify  the long checks: SEEDS=20 simulated MSPs, 3 months each, invoices against the reference model"
 	@echo "tiers: test-unit test-service test-contract test-integration test-e2e test-browser; lint"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -60,6 +61,12 @@ test-fast: $(STAMP)
 # One pytest session for every tier, so the embedded stack starts once.
 test: lint
 	$(PYTEST) tests -q -p no:cacheprovider
+
+# The long checks. The simulator (tests/simulation): SEEDS seeded MSP scenarios through the real stack, every
+# invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one).
+SEEDS ?= 20
+verify: $(STAMP)
+	SIM_SEEDS=$(SEEDS) $(if $(SEED_BASE),SIM_SEED_BASE=$(SEED_BASE)) $(PYTEST) tests/simulation -q -s -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
