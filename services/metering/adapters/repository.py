@@ -309,8 +309,12 @@ class MeteringRepository:
         months = sorted({month_of(t) for t in times} - {m for tb, m in _partitions_seen if tb == table})
         if not months:
             return
-        await self._conn.execute("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
-        _partitions_seen.update((table, m) for m in months)
+        created = await self._conn.fetchval("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
+        # Remembered only when they all existed already (committed): a partition this transaction creates
+        # vanishes if it rolls back (a deadlock), and a process that remembered it then failed every record of
+        # that month with "no partition of relation" until it restarted (found by the simulator).
+        if created == 0:
+            _partitions_seen.update((table, m) for m in months)
 
     async def claim_and_store(
         self, tenant_id: UUID, record_type: str, keys: Sequence[KeyRow], rows: Sequence[RawRow], now: datetime
