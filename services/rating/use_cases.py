@@ -415,19 +415,12 @@ async def _late_deferred(
         today = today or await _today(repo, company.tenant_id, view.tz)
         open_period = period_containing(today, frequency=frequency, anchor=company.billing_anchor)
         repriced.add((d.candidate.assignment.assignment_id, d.line_index, d.period.start))
+        key = usage_rule_key(d.candidate, d.line_index, d.period)
         priced = await _price_line_at_close(repo, view, company, d.candidate, d.line_index, d.period, carried)
-        if priced is None:
-            continue
-        sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key, (Decimal(0), []))
-        adj = adjustment(
-            priced=priced,
-            sent_total=sent[0],
-            sent_ids=sent[1],
-            billed_in=open_period,
-            reason=f"late usage for {d.period.start.isoformat()} to {d.period.end.isoformat()}",
-        )
+        reason = f"late usage for {d.period.start.isoformat()} to {d.period.end.isoformat()}"
+        adj = await _repriced(repo, priced or Priced(key, []), billed_in=open_period, reason=reason)
         if adj is not None:
-            adjustments.append((adj, frequency, priced.rule_key))
+            adjustments.append((adj, frequency, key))
     # a late entry of a settled bucket period: that period and every later settled one, from the earliest
     earliest: dict[UUID, Deferred] = {}
     for _, d in deferred:
@@ -495,23 +488,31 @@ async def _carried_forward(
         frequency = BillingFrequency(candidate.plan.billing_frequency)
         key = usage_rule_key(candidate, index, p)
         priced = await _price_line_at_close(repo, view, company, candidate, index, p, carried)
-        priced = priced or Priced(key, [])  # now nothing in force (a count of 0): what was sent is credited
-        sent = (await repo.sent_for_rules([key])).get(key)
-        if sent is None and not priced.charges:
-            continue
-        total, ids = sent or (Decimal(0), [])
-        template = ChargeCreated.model_validate((await repo.charges_of_rule(key))[0]) if sent else None
-        adj = adjustment(
-            priced=priced,
-            sent_total=total,
-            sent_ids=ids,
+        adj = await _repriced(
+            repo,
+            priced or Priced(key, []),
             billed_in=period_containing(today, frequency=frequency, anchor=company.billing_anchor),
             reason=f"count carried in changed by a late snapshot of {first.isoformat()}",
-            template=template,
         )
         if adj is not None:
             out.append((adj, frequency, key))
     return out
+
+
+async def _repriced(repo: RatingRepository, priced: Priced, *, billed_in: Period, reason: str) -> ChargeCreated | None:
+    """The adjustment bringing what was sent for a rule to what it comes to now (None when nothing differs). A
+    rule that now charges nothing (a count of 0, a quantity within what is included) credits everything sent,
+    described like the charges it corrects."""
+    sent = (await repo.sent_for_rules([priced.rule_key])).get(priced.rule_key)
+    if sent is None and not priced.charges:
+        return None
+    total, ids = sent or (Decimal(0), [])
+    template = None
+    if sent is not None and not priced.charges:
+        template = ChargeCreated.model_validate((await repo.charges_of_rule(priced.rule_key))[0])
+    return adjustment(
+        priced=priced, sent_total=total, sent_ids=ids, billed_in=billed_in, reason=reason, template=template
+    )
 
 
 async def _resettle_bucket(

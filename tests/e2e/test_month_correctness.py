@@ -254,3 +254,32 @@ async def rating_json(platform: Platform, client: Client, path: str) -> Any:
         response = await rating.get(path, headers=client.tenant.auth)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+class TestALateCountThatBringsAPeriodToNothing:
+    async def test_credits_everything_the_period_was_charged(self, platform: Platform) -> None:
+        # found by the simulator: the re-priced period had no charges, so no adjustment was made at all
+        client = await a_client(platform, anchor="2026-07-01")
+        seats = await add_service(platform, client, "m365", "Usage", "2.00", "seat")
+        await platform.put(
+            f"/v1/services/{seats}",
+            {"service_id": str(seats), "code": "m365", "name": "M365 seat", "service_type": "Usage",
+             "default_rate": "2.00", "currency": "GBP", "unit": "seat", "snapshot_aggregation": "last"},
+            token=client.tenant.token,
+        )  # fmt: skip
+        line = {"service_id": str(seats), "included_quantity": "10"}
+        await add_plan(platform, client, "Seats", [line], start="2026-07-01", plan_type="usage-based")
+        await platform.send_usage(client.tenant, snapshot(client, "m365", "15", "2026-07-24T07:16:00+00:00"))
+        await platform.advance_clock(client.tenant, "2026-08-01T00:00:00+00:00")
+        july = await invoice_for(platform, client, "2026-07-01", "2026-08-01", 1)
+        assert lines_of(july) == [("usage", "5", "2.00", "10.00")]  # last 15 - 10 included
+
+        # the portal's later count of the same day, sent after July closed: 10 seats, all included
+        await platform.send_usage(client.tenant, snapshot(client, "m365", "10", "2026-07-24T12:05:00+00:00"))
+        await platform.advance_clock(client.tenant, "2026-09-01T00:00:00+00:00")
+        events = await platform.invoices(client.tenant, count=2, timeout_s=90)
+        [note] = [e["credit_note"] for e in events if e["event_type"] == "credit_note.issued"]
+        # July is now 0 above what is included: its 10.00 is credited in August (which carries the 10 in and has
+        # nothing else to bill), so the negative period is a credit note on July's invoice: 10.00 + VAT 2.00
+        assert (note["invoice_id"], note["total"]) == (july["invoice_id"], "12.00")
+        assert [(ln["kind"], ln["net_amount"]) for ln in note["lines"]] == [("usage", "10.00")]
