@@ -331,7 +331,10 @@ class Charge:
     days: tuple[date, ...]  # service days (§7.2)
     label: str = ""
     own_line: bool = False  # a prorated piece or an adjustment is a line of its own
-    proration: tuple[F, int, int, int] | None = None  # (P, a, b, N): days [a, b) of an N-day cycle priced P
+    # prorated shares inside the amount, each (P, a, b, N): days [a, b) of an N-day cycle priced P (P < 0: one
+    # taken off, in a settlement); converted by the remainder rule (§7.1). ``whole``: the rest of the amount.
+    pieces: tuple[tuple[F, int, int, int], ...] = ()
+    whole: F | None = None
     note: str = ""
     unit: str = ""
 
@@ -392,6 +395,7 @@ class Model:
         self.close_charged: dict[tuple[int, str, int], F] = {}
         self.advance_runs: dict[tuple[str, int, int], list[tuple[date, date]]] = {}
         self.bucket_charged: dict[tuple[str, date, str], F] = {}
+        self.bucket_settled: set[tuple[str, date]] = set()  # bucket periods settled at a close
 
     # -- time ------------------------------------------------------------------------------------------------
     def midnight(self, day: date) -> datetime:
@@ -760,7 +764,8 @@ class Model:
                         total * (y - x) / n,
                         days_between(start, end),
                         own_line=True,
-                        proration=(total, x, y, n),
+                        pieces=((total, x, y, n),),
+                        whole=ZERO,
                         note=f"{plan['name']}{note} {start}..{end}",
                         unit="prorated period",
                     )
@@ -807,10 +812,18 @@ class Model:
                 if start >= cycle[0] or charged is None:
                     out += self.fixed_pieces(cat, a, li, cycle, runs, "")
                 else:
-                    # READING: the settlement is the exact difference of the cycle's shares (price x days / N) now
-                    # and when charged; it is converted like any amount and rounded at its line (§4, §7).
+                    # §4: the settlement is the difference of the cycle's shares now and when charged; its prorated
+                    # shares are each rounded by the remainder rule after conversion (§7.1), whole cycles are not
                     total = price * frac(plan["lines"][li].get("quantity", "1"))
                     diff = share(total, cycle, runs) - share(total, cycle, charged)
+                    n = (cycle[1] - cycle[0]).days
+                    whole, pieces = ZERO, []
+                    for sign, side in ((1, runs), (-1, charged)):
+                        for s_, e_ in side:
+                            if (s_, e_) == cycle:
+                                whole += sign * total
+                            else:
+                                pieces.append((sign * total, (s_ - cycle[0]).days, (e_ - cycle[0]).days, n))
                     if diff != 0:
                         out.append(
                             Charge(
@@ -825,6 +838,8 @@ class Model:
                                 diff,
                                 tuple(d for s, e in charged for d in days_between(s, e)),
                                 own_line=True,
+                                pieces=tuple(pieces),
+                                whole=whole,
                                 note=f"{plan['name']}: settlement of {cycle[0]:%b}",
                                 unit="adjustment",
                             )
@@ -928,7 +943,10 @@ class Model:
                     c for (aid, ps, c) in self.bucket_charged if aid == a["assignment_id"] and ps == s
                 }:
                     key = (a["assignment_id"], s, code)
-                    before = self.bucket_charged.get(key)
+                    # §6: a period settled before (with or without overage) is re-settled: the difference is an
+                    # adjustment, never a first charge
+                    settled = (a["assignment_id"], s) in self.bucket_settled
+                    before = self.bucket_charged.get(key, ZERO if settled else None)
                     now = over.get(code, ZERO)
                     days = days_between(s, e)
                     service = cat.service_by_code(code)
@@ -971,6 +989,7 @@ class Model:
                             )
                         )
                         self.bucket_charged[key] = now
+                self.bucket_settled.add((a["assignment_id"], s))
         return out
 
     # -- the whole timeline ------------------------------------------------------------------------------------
@@ -1111,13 +1130,10 @@ def build_invoice(
     for g in drafts:
         c0 = g.charges[0]
         rate = rates.convert(c0.currency, currency, issue)
-        if c0.proration is not None:  # §7.1 the remainder rule, after conversion
-            price, a, b, n = c0.proration
-
-            def cum(k: int, price: F = price, n: int = n, rate: F = rate) -> F:
-                return price * rate if k == n else rhu(price * rate * k / n, currency)
-
-            g.converted = cum(b) - cum(a)
+        if c0.whole is not None:  # §7.1 the remainder rule, after conversion, for each prorated share
+            g.converted = c0.whole * rate
+            for price, a, b, n in c0.pieces:
+                g.converted += rhu(price * rate * b / n, currency) - rhu(price * rate * a / n, currency)
         else:
             g.converted = sum((c.amount for c in g.charges), ZERO) * rate
     by_id = {d["discount_id"]: d for d in cat.discounts}
