@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.notification import handlers, use_cases
 from services.notification.adapters.channels import Channels
 from services.notification.adapters.readiness import READINESS
+from services.notification.adapters.targets import OutboundPolicy
 from services.notification.settings import NotificationSettings
 from shared import topics
 from shared.contracts.approvals import ApprovalPending
@@ -73,7 +74,8 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         description="Each delivery outcome of a notification: sent, retrying, failed, bounced or suppressed",
     )
     use_cases.configure_links(settings.public_url)
-    channels = Channels()
+    policy = OutboundPolicy(frozenset(settings.outbound_allow_hosts.split(",")))
+    channels = Channels(policy)
     idle_s = settings.delivery_idle_ms / 1000
 
     async def deliver_forever() -> None:
@@ -99,5 +101,6 @@ def create_app(settings: NotificationSettings) -> FastAPI:
     runtime.on_stop(stop_channels)
     app = runtime.http_app
     app.state.runtime = runtime
+    app.state.outbound_policy = policy
     app.include_router(handlers.router)
     return app

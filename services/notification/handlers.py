@@ -7,6 +7,7 @@ own, and a client contact those of their client (its billing address and its con
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.notification import use_cases
 from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of, overdue_notice_of
+from services.notification.adapters.targets import BlockedTarget, OutboundPolicy
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType
 from shared.auth import Permission, Principal, requires
@@ -200,6 +202,14 @@ async def put_preferences(
 # -- settings ------------------------------------------------------------------------------------------------
 
 
+async def _target(check: Awaitable[None], field: str) -> None:
+    """A 422 naming the field when the target is not one notification may connect to (SSRF, issue 17)."""
+    try:
+        await check
+    except BlockedTarget as exc:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": str(exc)}]) from exc
+
+
 class SettingsInput(BaseModel):
     smtp_host: str | None = Field(default=None, min_length=1, examples=["smtp.northwind.example"])
     smtp_port: int | None = Field(default=None, ge=1, le=65535, examples=[587])
@@ -248,6 +258,11 @@ async def get_settings(request: Request, principal: Manager) -> SettingsOut:
 )
 async def put_settings(body: SettingsInput, request: Request, principal: Manager) -> SettingsOut:
     changes = {k: v for k, v in body.model_dump().items() if k in body.model_fields_set}
+    policy: OutboundPolicy = request.app.state.outbound_policy
+    if changes.get("smtp_host"):
+        await _target(policy.check_host(changes["smtp_host"]), "smtp_host")
+    if changes.get("sms_url"):
+        await _target(policy.check_url(changes["sms_url"]), "sms_url")
     for field in ("smtp_starttls", "reminder_offsets", "renewal_notice_days"):
         if field in changes and changes[field] is None:
             raise HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": "may not be null"}])
@@ -289,6 +304,8 @@ async def list_endpoints(request: Request, principal: Manager) -> list[EndpointO
     "X-Notification-Id repeats on retries.",
 )
 async def put_endpoint(endpoint_id: UUID, body: EndpointInput, request: Request, principal: Manager) -> EndpointOut:
+    policy: OutboundPolicy = request.app.state.outbound_policy
+    await _target(policy.check_url(body.url), "url")
     endpoint = body.model_dump() | {"endpoint_id": endpoint_id, "types": [t.value for t in body.types]}
     saved = await use_cases.save_endpoint(
         _pool(request), tenant_id=principal.tenant_id, endpoint=endpoint, actor=principal.actor, at=_now()

@@ -163,6 +163,8 @@ class Stack:
             env.update(AUTH_PRIVATE_KEY=private_pem, AUTH_KEY_ID=LOCAL_KEY_ID, ADMIN_TOKEN=self.admin_token)
             # The test clock reads every other service's outbox backlog (GET /health/outbox).
             env.update({f"{other.name.upper()}_URL": self.url(other) for other in SERVICES if other != spec})
+        if spec.name == "notification":  # the demo's mail sink and the specs' sinks listen on loopback
+            env["OUTBOUND_ALLOW_HOSTS"] = "127.0.0.1,localhost,::1"
         if spec.name == "invoicing":  # signs the clients' invoice links (local stack: derived from its secret)
             env["INVOICE_LINK_SECRET"] = role_password("invoice-links", secret=self.secret)
         if self.epoch:

@@ -73,3 +73,25 @@ class TestNobodyApprovesTheirOwnTime:
             headers={"Authorization": f"Bearer {colleague}"},
         )
         assert approved.status_code == 200, approved.text
+
+
+class TestTargetsATenantMayNotPointNotificationAt:
+    async def test_metadata_private_and_loopback_targets_are_refused_naming_the_field(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("notification")), timeout=30) as api:
+            hook = await api.put(
+                "/v1/webhook-endpoints/5b0f5a52-1d7e-4c8e-9a0c-3d6f2b1e7a11",
+                json={"url": "http://169.254.169.254/latest/meta-data/", "secret": "whsec_0123456789abcdef"},
+                headers=tenant.auth,
+            )
+            smtp = await api.put("/v1/notification-settings", json={"smtp_host": "10.0.0.5"}, headers=tenant.auth)
+            sms = await api.put(
+                "/v1/notification-settings", json={"sms_url": "http://[fd00:ec2::254]/sms"}, headers=tenant.auth
+            )
+        assert [(r.status_code, r.json()["detail"][0]["loc"]) for r in (hook, smtp, sms)] == [
+            (422, ["body", "url"]),
+            (422, ["body", "smtp_host"]),
+            (422, ["body", "sms_url"]),
+        ]
+        assert "is not a public address" in hook.json()["detail"][0]["msg"]

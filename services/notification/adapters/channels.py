@@ -1,11 +1,13 @@
 """The three ways a message leaves: SMTP email (aiosmtplib), an HTTP SMS gateway, and signed webhooks.
 
-Each raises `DeliveryFailed` with a readable reason; the delivery worker records it and schedules a retry.
+Each checks its target against the `OutboundPolicy` right before connecting, and raises `DeliveryFailed` with a
+generic reason the tenant may see (the detail goes to the log); the delivery worker records it and retries.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -13,14 +15,18 @@ from uuid import UUID
 
 import aiosmtplib
 import httpx
+import structlog
 
+from services.notification.adapters.targets import BlockedTarget, OutboundPolicy
 from services.notification.domain.rules import sign
+
+log = structlog.get_logger(__name__)
 
 TIMEOUT_S = 15.0
 
 
 class DeliveryFailed(Exception):
-    pass
+    """Why a delivery failed, in words safe to show the tenant (no banner, body or address of what answered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,15 @@ class Email:
 class Channels:
     """Holds one HTTP client for the process; SMTP connections are per message."""
 
-    def __init__(self) -> None:
-        self._http = httpx.AsyncClient(timeout=TIMEOUT_S)
+    def __init__(self, policy: OutboundPolicy | None = None) -> None:
+        self._http = httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
+        self._policy = policy or OutboundPolicy()
+
+    async def _allowed(self, check: Awaitable[None], what: str) -> None:
+        try:
+            await check
+        except BlockedTarget as exc:
+            raise DeliveryFailed(f"{what}: {exc}") from exc
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -59,6 +72,7 @@ class Channels:
         if m.unsubscribe_url is not None:
             msg["List-Unsubscribe"] = f"<{m.unsubscribe_url}>"
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        await self._allowed(self._policy.check_host(m.host), "email")
         msg.set_content("This message is HTML; open it in a mail program that shows HTML.")
         msg.add_alternative(m.html, subtype="html")
         if m.attachment is not None:
@@ -76,7 +90,8 @@ class Channels:
                 timeout=TIMEOUT_S,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"smtp {m.host}:{m.port}: {type(exc).__name__}: {exc}") from exc
+            log.warning("smtp_failed", host=m.host, port=m.port, error=f"{type(exc).__name__}: {exc}")
+            raise DeliveryFailed("email: the mail server could not be reached or refused the message") from exc
 
     async def sms(
         self, *, url: str, token: str | None, sender: str | None, to: str, body: str, notification_id: UUID
@@ -94,9 +109,12 @@ class Channels:
         await self._post(url, body, headers)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        await self._allowed(self._policy.check_url(url), "POST")
         try:
             response = await self._http.post(url, content=body, headers=headers | {"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+            log.warning("post_failed", url=url, error=f"{type(exc).__name__}: {exc}")
+            raise DeliveryFailed("POST: the endpoint could not be reached") from exc
         if response.status_code >= 300:
-            raise DeliveryFailed(f"POST {url}: HTTP {response.status_code} {response.text[:200]}")
+            log.warning("post_refused", url=url, status=response.status_code, body=response.text[:200])
+            raise DeliveryFailed(f"POST: the endpoint answered HTTP {response.status_code}")
