@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.notification import handlers, use_cases
+from services.notification.adapters import secrets_box
 from services.notification.adapters.channels import Channels
 from services.notification.adapters.readiness import READINESS
 from services.notification.adapters.targets import OutboundPolicy
@@ -74,6 +75,7 @@ def create_app(settings: NotificationSettings) -> FastAPI:
         description="Each delivery outcome of a notification: sent, retrying, failed, bounced or suppressed",
     )
     use_cases.configure_links(settings.public_url)
+    secrets_box.configure(settings.secrets_keys)
     policy = OutboundPolicy(frozenset(settings.outbound_allow_hosts.split(",")))
     channels = Channels(policy)
     idle_s = settings.delivery_idle_ms / 1000

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.notification import use_cases
 from services.notification.adapters.invoicing import NotAnInvoiceEvent, invoice_event_of, overdue_notice_of
+from services.notification.adapters.secrets_box import NotConfigured
 from services.notification.adapters.targets import BlockedTarget, OutboundPolicy
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType
@@ -266,9 +267,12 @@ async def put_settings(body: SettingsInput, request: Request, principal: Manager
     for field in ("smtp_starttls", "reminder_offsets", "renewal_notice_days"):
         if field in changes and changes[field] is None:
             raise HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": "may not be null"}])
-    doc = await use_cases.update_settings(
-        _pool(request), tenant_id=principal.tenant_id, changes=changes, actor=principal.actor, at=_now()
-    )
+    try:
+        doc = await use_cases.update_settings(
+            _pool(request), tenant_id=principal.tenant_id, changes=changes, actor=principal.actor, at=_now()
+        )
+    except NotConfigured as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     return SettingsOut.model_validate(doc)
 
 
@@ -307,9 +311,12 @@ async def put_endpoint(endpoint_id: UUID, body: EndpointInput, request: Request,
     policy: OutboundPolicy = request.app.state.outbound_policy
     await _target(policy.check_url(body.url), "url")
     endpoint = body.model_dump() | {"endpoint_id": endpoint_id, "types": [t.value for t in body.types]}
-    saved = await use_cases.save_endpoint(
-        _pool(request), tenant_id=principal.tenant_id, endpoint=endpoint, actor=principal.actor, at=_now()
-    )
+    try:
+        saved = await use_cases.save_endpoint(
+            _pool(request), tenant_id=principal.tenant_id, endpoint=endpoint, actor=principal.actor, at=_now()
+        )
+    except NotConfigured as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     return EndpointOut.model_validate(saved)
 
 

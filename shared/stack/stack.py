@@ -13,6 +13,8 @@ the stack starts neither and uses those.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -165,6 +167,9 @@ class Stack:
             env.update({f"{other.name.upper()}_URL": self.url(other) for other in SERVICES if other != spec})
         if spec.name == "notification":  # the demo's mail sink and the specs' sinks listen on loopback
             env["OUTBOUND_ALLOW_HOSTS"] = "127.0.0.1,localhost,::1"
+            # tenant secrets are encrypted at rest under a key derived from the stack's secret
+            digest = hashlib.sha256(f"notification-secrets:{self.secret}".encode()).digest()
+            env["SECRETS_KEYS"] = base64.urlsafe_b64encode(digest).decode()  # a Fernet key
         if spec.name == "invoicing":  # signs the clients' invoice links (local stack: derived from its secret)
             env["INVOICE_LINK_SECRET"] = role_password("invoice-links", secret=self.secret)
         if self.epoch:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 
 from shared.auth import Principal, TokenIssuer, TokenVerifier, generate_key_pair
 from shared.contracts.catalog import Role
@@ -260,12 +261,14 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def dotenv() -> dict[str, str]:
-    """What deploy/README.md has you put in `.env` beside docker-compose.yml: a fresh signing key pair."""
+    """What deploy/README.md has you put in `.env` beside docker-compose.yml: a fresh signing key pair and
+    notification's key for tenant secrets at rest."""
     private_pem, public_pem = generate_key_pair()
     return {
         "AUTH_PRIVATE_KEY": private_pem,
         "AUTH_KEY_ID": "test-2026-11",
         "AUTH_PUBLIC_KEYS": json.dumps({"test-2026-11": public_pem}),
+        "NOTIFICATION_SECRETS_KEYS": Fernet.generate_key().decode(),
     }
 
 

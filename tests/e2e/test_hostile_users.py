@@ -95,3 +95,26 @@ class TestTargetsATenantMayNotPointNotificationAt:
             (422, ["body", "sms_url"]),
         ]
         assert "is not a public address" in hook.json()["detail"][0]["msg"]
+
+
+class TestTenantSecretsAtRest:
+    async def test_are_stored_encrypted_and_never_answered(self, platform: Platform, tenant: Tenant) -> None:
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("notification")), timeout=30) as api:
+            saved = await api.put(
+                "/v1/notification-settings",
+                json={"smtp_host": "127.0.0.1", "smtp_password": "smtp-p4ssw0rd", "sms_token": "sms-t0ken-123"},
+                headers=tenant.auth,
+            )
+            hook = await api.put(
+                "/v1/webhook-endpoints/5b0f5a52-1d7e-4c8e-9a0c-3d6f2b1e7a12",
+                json={"url": "http://127.0.0.1:9/hook", "secret": "whsec_do_not_store_me_plain"},
+                headers=tenant.auth,
+            )
+        assert (saved.status_code, hook.status_code) == (200, 200)
+        assert "smtp-p4ssw0rd" not in saved.text and "whsec_do_not_store_me_plain" not in hook.text  # noqa: PT018
+        assert (saved.json()["smtp_password_set"], saved.json()["sms_token_set"]) == (True, True)
+        stored = await platform.fetch_as_tenant("notification", tenant, "SELECT smtp_password, sms_token FROM settings")
+        [secret] = await platform.fetch_as_tenant("notification", tenant, "SELECT secret FROM webhook_endpoints")
+        values = [*stored[0], secret[0]]
+        assert all(v.startswith("v1:") for v in values)
+        assert not any(p in v for v in values for p in ("smtp-p4ssw0rd", "sms-t0ken-123", "whsec_do_not_store"))

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from services.notification.adapters import secrets_box
 from services.notification.domain.rules import (
     DEFAULT_REMINDER_OFFSETS,
     DEFAULT_RENEWAL_NOTICE_DAYS,
@@ -298,6 +299,8 @@ class NotificationRepository:
             return Settings()
         values = {k: row[k] for k in SETTING_FIELDS}
         values["reminder_offsets"] = tuple(values["reminder_offsets"])
+        values["smtp_password"] = secrets_box.BOX.open(values["smtp_password"])
+        values["sms_token"] = secrets_box.BOX.open(values["sms_token"])
         return Settings(**values)
 
     async def save_settings(self, tenant_id: UUID, s: Settings) -> None:
@@ -306,6 +309,8 @@ class NotificationRepository:
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in SETTING_FIELDS)
         values = [getattr(s, f) for f in SETTING_FIELDS]
         values[SETTING_FIELDS.index("reminder_offsets")] = list(s.reminder_offsets)
+        values[SETTING_FIELDS.index("smtp_password")] = secrets_box.BOX.seal(s.smtp_password)
+        values[SETTING_FIELDS.index("sms_token")] = secrets_box.BOX.seal(s.sms_token)
         await self._conn.execute(
             f"INSERT INTO settings (tenant_id, {cols}) VALUES ($1, {params}) "
             f"ON CONFLICT (tenant_id) DO UPDATE SET {updates}",
@@ -330,7 +335,9 @@ class NotificationRepository:
 
     async def endpoint(self, endpoint_id: UUID) -> dict[str, Any] | None:
         row = await self._conn.fetchrow("SELECT * FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
-        return dict(row) if row else None
+        if row is None:
+            return None
+        return dict(row) | {"secret": secrets_box.BOX.open(row["secret"])}
 
     async def save_endpoint(self, tenant_id: UUID, e: dict[str, Any]) -> None:
         await self._conn.execute(
@@ -340,7 +347,7 @@ class NotificationRepository:
             tenant_id,
             e["endpoint_id"],
             e["url"],
-            e["secret"],
+            secrets_box.BOX.seal(e["secret"]),
             e["company_id"],
             e["types"],
             e["active"],
@@ -542,14 +549,18 @@ class NotificationRepository:
     # -- bounces, suppression, unsubscribe links -------------------------------------------------------------
     async def link_key(self, tenant_id: UUID) -> str:
         await self._conn.execute(
-            "INSERT INTO link_keys VALUES ($1, $2) ON CONFLICT DO NOTHING", tenant_id, secrets.token_hex(32)
+            "INSERT INTO link_keys VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            tenant_id,
+            secrets_box.BOX.seal(secrets.token_hex(32)),
         )
-        value: str = await self._conn.fetchval("SELECT secret FROM link_keys WHERE tenant_id = $1", tenant_id)
+        value = secrets_box.BOX.open(
+            await self._conn.fetchval("SELECT secret FROM link_keys WHERE tenant_id = $1", tenant_id)
+        )
+        assert value is not None
         return value
 
     async def existing_link_key(self) -> str | None:
-        value: str | None = await self._conn.fetchval("SELECT secret FROM link_keys")
-        return value
+        return secrets_box.BOX.open(await self._conn.fetchval("SELECT secret FROM link_keys"))
 
     async def add_bounce(
         self,
@@ -643,10 +654,9 @@ class NotificationRepository:
         return dict(row) if row else None
 
     async def endpoint_secret(self, endpoint_id: UUID) -> str | None:
-        value: str | None = await self._conn.fetchval(
-            "SELECT secret FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id
+        return secrets_box.BOX.open(
+            await self._conn.fetchval("SELECT secret FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
         )
-        return value
 
     async def record_attempt(
         self,
