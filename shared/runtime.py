@@ -26,6 +26,7 @@ from prometheus_client import make_asgi_app
 from shared.audit_api import audit_router
 from shared.auth import TokenVerifier
 from shared.db.pool import create_pool
+from shared.http_text import RejectUnstorableText
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
@@ -58,6 +59,7 @@ class ServiceRuntime:
         # Whether this service's read model is ready for the caller's tenant (shared/readiness.py).
         self.http_app.include_router(readiness_router(settings.service_name, lambda: self.pool, readiness))
         self.http_app.mount("/metrics", make_asgi_app())
+        self.http_app.add_middleware(RejectUnstorableText)  # NUL, lone surrogates: a 422 naming where
 
     @property
     def pool(self) -> asyncpg.Pool:

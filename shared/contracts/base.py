@@ -47,9 +47,14 @@ __all__ = [
     "message_key",
 ]
 
-_DECIMAL_RE = re.compile(r"-?\d+(\.\d+)?")
-_DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
-_NON_NEGATIVE_PATTERN = r"^\d+(\.\d+)?$"
+_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # ASCII digits only: "١٢" is not a quantity
+_DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+MAX_INTEGER_DIGITS = 18
+MAX_DECIMAL_CHARS = 100
+"""Bounds on a decimal string: a 5,000-digit amount used to reach arithmetic that raised (a 500, issue 17)."""
+EARLIEST_YEAR, LATEST_YEAR = 1000, 9000
+"""Bounds on a timestamp's year, so converting it to any offset never leaves the calendar."""
+_NON_NEGATIVE_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
 class Contract(BaseModel):
@@ -78,7 +83,13 @@ def _parse_decimal(value: object) -> Decimal:
         raise PydanticCustomError(
             "decimal_string_format",
             "'{value}' is not a decimal string: digits with an optional '-' and '.' (e.g. \"12.50\")",
-            {"value": value},
+            {"value": value[:40]},
+        )
+    if len(value) > MAX_DECIMAL_CHARS or len(value.lstrip("-").split(".")[0].lstrip("0")) > MAX_INTEGER_DIGITS:
+        raise PydanticCustomError(
+            "decimal_too_large",
+            "decimal strings have at most {digits} digits before the point and {chars} characters in all",
+            {"digits": MAX_INTEGER_DIGITS, "chars": MAX_DECIMAL_CHARS},
         )
     try:
         return Decimal(value)
@@ -131,6 +142,12 @@ def _require_offset(value: object, handler: ValidatorFunctionWrapHandler) -> dat
                 "timestamp offset is missing: RFC 3339 needs 'Z' or '+HH:MM', e.g. 2025-01-31T09:30:00Z",
             ) from None
         raise
+    if not EARLIEST_YEAR <= result.year <= LATEST_YEAR:
+        raise PydanticCustomError(
+            "timestamp_out_of_range",
+            "timestamp year {year} is outside {earliest}..{latest}",
+            {"year": result.year, "earliest": EARLIEST_YEAR, "latest": LATEST_YEAR},
+        )
     return result
 
 

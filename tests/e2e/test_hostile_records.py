@@ -127,7 +127,7 @@ class TestRecordsOutsideTheAcceptedWindow:
         self, platform: Platform, tenant: Tenant
     ) -> None:
         await platform.advance_clock(tenant, "2026-01-10T00:00:00+00:00")  # the sandbox's billing time
-        far_future = platform.usage(tenant, quantity="1", occurred_at="9999-06-01T00:00:00+00:00")
+        far_future = platform.usage(tenant, quantity="1", occurred_at="2150-06-01T00:00:00+00:00")
         too_old = platform.usage(tenant, quantity="1", occurred_at="2023-06-01T00:00:00+00:00")
         too_soon = platform.usage(tenant, quantity="1", occurred_at="2026-03-01T00:00:00+00:00")  # 50 days ahead
         inside = platform.usage(tenant, quantity="8", occurred_at="2026-01-20T00:00:00+00:00")

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
+from shared.http_text import MESSAGE, SUSPICIOUS, first_unstorable
 from shared.messaging.decoding import MAX_DEPTH, Undecodable, depth, loads
 
 M = TypeVar("M", bound=BaseModel)
@@ -97,7 +98,7 @@ def read_record(raw: Any, model: type[M], id_field: str) -> M | Malformed:
         except ValidationError:
             pass
         else:
-            if _free_form_depth(fast) <= MAX_DEPTH - 1:
+            if _free_form_depth(fast) <= MAX_DEPTH - 1 and not SUSPICIOUS.search(raw):
                 return fast
         try:
             raw = loads(raw)
@@ -107,6 +108,9 @@ def read_record(raw: Any, model: type[M], id_field: str) -> M | Malformed:
         return Malformed("too_deep", "too_deep", f"payload nests deeper than {MAX_DEPTH} levels")
     if not isinstance(raw, dict):
         return Malformed("validation_error", "not_an_object", "payload must be a JSON object")
+    if (where := first_unstorable(raw)) is not None:  # Postgres stores no NUL, no unpaired surrogate
+        path = ".".join(str(p) for p in where)
+        return Malformed("validation_error", "unstorable_text", f"{path}: {MESSAGE}", path, tenant_id=_tenant(raw))
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
