@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 
 from services.approvals.adapters.repository import ApprovalsRepository, request_fingerprint
 from services.approvals.domain import rules as rule_book
@@ -86,6 +87,12 @@ async def rule_set(pool: asyncpg.Pool, *, tenant_id: UUID) -> tuple[int, list[Ap
         return await ApprovalsRepository(uow.conn).rules()
 
 
+def _problem(error: Any) -> rule_book.Problem:
+    """A contract error as a field problem (a rule-wide one, such as step numbering, is the steps')."""
+    field = ".".join(str(p) for p in error["loc"]) or "steps"
+    return rule_book.Problem(field, str(error["msg"]).removeprefix("Value error, "))
+
+
 async def save_rule(
     pool: asyncpg.Pool, *, tenant_id: UUID, rule_id: UUID, fields: dict[str, Any], actor: str, at: datetime
 ) -> tuple[ApprovalRule, bool]:
@@ -95,15 +102,18 @@ async def save_rule(
         await _ensure_rules(uow, repo, tenant_id, at=at)
         await repo.rules(lock=True)
         before = await repo.rule(rule_id)
-        candidate = ApprovalRule.model_validate(
-            {
-                **fields,
-                "rule_id": rule_id,
-                "tenant_id": tenant_id,
-                "version": (before.version + 1) if before else 1,
-                "updated_at": at,
-            }
-        )
+        try:
+            candidate = ApprovalRule.model_validate(
+                {
+                    **fields,
+                    "rule_id": rule_id,
+                    "tenant_id": tenant_id,
+                    "version": (before.version + 1) if before else 1,
+                    "updated_at": at,
+                }
+            )
+        except ValidationError as exc:  # the contract's own checks (steps numbered 1..n): a 422, not a 500
+            raise Invalid([_problem(e) for e in exc.errors()]) from exc
         found = rule_book.problems(candidate)
         if found:
             raise Invalid(found)

@@ -179,6 +179,15 @@ class TestRulesArePublishedSoRequestersKnowWhatToHold:
             ("body", "steps", "0", "roles"),
         }
 
+    async def test_steps_not_numbered_one_to_n_are_a_422_not_a_500(self, platform: Platform, tenant: Tenant) -> None:
+        body = {"item_type": "time_entry", "threshold_field": "hours", "threshold": "8",
+                "steps": [{"step": 2, "roles": ["billing_manager"]}]}  # fmt: skip
+        response = await platform.approvals.put(f"/v1/approval-rules/{uuid.uuid4()}", json=body, headers=tenant.auth)
+        assert response.status_code == 422, response.text
+        [problem] = response.json()["detail"]
+        assert problem["loc"] == ["body", "steps"]
+        assert "numbered 1..1 in order" in problem["msg"]
+
 
 class TestTimeEntriesExceedingACertainDurationRequireApproval:
     async def test_a_long_entry_waits_for_an_approver_and_is_released_by_the_decision(
