@@ -19,6 +19,7 @@ class TestPartitionsMadeInARolledBackTransaction:
             tx = conn.transaction()
             await tx.start()
             await repo.ensure_partitions("usage", [month])
+            await repo.ensure_partitions("usage", [month])  # asked again in the same transaction: it is there now
             await tx.rollback()  # e.g. the batch deadlocked
 
             async with conn.transaction():

@@ -19,10 +19,6 @@ TABLE = {"usage": "usage_records", "time": "time_entries"}
 TIME_COLUMN = {"usage": "occurred_at", "time": "start_time"}
 ID_COLUMN = {"usage": "event_id", "time": "entry_id"}
 
-_partitions_seen: set[tuple[str, datetime]] = set()
-"""Months whose partition this process has made sure of (partitions are never dropped)."""
-
-
 @dataclass(slots=True)
 class BatchContext:
     """What `MeteringRepository.batch_context` reads for a batch."""
@@ -305,16 +301,15 @@ class MeteringRepository:
 
     # -- raw records --------------------------------------------------------------------------
     async def ensure_partitions(self, record_type: str, times: Sequence[datetime]) -> None:
-        table = TABLE[record_type]
-        months = sorted({month_of(t) for t in times} - {m for tb, m in _partitions_seen if tb == table})
-        if not months:
-            return
-        created = await self._conn.fetchval("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
-        # Remembered only when they all existed already (committed): a partition this transaction creates
-        # vanishes if it rolls back (a deadlock), and a process that remembered it then failed every record of
-        # that month with "no partition of relation" until it restarted (found by the simulator).
-        if created == 0:
-            _partitions_seen.update((table, m) for m in months)
+        """Make sure the months of ``times`` have their partitions, in this transaction. Asked every time, never
+        remembered: a partition made in this transaction vanishes if it rolls back, and one that an earlier call
+        of the same transaction made looks just like a committed one; a process that remembered either failed
+        every later record of that month with "no partition of relation" until it restarted (found by the
+        simulator). The check is one function call of a few catalog lookups."""
+        months = sorted({month_of(t) for t in times})
+        if months:
+            table = TABLE[record_type]
+            await self._conn.execute("SELECT ensure_month_partitions($1, $2::timestamptz[])", table, months)
 
     async def claim_and_store(
         self, tenant_id: UUID, record_type: str, keys: Sequence[KeyRow], rows: Sequence[RawRow], now: datetime
