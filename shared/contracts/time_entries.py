@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
 
 from shared.contracts.base import (
     Contract,
@@ -52,7 +52,7 @@ class TimeEntry(Contract):
     end_time: Timestamp = Field(
         description="When the work ended; must be after start_time.", examples=["2025-01-31T10:30:00+01:00"]
     )
-    billable: bool = Field(
+    billable: StrictBool = Field(
         default=True, description="Non-billable entries are recorded, never charged.", examples=[True, False]
     )
     notes: str | None = Field(

@@ -72,3 +72,18 @@ class TestDeadLetterExcerpts:
     def test_a_large_payload_is_cut_to_the_excerpt_after_escaping(self) -> None:
         text, cut = payload_excerpt(b"\xff" * 250_000)
         assert (len(text), cut, text[:8]) == (EXCERPT_CHARS, True, "\\xff\\xff")
+
+
+class TestStrictValues:
+    def test_billable_is_a_json_boolean_not_yes(self) -> None:
+        from shared.contracts.time_entries import TimeEntry
+
+        entry = {"entry_id": "t-1", "source": "halopsa", "tenant_id": "0b6f3c52-4a8e-4f5e-9a57-1c2d3e4f5a6b",
+                 "company_ref": "acme", "service_ref": "helpdesk", "user_ref": "tech.sam",
+                 "start_time": "2026-01-05T09:00:00Z", "end_time": "2026-01-05T10:00:00Z"}  # fmt: skip
+        refused = read_record(json.dumps(entry | {"billable": "yes"}).encode(), TimeEntry, "entry_id")
+        assert isinstance(refused, Malformed)
+        assert (refused.code, refused.field) == ("wrong_type", "billable")
+        assert isinstance(
+            read_record(json.dumps(entry | {"billable": False}).encode(), TimeEntry, "entry_id"), TimeEntry
+        )

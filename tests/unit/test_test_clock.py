@@ -7,7 +7,14 @@ from uuid import UUID
 
 import pytest
 
-from services.catalog.domain.clock import ClockError, ClockMustMoveForward, NotASandbox, advance, wall_tick
+from services.catalog.domain.clock import (
+    BeyondTheCalendar,
+    ClockError,
+    ClockMustMoveForward,
+    NotASandbox,
+    advance,
+    wall_tick,
+)
 from shared.contracts.catalog import TenantMode
 from shared.contracts.clock import ClockMode, ClockTick
 
@@ -17,6 +24,13 @@ FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 class TestAdvance:
+    def test_stops_at_2100_so_a_clock_can_always_move_again(self) -> None:
+        # issue 17: a sandbox clock advanced to 9999 could never move again and accepted no record
+        with pytest.raises(BeyondTheCalendar, match="the latest is 2100-01-01"):
+            advance(tenant_id=TENANT, mode=TenantMode.SANDBOX, current=JAN_31, to=datetime(9999, 1, 1, tzinfo=UTC))
+        tick = advance(tenant_id=TENANT, mode=TenantMode.SANDBOX, current=JAN_31, to=datetime(2100, 1, 1, tzinfo=UTC))
+        assert tick.now.year == 2100
+
     def test_moves_a_sandbox_clock_forward(self) -> None:
         tick = advance(tenant_id=TENANT, mode=TenantMode.SANDBOX, current=JAN_31, to=FEB_1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from shared.contracts.catalog import TenantMode
@@ -24,11 +24,23 @@ class ClockMustMoveForward(ClockError):
         super().__init__(f"the test clock is at {current.isoformat()}; it cannot move to {to.isoformat()}")
 
 
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""A test clock moves no later than this: one advanced to 9999 could never move again, and no record of its
+tenant would be accepted (issue 17)."""
+
+
+class BeyondTheCalendar(ClockError):
+    def __init__(self, to: datetime) -> None:
+        super().__init__(f"the test clock cannot move to {to.isoformat()}: the latest is {LATEST.isoformat()}")
+
+
 def advance(*, tenant_id: UUID, mode: TenantMode, current: datetime | None, to: datetime) -> ClockTick:
     if mode != TenantMode.SANDBOX:
         raise NotASandbox(tenant_id)
     if current is not None and to <= current:
         raise ClockMustMoveForward(current, to)
+    if to > LATEST:
+        raise BeyondTheCalendar(to)
     return ClockTick(
         tick_id=uuid.uuid4(),
         tenant_id=tenant_id,
