@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -259,6 +260,28 @@ def compose() -> dict[str, Any]:
     return data
 
 
+COMPOSE_SECRETS = [
+    "ADMIN_TOKEN",
+    "APPROVALS_APP_PASSWORD",
+    "APPROVALS_OWNER_PASSWORD",
+    "CATALOG_APP_PASSWORD",
+    "CATALOG_OWNER_PASSWORD",
+    "DASHBOARD_SESSION_SECRET",
+    "INVOICING_APP_PASSWORD",
+    "INVOICING_OWNER_PASSWORD",
+    "METERING_APP_PASSWORD",
+    "METERING_OWNER_PASSWORD",
+    "NOTIFICATION_APP_PASSWORD",
+    "NOTIFICATION_OWNER_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "RATING_APP_PASSWORD",
+    "RATING_OWNER_PASSWORD",
+    "TAX_CURRENCY_APP_PASSWORD",
+    "TAX_CURRENCY_OWNER_PASSWORD",
+]
+"""Compose has no development defaults for these: it refuses to start without them (deploy/README.md)."""
+
+
 @pytest.fixture(scope="module")
 def dotenv() -> dict[str, str]:
     """What deploy/README.md has you put in `.env` beside docker-compose.yml: a fresh signing key pair and
@@ -269,7 +292,7 @@ def dotenv() -> dict[str, str]:
         "AUTH_KEY_ID": "test-2026-11",
         "AUTH_PUBLIC_KEYS": json.dumps({"test-2026-11": public_pem}),
         "NOTIFICATION_SECRETS_KEYS": Fernet.generate_key().decode(),
-    }
+    } | {name: secrets.token_urlsafe(24) for name in COMPOSE_SECRETS}
 
 
 def service_env(compose: dict[str, Any], name: str) -> dict[str, str]:
@@ -319,10 +342,15 @@ class TestCompose:
         assert service_env(compose, "postgres")["POSTGRES_PASSWORD"]
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
-    def test_postgres_gets_every_role_password(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
+    def test_postgres_gets_every_role_password_and_there_is_no_default(
+        self, compose: dict[str, Any], spec: ServiceSpec, dotenv: dict[str, str]
+    ) -> None:
         env = service_env(compose, "postgres")
         for kind in ("OWNER", "APP"):
-            assert interpolate(env[password_var(spec, kind)]), f"{password_var(spec, kind)} has no dev default"
+            name = password_var(spec, kind)
+            assert interpolate(env[name], dotenv) == dotenv[name]
+            with pytest.raises(MissingVariable, match=r"deploy/README\.md"):  # issue 17: no development fallback
+                interpolate(env[name])
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
     def test_each_service_runs_from_the_one_image(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
@@ -400,11 +428,14 @@ class TestCompose:
         assert depends[f"migrate-{k8s_name(spec)}"]["condition"] == "service_completed_successfully"
 
     @pytest.mark.parametrize("spec", SERVICES, ids=service_ids())
-    def test_each_service_is_migrated_as_its_owner(self, compose: dict[str, Any], spec: ServiceSpec) -> None:
+    def test_each_service_is_migrated_as_its_owner(
+        self, compose: dict[str, Any], spec: ServiceSpec, dotenv: dict[str, str]
+    ) -> None:
         job = compose["services"][f"migrate-{k8s_name(spec)}"]
         assert job["command"] == ["python", "-m", "shared.cli", "db", "migrate", spec.name]
         assert job["depends_on"]["postgres"]["condition"] == "service_healthy"
-        url = urlsplit(interpolate(service_env(compose, f"migrate-{k8s_name(spec)}")["MIGRATION_DATABASE_URL"]))
+        env = service_env(compose, f"migrate-{k8s_name(spec)}")
+        url = urlsplit(interpolate(env["MIGRATION_DATABASE_URL"], dotenv))
         assert (url.username, url.hostname, url.path) == (spec.owner_role, "postgres", f"/{DATABASE}")
 
     def test_catalog_reads_every_other_services_outbox_at_its_compose_name(
