@@ -34,6 +34,8 @@ def configure_logging(*, fmt: str = "console", level: str = "INFO", service: str
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: the test clock polls each service's /health/outbox several times a second
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
