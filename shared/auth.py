@@ -178,9 +178,12 @@ class TokenVerifier:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "tenant_id", "role"]},
             )
+            tenant_id = UUID(claims["tenant_id"])
+            if tenant_id.int == 0:  # the nil tenant keeps records no tenant could be read from: nobody's
+                raise AuthError("the token names the nil tenant, which no user belongs to")
             return Principal(
                 user_id=UUID(claims["sub"]),
-                tenant_id=UUID(claims["tenant_id"]),
+                tenant_id=tenant_id,
                 role=Role(claims["role"]),
                 company_id=UUID(claims["company_id"]) if claims.get("company_id") else None,
             )

@@ -22,6 +22,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SUSPICIOUS = re.compile(rb"\x00|\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""No JSON body is read past this (a route may allow less: a catalog import 5 MiB)."""
 MESSAGE = "contains a character that cannot be stored (NUL, or an unpaired UTF-16 surrogate)"
 
 
@@ -63,13 +65,17 @@ class RejectUnstorableText:
         if b"json" not in headers.get(b"content-type", b"") or scope.get("method") in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        chunks, more = [], True
+        chunks, more, size = [], True, 0
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 await self.app(scope, _replay(b"", receive), send)
                 return
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY_BYTES:
+                await _respond(send, 413, {"detail": f"the request body is over {MAX_BODY_BYTES} bytes"})
+                return
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if SUSPICIOUS.search(body):
@@ -97,11 +103,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _refuse(send: Send, loc: list[Any]) -> None:
-    body = json.dumps({"detail": [{"loc": loc, "msg": MESSAGE, "type": "unstorable_text"}]}).encode()
+    await _respond(send, 422, {"detail": [{"loc": loc, "msg": MESSAGE, "type": "unstorable_text"}]})
+
+
+async def _respond(send: Send, status: int, answer: dict[str, Any]) -> None:
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 422,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )

@@ -343,6 +343,8 @@ for _kind in KINDS:
 async def put_tenant(tenant_id: UUID, body: TenantState, request: Request, actor: Operator) -> CatalogEvent:
     if body.tenant_id != tenant_id:
         raise _unprocessable("tenant_id", "must match the tenant in the path")
+    if tenant_id.int == 0:  # metering keeps records it could not read a tenant from under the nil tenant
+        raise _unprocessable("tenant_id", "the nil UUID is reserved: it is no tenant's")
     return await use_cases.save_tenant(_pool(request), state=body, actor=actor, at=_now())
 
 
@@ -429,8 +431,13 @@ async def republish(request: Request, principal: UserAdmin) -> Republished:
 )
 async def import_catalog(request: Request, principal: Writer) -> ImportResult:
     try:
-        document = parse_document(await request.body(), request.headers.get("content-type", ""))
+        raw = await _bounded_body(request, MAX_IMPORT_BYTES)
+        document = parse_document(raw, request.headers.get("content-type", ""))
         states = catalog_states(document, tenant_id=principal.tenant_id)
+        if len(states) > MAX_IMPORT_ITEMS:
+            raise HTTPException(
+                status_code=413, detail=f"a catalog document holds at most {MAX_IMPORT_ITEMS} entities; split it"
+            )
     except InvalidDocument as exc:
         raise HTTPException(status_code=422, detail=exc.errors) from exc
     _may_write(principal, states, where=lambda i: ["body", BY_TYPE[states[i].entity_type].collection, i])
@@ -447,6 +454,22 @@ async def import_catalog(request: Request, principal: Writer) -> ImportResult:
         unchanged=loaded.unchanged,
         pending_approval=[_pending_item(p) for p in loaded.pending_approval],
     )
+
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_ITEMS = 20_000
+"""Bounds on one catalog import (issue 17: 20 MB or 200,000 rows were read whole, unbounded)."""
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status_code=413, detail=f"the document is over {limit} bytes; split it")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _pending_item(pending: PendingApproval) -> PendingItem:

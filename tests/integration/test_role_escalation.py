@@ -71,3 +71,23 @@ class TestNobodyGrantsARoleAboveTheirOwn:
         assert may_grant(Role.ADMIN, Role.BILLING_MANAGER)
         assert not may_grant(Role.BILLING_MANAGER, Role.ADMIN)
         assert not may_grant(Role.VIEWER, Role.BILLING_MANAGER)
+
+
+class TestTheNilTenantIsNobodys:
+    async def test_no_tenant_can_be_made_with_the_nil_uuid(self, platform: Platform) -> None:
+        nil = "00000000-0000-0000-0000-000000000000"
+        body = {"tenant_id": nil, "name": "Nobody", "mode": "sandbox", "timezone": "UTC", "base_currency": "GBP"}
+        refused = await platform.catalog.put(f"/v1/tenants/{nil}", json=body)
+        assert refused.status_code == 422
+        assert "reserved" in refused.text
+
+
+class TestImportsAreBounded:
+    async def test_a_document_over_5_mib_is_refused_before_it_is_read_whole(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        huge = b'{"services": [' + b",".join([b'{"name": "' + b"x" * 1000 + b'"}'] * 6000) + b"]}"
+        refused = await platform.catalog.post(
+            "/v1/catalog/import", content=huge, headers=tenant.auth | {"content-type": "application/json"}
+        )
+        assert refused.status_code == 413, refused.text[:200]

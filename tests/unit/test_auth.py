@@ -144,3 +144,12 @@ class TestApiKeys:
 
     def test_the_same_secret_hashes_differently_each_time(self) -> None:
         assert hash_secret("same") != hash_secret("same")
+
+
+
+def test_a_token_naming_the_nil_tenant_is_refused() -> None:
+    # issue 17: the nil tenant keeps the records no tenant could be read from; no user may act for it
+    nobody = Principal(user_id=uuid.uuid4(), tenant_id=uuid.UUID(int=0), role=Role.ADMIN)
+    token = TokenIssuer(private_key_pem=PRIVATE, key_id="k").issue(nobody, now=now(), ttl=timedelta(minutes=5))
+    with pytest.raises(AuthError, match="nil tenant"):
+        TokenVerifier({"k": PUBLIC}).verify(token)
