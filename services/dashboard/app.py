@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -25,6 +25,17 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "msp_dashboard"
 # No inline script or style anywhere: everything comes from /static, and no one may frame the pages.
 CSP = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a state-changing request comes from the dashboard's own pages: its Origin (or, without one, its
+    Referer) names this host. A request with neither (a command-line client, an old browser) is let through:
+    SameSite=strict already keeps other sites' forms from carrying the session."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return source is None
+    host = request.headers.get("host", "")
+    return urlsplit(source).netloc == host
 
 
 def create_app(settings: DashboardSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -74,6 +85,10 @@ def create_app(settings: DashboardSettings, *, transport: httpx.AsyncBaseTranspo
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: object) -> Response:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not _same_origin(request):
+            # a second CSRF defence beside SameSite=strict (issue 17): a browser's cross-site POST says where
+            # it comes from; one that names another origin changes nothing
+            return JSONResponse({"detail": "cross-origin form posts are refused"}, status_code=403)
         response: Response = await call_next(request)  # type: ignore[operator]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

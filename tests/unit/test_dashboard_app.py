@@ -231,3 +231,23 @@ class TestRecordsRatingCannotBillYet:
             page = (await browser.get("/records")).text
         assert "Your role cannot read rating's records." in page
         assert "Accepted but not billed (?)" in page
+
+
+class TestCrossOriginPosts:
+    """Issue 17: SameSite=strict was the dashboard's only CSRF defence; a post names its origin, and another one is
+    refused."""
+
+    async def test_a_post_from_another_origin_is_refused(self) -> None:
+        async with signed_in("key-admin") as browser:
+            answer = await browser.post("/signout", headers={"origin": "https://evil.example"})
+        assert answer.status_code == 403
+
+    async def test_a_post_whose_referer_is_another_site_is_refused(self) -> None:
+        async with signed_in("key-admin") as browser:
+            answer = await browser.post("/signout", headers={"referer": "https://evil.example/page"})
+        assert answer.status_code == 403
+
+    async def test_a_post_from_the_dashboards_own_pages_goes_through(self) -> None:
+        async with signed_in("key-admin") as browser:
+            answer = await browser.post("/signout", headers={"origin": "http://dashboard.test"})
+        assert answer.status_code in (200, 303)
