@@ -121,8 +121,11 @@ class ServiceRuntime:
                 checks["broker"] = await self.broker.ping(timeout=2.0)
             except Exception:
                 log.warning("readiness_broker_failed", exc_info=True)
+            stuck = self._relay.stuck() if self._relay is not None else None
+            checks["relay"] = stuck is None
             ok = all(checks.values())
-            return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+            answer: dict[str, Any] = {"ready": ok, "checks": checks} | ({"reason": stuck} if stuck else {})
+            return JSONResponse(answer, status_code=200 if ok else 503)
 
         @router.get(
             "/health/outbox",

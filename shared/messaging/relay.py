@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +53,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_key = f"outbox-relay:{schema}"
+        self._failing_since: float | None = None  # monotonic time of the first failure of a run of failures
+        self._last_error: str | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
@@ -71,9 +74,18 @@ class OutboxRelay:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("relay_failed_retrying")
+                self._failing_since = self._failing_since or time.monotonic()
+                self._last_error = f"{type(exc).__name__}: {exc}"[:300]
                 await asyncio.sleep(1)
+
+    def stuck(self, *, after_s: float = 30.0) -> str | None:
+        """Why the relay counts as stuck (failing for more than ``after_s`` seconds in a row), or None: readiness
+        reports it, so a relay that publishes nothing no longer hides behind a green /health/ready (issue 17)."""
+        if self._failing_since is None or time.monotonic() - self._failing_since < after_s:
+            return None
+        return f"the outbox relay has failed for {time.monotonic() - self._failing_since:.0f} s: {self._last_error}"
 
     async def _lead(self) -> None:
         async with self._pool.acquire() as conn:
@@ -104,6 +116,7 @@ class OutboxRelay:
         rows = await conn.fetch("SELECT * FROM outbox_pending($1)", self._batch_size)
         PENDING.set(len(rows))
         if not rows:
+            self._failing_since = None
             return 0
         sent: list[tuple[Any, asyncio.Future[Any]]] = []
         for row in rows:
@@ -133,6 +146,7 @@ class OutboxRelay:
         await conn.fetchval("SELECT outbox_mark_published($1::bigint[])", [r["seq"] for r in published])
         for row in published:
             PUBLISHED.labels(row["topic"]).inc()
+        self._failing_since = None  # a pass went through: the relay is not stuck
         return len(rows)
 
     async def _set_aside(self, conn: DbConnection, row: Any, exc: BaseException) -> None:
