@@ -41,6 +41,7 @@ class Permission(StrEnum):
     USAGE_READ = "usage:read"  # metering's ingestion status, usage, time, unmapped, held and dead letters
     NOTIFICATIONS_MANAGE = "notifications:manage"  # sender / gateway / webhook settings, templates, anyone's prefs
     NOTIFICATION_PREFERENCES = "notifications:preferences"  # one's own (a contact: their client's) preferences
+    INVOICES_READ = "invoices:read"  # read invoices, accounts, previews (not technicians: issue 17)
     INVOICES_MANAGE = "invoices:manage"  # finalize, void, payments, refunds, credit notes (invoicing)
     REPORTS_READ = "reports:read"  # billing, currency, aging and bucket-usage reports (GET /v1/reports/…)
     AUDIT_READ = "audit:read"  # every service's audit trail and its chain verification (GET /v1/audit)
@@ -60,6 +61,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.USAGE_READ,
             Permission.NOTIFICATIONS_MANAGE,
             Permission.NOTIFICATION_PREFERENCES,
+            Permission.INVOICES_READ,
             Permission.INVOICES_MANAGE,
             Permission.REPORTS_READ,
             Permission.AUDIT_READ,
@@ -68,6 +70,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.APPROVER: frozenset(
         {
             Permission.CATALOG_READ,
+            Permission.INVOICES_READ,  # an invoice waiting for approval is theirs to read
             Permission.APPROVALS_DECIDE,
             Permission.USAGE_READ,
             Permission.NOTIFICATION_PREFERENCES,
@@ -78,6 +81,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(
         {
             Permission.CATALOG_READ,
+            Permission.INVOICES_READ,
             Permission.CHARGES_READ,
             Permission.USAGE_READ,
             Permission.NOTIFICATION_PREFERENCES,

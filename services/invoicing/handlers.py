@@ -86,7 +86,7 @@ DECISIONS = BatchConsumer(
 
 # -- HTTP: the operator API (tenant from the bearer token; every change audited in its transaction) ---------
 
-Reader = Annotated[Principal, Depends(requires(Permission.CATALOG_READ))]
+Reader = Annotated[Principal, Depends(requires(Permission.INVOICES_READ))]  # not technicians (issue 17)
 Manager = Annotated[Principal, Depends(requires(Permission.INVOICES_MANAGE))]
 router = APIRouter(prefix="/v1")
 

@@ -113,7 +113,13 @@ async def _ingest(request: Request, principal: Principal, record_type: str, body
         try:
             async with unit_of_work(_pool(request), tenant_id=principal.tenant_id) as uow:
                 outcomes = await use_cases.ingest_http(
-                    uow, record_type, records, actor=principal.actor, now=datetime.now(UTC)
+                    uow,
+                    record_type,
+                    records,
+                    actor=principal.actor,
+                    now=datetime.now(UTC),
+                    # who may only report time (a technician) reports their own: issue 17
+                    own_time_of=None if principal.may(Permission.USAGE_INGEST) else principal.user_id,
                 )
             break
         except TRANSIENT_ERRORS:

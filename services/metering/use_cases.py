@@ -323,8 +323,10 @@ async def ingest(
     channel: str,
     actor: str,
     now: datetime,
+    own_time_of: UUID | None = None,
 ) -> list[Outcome]:
-    """Answer every item (same order). See the module docstring."""
+    """Answer every item (same order). See the module docstring. ``own_time_of``: the user reporting their own
+    time (a technician): an entry of anyone else is rejected ``not_your_time``."""
     tenant = uow.require_tenant()
     repo = MeteringRepository(uow.conn)
     outcomes: list[Outcome | None] = [None] * len(items)
@@ -366,6 +368,10 @@ async def ingest(
         ctx = await Context.load(repo, tenant, records, now=now)
         for (key, i), r in zip(first.items(), records, strict=True):
             rid = _record_id(r)
+            if own_time_of is not None and isinstance(r, TimeEntry) and ctx.users.get(r.user_ref) != own_time_of:
+                why = f"user_ref {r.user_ref!r} is not you: a technician reports their own time only"
+                refuse(i, items[i], error_class="validation_error", code="not_your_time", field="user_ref", reason=why)
+                continue
             d = ctx.decide(r, rid)
             if d.verdict is Verdict.REJECTED:
                 refuse(
@@ -518,6 +524,7 @@ async def ingest_http(
     now: datetime,
     channel: str = "http",
     dead_letter_ids: Sequence[UUID] | None = None,
+    own_time_of: UUID | None = None,
 ) -> list[Outcome]:
     """An HTTP batch: each element read on its own (a bad one never fails the others), then `ingest`.
     A record whose tenant_id is not the caller's is rejected on tenant_id."""
@@ -537,7 +544,7 @@ async def ingest_http(
             )
         given = dead_letter_ids[n] if dead_letter_ids else None
         incoming.append(Incoming(body, _http_letter(tenant, record_type, raw, given)))
-    return await ingest(uow, record_type, incoming, channel=channel, actor=actor, now=now)
+    return await ingest(uow, record_type, incoming, channel=channel, actor=actor, now=now, own_time_of=own_time_of)
 
 
 class NotFound(LookupError):

@@ -118,3 +118,32 @@ class TestTenantSecretsAtRest:
         values = [*stored[0], secret[0]]
         assert all(v.startswith("v1:") for v in values)
         assert not any(p in v for v in values for p in ("smtp-p4ssw0rd", "sms-t0ken-123", "whsec_do_not_store"))
+
+
+class TestTechniciansAreScopedToTheirOwnWork:
+    async def test_a_technician_reports_their_own_time_only_and_reads_no_invoice(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        code = await time_service(platform, tenant)
+        await on_the_plan(platform, tenant, code)
+        _, technician = await platform.add_user(tenant, "technician", user_ref="tech.sam")
+        await platform.add_user(tenant, "technician", user_ref="tech.jane")
+        own = time_entry(tenant, code, entry_id="own-1", user_ref="tech.sam",
+                         start="2026-01-12T09:00:00Z", end="2026-01-12T10:00:00Z")  # fmt: skip
+        other = time_entry(tenant, code, entry_id="other-1", user_ref="tech.jane",
+                           start="2026-01-12T11:00:00Z", end="2026-01-12T12:00:00Z")  # fmt: skip
+        as_technician = {"Authorization": f"Bearer {technician}"}
+
+        async def users_known() -> bool:  # metering learns the technicians from catalog's events
+            async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=60) as m:
+                answer = await m.post("/v1/time-entries:batch", json={"records": [own]}, headers=as_technician)
+            return answer.json()["results"][0]["status"] in ("accepted", "duplicate")
+
+        await platform.wait_for(users_known, timeout_s=60)
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=60) as metering:
+            answer = await metering.post("/v1/time-entries:batch", json={"records": [other]}, headers=as_technician)
+        [result] = answer.json()["results"]
+        assert (result["status"], result["code"], result["field"]) == ("rejected", "not_your_time", "user_ref")
+        async with platform.invoicing_api() as invoicing:
+            listing = await invoicing.get("/v1/invoices", headers=as_technician)
+        assert listing.status_code == 403

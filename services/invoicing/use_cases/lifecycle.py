@@ -271,7 +271,7 @@ async def open_document(
         invoice = await mark(
             pool, tenant_id=tenant_id, invoice_id=invoice_id, step="viewed", actor=viewer.actor, wall=wall
         )
-    elif not viewer.may(Permission.CATALOG_READ):
+    elif not viewer.may(Permission.INVOICES_READ):
         raise Refused(f"role {viewer.role.value!r} may not read invoices", field="authorization")
     return documents.invoice_html(invoice)
 

@@ -19,6 +19,7 @@ TABLE = {"usage": "usage_records", "time": "time_entries"}
 TIME_COLUMN = {"usage": "occurred_at", "time": "start_time"}
 ID_COLUMN = {"usage": "event_id", "time": "entry_id"}
 
+
 @dataclass(slots=True)
 class BatchContext:
     """What `MeteringRepository.batch_context` reads for a batch."""
