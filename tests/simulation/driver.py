@@ -72,7 +72,6 @@ class Run:
     auth: dict[str, str] = field(default_factory=dict)
     manager_auth: dict[str, str] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)  # invoice_id -> invoice (finalized)
-    expected: dict[int, int] | None = None  # month -> how many invoices the reference model expects (a hint)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)  # of its records, from the .dlq topics
     notes: list[str] = field(default_factory=list)  # what went wrong while driving it
 
@@ -94,6 +93,17 @@ class Run:
     @property
     def tenant(self) -> str:
         return self.scenario.tenant_id
+
+
+class _Positions:
+    """Where the reader has got to in each partition (what it has handed to the loop, not merely fetched)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self.read: dict[TopicPartition, int] = {}
+
+    def last_position(self, tp: TopicPartition) -> int:
+        return self.read.get(tp, -1)
 
 
 class Driver:
@@ -295,15 +305,16 @@ class Driver:
         return len(found)
 
     # -- the clock -------------------------------------------------------------------------------------
-    async def advance(self, run: Run, to: datetime) -> None:
+    async def advance(self, run: Run, to: datetime, *, settle: bool = False) -> bool:
+        """Move the tenant's clock; with ``settle``, the platform answers once everything the tick caused is done
+        (closes, invoices, their events relayed). Returns whether it said so."""
+        body: dict[str, Any] = {"to": to.isoformat()} | ({"settle": True} if settle else {})
         for _ in range(8):
-            response = await self.http["catalog"].post(
-                "/v1/test-clock/advance", json={"to": to.isoformat()}, headers=run.auth
-            )
-            if response.status_code == 200:
-                return
+            response = await self.http["catalog"].post("/v1/test-clock/advance", json=body, headers=run.auth)
+            if response.status_code in (200, 202):
+                return bool(response.json().get("settled", False))
             if response.status_code == 409 and "cannot move" in response.text:
-                return  # already there
+                return False  # already there
             if response.status_code not in (503, 401):
                 raise DriveError(f"advancing {run.tenant} to {to} answered {response.status_code}: {response.text}")
             if response.status_code == 401:
@@ -325,14 +336,18 @@ class Driver:
             tps += [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
+        self._reader_partitions = tps
+        self._reader_consumer = _Positions(consumer)
         for tp in tps:  # resolve the end now, so nothing published after this call is missed
-            await consumer.position(tp)
+            self._reader_consumer.read[tp] = await consumer.position(tp)
 
         async def read() -> None:
             try:
                 while True:
                     batch = await consumer.getmany(timeout_ms=200)
-                    for records in batch.values():
+                    for tp, records in batch.items():
+                        if records:
+                            self._reader_consumer.read[tp] = records[-1].offset + 1
                         for record in records:
                             doc = json.loads(record.value)
                             run = self._runs.get(str(doc.get("tenant_id")))
@@ -346,31 +361,30 @@ class Driver:
 
         self._reader = asyncio.create_task(read())
 
-    async def settle(self, runs: list[Run], month: int, *, final: bool) -> None:
-        """Wait until everything the month's closing tick caused is done (rating's closes, the invoices). The one
-        place to switch to the clock advance's own wait once it has one.
+    async def settle(self, runs: list[Run], month: int, *, settled: bool) -> None:
+        """Wait until everything the month's closing tick caused is done (rating's closes, the invoices) and read.
 
-        Until then: between months, the invoices the reference model expects, once they have all arrived (a
-        shortcut: the comparison at the end is what judges them); otherwise, and after the last month, `flush`."""
-        hinted = not final and all(r.expected is not None for r in runs)
-        if hinted and await self.expected_arrived(runs, month):
+        The advances answered ``settled``: every consumer group caught up and every outbox relayed, so every
+        invoice event is on the topic; what is left is to read it to its end. Otherwise (the platform did not
+        settle in its time), `flush`."""
+        if settled:
+            await self.read_to_end()
             return
         await self.flush(runs, month)
 
-    async def expected_arrived(self, runs: list[Run], month: int, *, patience_s: float = 30.0) -> bool:
-        """True once every run has as many invoices of the month as expected; False when that stops moving."""
-        last, last_change = -1, time.monotonic()
-        while time.monotonic() - last_change < patience_s:
-            counts = [
-                sum(inv["period_start"] == r.scenario.months[month].isoformat() for inv in r.invoices.values())
-                for r in runs
-            ]
-            if all(n >= (r.expected or {}).get(month, 0) for n, r in zip(counts, runs, strict=True)):
-                return True
-            if sum(counts) != last:
-                last, last_change = sum(counts), time.monotonic()
-            await asyncio.sleep(0.3)
-        return False
+    async def read_to_end(self, timeout_s: float = 120) -> None:
+        """Until the reader has read the invoice and dead-letter topics to the ends they have now."""
+        probe = AIOKafkaConsumer(bootstrap_servers=self.e.bootstrap, enable_auto_commit=False)
+        await probe.start()
+        try:
+            ends = await probe.end_offsets(self._reader_partitions)
+        finally:
+            await probe.stop()
+        deadline = time.monotonic() + timeout_s
+        while any(self._reader_consumer.last_position(tp) < end for tp, end in ends.items() if end > 0):
+            if time.monotonic() > deadline:
+                raise DriveError("the invoice reader did not reach the topics' end")
+            await asyncio.sleep(0.1)
 
     async def flush(self, runs: list[Run], month: int, *, quiet_s: float = 2.0, timeout_s: float = 600) -> None:
         """A second advance, one second later, which the platform applies only once every consumer group has
@@ -454,13 +468,9 @@ class Driver:
         await asyncio.gather(*(one(r) for r in midway))
 
     # -- the whole thing -------------------------------------------------------------------------------------
-    async def run(
-        self, scenarios: list[Scenario], *, expected: list[dict[int, int]] | None = None, concurrency: int = 6
-    ) -> list[Run]:
-        """Every scenario through all its months, in lockstep; returns the runs with their invoices. ``expected``
-        (per scenario, month -> invoices) only lets it move on sooner between months."""
-        hints: list[dict[int, int] | None] = list(expected) if expected else [None] * len(scenarios)
-        runs = [Run(s, expected=e) for s, e in zip(scenarios, hints, strict=True)]
+    async def run(self, scenarios: list[Scenario], *, concurrency: int = 6) -> list[Run]:
+        """Every scenario through all its months, in lockstep; returns the runs with their invoices."""
+        runs = [Run(s) for s in scenarios]
         self._runs.update({r.tenant: r for r in runs})
         await self.start_reader()
         gate = asyncio.Semaphore(concurrency)
@@ -492,11 +502,14 @@ class Driver:
             await self.midway(runs, i)
             n += await self.publish(runs, i, 2)
             t1 = time.monotonic()
-            await asyncio.gather(
-                *(self.advance(r, local_midnight(r.scenario.month_end(i), r.scenario.timezone)) for r in runs)
+            answers = await asyncio.gather(
+                *(
+                    self.advance(r, local_midnight(r.scenario.month_end(i), r.scenario.timezone), settle=True)
+                    for r in runs
+                )
             )
             t2 = time.monotonic()
-            await self.settle(runs, i, final=i == months - 1)
+            await self.settle(runs, i, settled=all(answers))
             if i == months - 1:
                 for r in runs:
                     await self.reconcile(r)

@@ -54,10 +54,9 @@ async def test_simulated_months_invoice_to_the_cent(stack: Stack, capsys: pytest
             for seed in chosen[at : at + batch]
         ]
         wanted = {s.tenant_id: expected_invoices(s) for s in scenarios}
-        counts = [Counter(s.months.index(period) for _, period in wanted[s.tenant_id]) for s in scenarios]
         driver = Driver(endpoints, say=say)
         try:
-            runs = await driver.run(scenarios, expected=[dict(c) for c in counts])
+            runs = await driver.run(scenarios)
         finally:
             await driver.close()
         for run in runs:
