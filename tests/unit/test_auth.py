@@ -146,7 +146,6 @@ class TestApiKeys:
         assert hash_secret("same") != hash_secret("same")
 
 
-
 def test_a_token_naming_the_nil_tenant_is_refused() -> None:
     # issue 17: the nil tenant keeps the records no tenant could be read from; no user may act for it
     nobody = Principal(user_id=uuid.uuid4(), tenant_id=uuid.UUID(int=0), role=Role.ADMIN)
