@@ -260,7 +260,7 @@ class TestDiscountsOverACertainValueRequireManagerialApproval:
         shown = await opened(platform, manager_token, request_id)
         assert shown["requested_by"] == str(manager_id)  # catalog names the user who saved it
         status, body = await decide(platform, manager_token, request_id)
-        assert (status, body["detail"]) == (403, "you requested this item: somebody else must decide it")
+        assert (status, body["detail"]) == (403, "you requested this item or it is yours: somebody else must decide it")
         mine = (await platform.approvals.get("/v1/approvals/pending", headers=bearer(manager_token))).json()
         assert request_id not in [p["request_id"] for p in mine]
 
