@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 
 # One pytest session for every tier, so the embedded stack starts once.
 test: lint
-	$(PYTEST) tests -q -p no:cacheprovider
+	$(PYTEST) tests -q -p no:cacheprovider --durations=25
 
 # The long checks. The simulator (tests/simulation): SEEDS seeded MSP scenarios through the real stack, every
 # invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one).

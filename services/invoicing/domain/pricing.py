@@ -343,6 +343,8 @@ def apply_discounts(
                     "a fixed discount is not converted"
                 )
     exact = {line.line_id: amount for line, _, amount in lines}
+    # the "earlier line" of a largest-remainder tie (docs/billing-rules.md §7): by kind, service, unit price
+    order = {x.line_id: (x.kind, x.service_ref or "", x.unit_price, str(x.line_id)) for x, _, _ in lines}
     taken: dict[UUID, Decimal] = defaultdict(Decimal)
     applied: dict[UUID, list[AppliedDiscount]] = defaultdict(list)
 
@@ -360,7 +362,7 @@ def apply_discounts(
     )
     for d in ordered:
         key = str(d.discount_id)
-        scope_lines = [line_id for line_id, share in shares.items() if key in share]
+        scope_lines = sorted((i for i, share in shares.items() if key in share), key=order.__getitem__)
         if d.discount_type is DiscountType.PERCENTAGE and _scope(d) != "invoice":
             for line_id in scope_lines:
                 give(line_id, d, _exact(Fraction(exact[line_id]) * Fraction(d.value) / 100 * shares[line_id][key]))
