@@ -50,6 +50,12 @@ def test_a_forged_expired_link_is_forged_not_expired() -> None:
         verify("s3cret", tenant_id=TENANT, invoice_id=INVOICE, expires=EXPIRES, signature="0" * 64, now=AT)
 
 
+@pytest.mark.parametrize("signature", ["Ô\U000c576f\x99}'", "\ud800", "", "0" * 65])
+def test_a_signature_that_is_not_hex_is_forged_not_an_error(signature: str) -> None:  # found by the fuzz tier
+    with pytest.raises(BadLink):
+        verify("s3cret", tenant_id=TENANT, invoice_id=INVOICE, expires=EXPIRES, signature=signature, now=BEFORE)
+
+
 def test_without_a_secret_no_link_is_signed() -> None:
     with pytest.raises(ValueError, match="no link secret"):
         sign("", tenant_id=TENANT, invoice_id=INVOICE, expires=EXPIRES)

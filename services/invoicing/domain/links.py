@@ -36,7 +36,8 @@ def sign(secret: str, *, tenant_id: UUID, invoice_id: UUID, expires: int) -> str
 def verify(secret: str, *, tenant_id: UUID, invoice_id: UUID, expires: int, signature: str, now: datetime) -> None:
     """Raise `BadLink` or `ExpiredLink`; return when the link opens the invoice at ``now``."""
     expected = sign(secret, tenant_id=tenant_id, invoice_id=invoice_id, expires=expires)
-    if not hmac.compare_digest(expected, signature.lower()):
+    # as bytes: compare_digest refuses a str with non-ASCII characters, and a forged link may carry any
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
         raise BadLink("the link's signature does not match: ask the sender for a new link")
     if now >= datetime.fromtimestamp(expires, tz=UTC):
         raise ExpiredLink(f"the link expired at {datetime.fromtimestamp(expires, tz=UTC):%Y-%m-%d %H:%M} UTC")
