@@ -46,3 +46,8 @@ class TestWhatNotificationConnectsTo:
     async def test_a_name_that_does_not_resolve_is_refused(self) -> None:
         with pytest.raises(BlockedTarget, match="does not resolve"):
             await OutboundPolicy().check_host("no-such-host.invalid")
+
+    @pytest.mark.parametrize("url", ["http://K\U00104767\U000cb562\u00c4\u0010\u00de", "http://" + "a" * 70 + ".com"])
+    async def test_a_host_no_resolver_can_encode_is_refused_not_an_error(self, url: str) -> None:  # the fuzz tier
+        with pytest.raises(BlockedTarget, match="does not resolve"):
+            await OutboundPolicy().check_url(url)

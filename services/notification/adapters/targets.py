@@ -53,6 +53,6 @@ class OutboundPolicy:
 async def _resolve(name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (control or unassigned characters)
         return []
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
