@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from shared.services import service
+from tests.e2e.test_metering_ingestion import on_the_plan, time_entry, time_service
 from tests.support.platform import Platform, Tenant
 
 MONTH_END = "2026-02-01T00:00:00+00:00"
@@ -148,3 +149,93 @@ class TestRecordsOutsideTheAcceptedWindow:
             ("accepted", None, None),
         ]
         assert await billed_quantity(platform, tenant) == "8"
+
+
+def corpus(tenant: Tenant, good: dict[str, Any]) -> list[bytes]:
+    """Hostile records for billing.usage.v1, each with a reason metering must give (issue 17's corpus)."""
+    base = dict(good)
+    return [
+        nested(5_000).encode(),  # deep
+        b"\xff\xfe" * 1000,  # invalid bytes
+        json.dumps(base | {"event_id": "nul-1", "company_ref": "acme\u0000"}).encode(),  # NUL
+        json.dumps(base | {"event_id": "sur-1", "attributes": {"x": "\ud800"}}).encode(),  # lone surrogate
+        json.dumps(base | {"event_id": "big-1", "quantity": "9" * 5000}).encode(),  # a 5,000-digit amount
+        json.dumps(base | {"event_id": "yr1", "occurred_at": "0001-01-01T00:00:00+14:00"}).encode(),  # year 1
+        json.dumps(base | {"event_id": "uni-1", "quantity": "\u0663"}).encode(),  # an Arabic-Indic digit
+        json.dumps(base | {"event_id": "num-1", "quantity": 3}).encode(),  # a JSON number
+        b"[]",
+        b"",
+    ]
+
+
+class TestAHostileCorpusBetweenGoodRecords:
+    async def test_every_bad_record_is_dead_lettered_every_good_one_billed_once_and_the_platform_settles(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        key = f"{tenant.tenant_id}:{tenant.company_ref}"
+        good = [platform.usage(tenant, quantity="1") for _ in range(11)]
+        bad = corpus(tenant, good[0] | {"event_id": "template"})
+        for i, record in enumerate(bad):
+            await platform.send_usage(tenant, good[i])
+            await platform.publish("billing.usage.v1", record, key=key)
+        await platform.send_usage(tenant, good[-1])
+
+        letters = [await letter_for(platform, "billing.usage.v1", record) for record in bad]
+        assert [d["error_class"] for d in letters] == [
+            "too_deep",
+            "invalid_json",
+            "validation_error",  # NUL: unstorable_text
+            "validation_error",  # surrogate: unstorable_text
+            "validation_error",  # 5,000 digits: decimal_too_large
+            "validation_error",  # year 1: out of range
+            "validation_error",  # not an ASCII digit
+            "validation_error",  # a number for a decimal
+            "validation_error",  # not an object
+            "invalid_json",
+        ]
+        assert "company_ref" in letters[2]["reason"]
+        answer = await platform.catalog.post(
+            "/v1/test-clock/advance", json={"to": MONTH_END, "settle": True}, headers=tenant.auth
+        )
+        assert (answer.status_code, answer.json()["settled"]) == (200, True)  # lag back to zero, outboxes empty
+        [event] = await platform.invoices(tenant, settle_s=1.0)
+        [line] = event["invoice"]["lines"]
+        assert line["quantity"] == "11"  # every good record once
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("metering")), timeout=30) as metering:
+            assert (await metering.get("/health/ready")).status_code == 200
+
+
+class TestAHostileTimeEntryCorpus:
+    async def test_every_bad_entry_is_dead_lettered_with_its_reason_and_good_ones_are_billed_once(
+        self, platform: Platform, tenant: Tenant
+    ) -> None:
+        code = await time_service(platform, tenant)
+        await on_the_plan(platform, tenant, code)
+        key = f"{tenant.tenant_id}:{tenant.company_ref}"
+        good = [
+            time_entry(tenant, code, start=f"2026-01-{10 + i:02d}T09:00:00Z", end=f"2026-01-{10 + i:02d}T10:00:00Z")
+            for i in range(6)
+        ]
+        template = good[0] | {"entry_id": "template"}
+        bad = [
+            (json.dumps(template)[:-1] + ', "extra": ' + nested(2_000) + "}").encode(),  # deep
+            json.dumps(template | {"entry_id": "nul", "notes": "a\u0000b"}).encode(),  # NUL
+            json.dumps(template | {"entry_id": "yes", "billable": "yes"}).encode(),  # not a boolean
+            json.dumps(template | {"entry_id": "back", "end_time": "2026-01-10T08:00:00Z"}).encode(),  # ends first
+            json.dumps(template | {"entry_id": "yr", "start_time": "9999-12-31T23:00:00-14:00"}).encode(),  # overflow
+        ]
+        for i, record in enumerate(bad):
+            await platform.publish("billing.time-entries.v1", good[i], key=key)
+            await platform.publish("billing.time-entries.v1", record, key=key)
+        await platform.publish("billing.time-entries.v1", good[-1], key=key)
+
+        letters = [await letter_for(platform, "billing.time-entries.v1", record) for record in bad]
+        assert [d["error_class"] for d in letters] == ["too_deep", *["validation_error"] * 4]
+        assert [d["field"] for d in letters[1:]] == ["notes", "billable", "end_time", "start_time"]
+        answer = await platform.catalog.post(
+            "/v1/test-clock/advance", json={"to": MONTH_END, "settle": True}, headers=tenant.auth
+        )
+        assert answer.json()["settled"] is True
+        [event] = await platform.invoices(tenant, settle_s=1.0)
+        hours = [ln["quantity"] for ln in event["invoice"]["lines"] if ln["kind"] == "time"]
+        assert hours == ["6"]  # six good hours, each once
