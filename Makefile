@@ -63,10 +63,13 @@ test: lint
 	$(PYTEST) tests -q -p no:cacheprovider --durations=25
 
 # The long checks. The simulator (tests/simulation): SEEDS seeded MSP scenarios through the real stack, every
-# invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one).
+# invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one). The fuzz
+# tier (tests/fuzz): FUZZ_EXAMPLES requests per operation of every service's OpenAPI document, none may get a 5xx.
 SEEDS ?= 20
+FUZZ_EXAMPLES ?= 50
 verify: $(STAMP)
 	SIM_SEEDS=$(SEEDS) $(if $(SEED_BASE),SIM_SEED_BASE=$(SEED_BASE)) $(PYTEST) tests/simulation -q -s -p no:cacheprovider
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) tests/fuzz -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
