@@ -222,7 +222,7 @@ class SettingsInput(BaseModel):
     sms_url: str | None = Field(default=None, pattern=r"^https?://", examples=["https://sms.example/v1/messages"])
     sms_token: str | None = Field(default=None, description="Write-only bearer token for the gateway")
     sms_sender: str | None = Field(default=None, examples=["Northwind"])
-    reminder_offsets: list[int] | None = Field(
+    reminder_offsets: list[Annotated[int, Field(ge=-365, le=365)]] | None = Field(
         default=None,
         min_length=1,
         max_length=20,

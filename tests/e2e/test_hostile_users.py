@@ -96,6 +96,21 @@ class TestTargetsATenantMayNotPointNotificationAt:
         ]
         assert "is not a public address" in hook.json()["detail"][0]["msg"]
 
+    async def test_settings_the_fuzz_tier_found_answer_422_not_500(self, platform: Platform, tenant: Tenant) -> None:
+        async with httpx.AsyncClient(base_url=platform.stack.url(service("notification")), timeout=30) as api:
+            hook = await api.put(
+                "/v1/webhook-endpoints/5b0f5a52-1d7e-4c8e-9a0c-3d6f2b1e7a13",
+                json={"url": "https://-4\u0084]\u00e2_R1", "secret": "whsec_0123456789abcdef"},
+                headers=tenant.auth,
+            )
+            offsets = await api.put(
+                "/v1/notification-settings", json={"reminder_offsets": [7, 2**100]}, headers=tenant.auth
+            )
+        assert [(r.status_code, r.json()["detail"][0]["loc"]) for r in (hook, offsets)] == [
+            (422, ["body", "url"]),
+            (422, ["body", "reminder_offsets", 1]),
+        ]
+
 
 class TestTenantSecretsAtRest:
     async def test_are_stored_encrypted_and_never_answered(self, platform: Platform, tenant: Tenant) -> None:

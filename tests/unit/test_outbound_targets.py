@@ -47,6 +47,11 @@ class TestWhatNotificationConnectsTo:
         with pytest.raises(BlockedTarget, match="does not resolve"):
             await OutboundPolicy().check_host("no-such-host.invalid")
 
+    @pytest.mark.parametrize("url", ["https://-4]x", "http://[::1", "http://host:port/"])
+    async def test_a_url_that_cannot_be_read_is_refused(self, url: str) -> None:
+        with pytest.raises(BlockedTarget):
+            await OutboundPolicy().check_url(url)
+
     @pytest.mark.parametrize("url", ["http://K\U00104767\U000cb562\u00c4\u0010\u00de", "http://" + "a" * 70 + ".com"])
     async def test_a_host_no_resolver_can_encode_is_refused_not_an_error(self, url: str) -> None:  # the fuzz tier
         with pytest.raises(BlockedTarget, match="does not resolve"):

@@ -27,7 +27,10 @@ class OutboundPolicy:
         self._allow = frozenset(h.strip().lower() for h in allow_hosts if h.strip())
 
     async def check_url(self, url: str) -> None:
-        host = urlsplit(url).hostname
+        try:
+            host = urlsplit(url).hostname
+        except ValueError as exc:  # an unbalanced "[" or "]", a port that is not a number
+            raise BlockedTarget("the URL cannot be read") from exc
         if not host:
             raise BlockedTarget("the URL has no host")
         await self.check_host(host)
@@ -53,6 +56,6 @@ class OutboundPolicy:
 async def _resolve(name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (control or unassigned characters)
+    except (OSError, ValueError):  # UnicodeError (a ValueError): a name IDNA cannot encode
         return []
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
