@@ -75,9 +75,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("relay_failed_retrying")
                 self._failing_since = self._failing_since or time.monotonic()
                 self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.exception("relay_failed_retrying")
                 await asyncio.sleep(1)
 
     def stuck(self, *, after_s: float = 30.0) -> str | None:
