@@ -9,7 +9,7 @@ The tenant always comes from the token, never from a request body. Token lifetim
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -209,12 +209,22 @@ def _bearer(request: Request) -> str:
     return token
 
 
-def current_principal(request: Request) -> Principal:
+Standing = Callable[[Principal], Awaitable[str | None]]
+"""The port that says why a verified token no longer speaks for its user (demoted, moved, deactivated), or None;
+a service binds it as ``app.state.principal_standing`` (shared/principals.py). Without it the signature alone
+decides (apps assembled in tests)."""
+
+
+async def current_principal(request: Request) -> Principal:
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.verify(_bearer(request))
+        principal = verifier.verify(_bearer(request))
     except AuthError as exc:
         raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    standing: Standing | None = getattr(request.app.state, "principal_standing", None)
+    if standing is not None and (reason := await standing(principal)) is not None:
+        raise HTTPException(status_code=401, detail=reason, headers={"WWW-Authenticate": "Bearer"})
+    return principal
 
 
 def requires(permission: Permission) -> Callable[..., Principal]:

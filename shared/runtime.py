@@ -23,6 +23,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from prometheus_client import make_asgi_app
 
+from shared import principals
 from shared.audit_api import audit_router
 from shared.auth import TokenVerifier
 from shared.db.pool import create_pool
@@ -53,6 +54,8 @@ class ServiceRuntime:
         self._background: list[asyncio.Task[None]] = []
         self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
         self.http_app.state.token_verifier = TokenVerifier.from_setting(settings.auth_public_keys)
+        # Each token is also checked against the user as catalog last published them (shared/principals.py).
+        self.http_app.state.principal_standing = lambda principal: principals.standing(self.pool, principal)
         self.http_app.include_router(self._ops_router())
         # Every service answers for its own audit trail (GET /v1/audit); see shared/audit_api.py.
         self.http_app.include_router(audit_router(settings.service_name, lambda: self.pool))

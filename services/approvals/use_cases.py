@@ -20,7 +20,7 @@ from services.approvals.adapters.repository import ApprovalsRepository, request_
 from services.approvals.domain import rules as rule_book
 from services.approvals.domain import workflow as flow
 from services.approvals.domain.workflow import Decider, Status, Transition, Workflow
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.contracts.approvals import (
     ApprovalOutcome,
     ApprovalRequest,
@@ -161,6 +161,7 @@ async def republish_rules(pool: asyncpg.Pool, *, tenant_id: UUID, actor: str, at
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     repo = ApprovalsRepository(uow.conn)
     for item in items:
         event = item.body

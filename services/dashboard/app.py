@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.dashboard import handlers, views
-from services.dashboard.adapters.api import Apis
+from services.dashboard.adapters.api import Apis, TokenRefused
 from services.dashboard.session import SignInRequired
 from services.dashboard.settings import DashboardSettings
 from shared.auth import TokenVerifier
@@ -74,6 +74,11 @@ def create_app(settings: DashboardSettings, *, transport: httpx.AsyncBaseTranspo
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         where = f"/signin?next={quote(target, safe='/')}" if request.method == "GET" else "/signin"
         return RedirectResponse(where, status_code=303)
+
+    @app.exception_handler(TokenRefused)
+    async def _token_refused(request: Request, exc: TokenRefused) -> Response:
+        request.session.clear()  # the role shown would be stale too: sign in again
+        return await _sign_in(request, SignInRequired())
 
     @app.get("/health/live", include_in_schema=False)
     async def live() -> JSONResponse:

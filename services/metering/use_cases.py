@@ -47,7 +47,7 @@ from services.metering.domain.approval import approval_request, request_id_for
 from services.metering.domain.fingerprint import fingerprint
 from services.metering.domain.validation import Malformed, read_record
 from services.metering.domain.window import DAYS_AHEAD, DAYS_BACK, Window, accepted_window
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.contracts.approvals import (
     ApprovalDecision,
     ApprovalItemType,
@@ -754,6 +754,7 @@ async def project_clock(uow: UnitOfWork, items: Sequence[Parsed[ClockTick]]) -> 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep the read model of tenants, clients, services, assignments and technicians that metering maps
     records with, then decide again the records that were waiting for it."""
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     repo = MeteringRepository(uow.conn)
     tenant = uow.require_tenant()
     for item in items:

@@ -31,7 +31,7 @@ from services.notification.adapters.repository import (
 from services.notification.domain import rules
 from services.notification.domain import templates as tpl
 from services.notification.domain.rules import Channel, NotificationType, Recipient, RecipientKind
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.contracts.approvals import ApprovalPending
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.clock import ClockTick
@@ -215,6 +215,7 @@ def _company_key(tenant_id: UUID, company_ref: str) -> UUID:
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     repo = NotificationRepository(uow.conn)
     for item in items:
         await repo.save_catalog(item.body)

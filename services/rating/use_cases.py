@@ -40,7 +40,7 @@ from services.rating.domain.pricing import (
     price_usage,
     route_like,
 )
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.client_status import status_on
 from shared.contracts.catalog import (
     AssignmentState,
@@ -76,6 +76,7 @@ def parse_record(doc: dict[str, Any]) -> AcceptedRecord:
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep rating's catalog view, then re-rate records that were waiting for what just arrived."""
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     repo = RatingRepository(uow.conn)
     await repo.lock_tenant(uow.require_tenant(), exclusive=True)
     for item in items:

@@ -26,7 +26,7 @@ from services.tax_currency.domain.taxes import (
     TaxRate,
     quote_taxes,
 )
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.contracts.base import canonical_fingerprint
 from shared.contracts.catalog import CatalogEvent
 from shared.contracts.tax import (
@@ -79,6 +79,7 @@ class CsvRefused(Exception):
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
     """Keep each tenant's base currency and its clients (only those entity types matter here)."""
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     await TaxCurrencyRepository(uow.conn).save_catalog([i.body for i in items])
     return []
 

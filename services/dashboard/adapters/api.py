@@ -37,6 +37,15 @@ def _message(response: httpx.Response) -> str:
     return str(detail)
 
 
+class TokenRefused(Exception):
+    """A service refused the signed-in user's token (401): it expired, or the user was demoted, moved or
+    deactivated since signing in (issue 17). The app signs the session out and asks for a new sign-in."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service} refused the session's token: {message}")
+        self.message = message
+
+
 @dataclass
 class Binary:
     content: bytes
@@ -63,6 +72,8 @@ class ServiceApi:
             response = await self._client.request(method, path, params=query, json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise ApiError(self.name, 503, f"{self.name} did not answer ({type(exc).__name__})") from exc
+        if response.status_code == 401 and token:
+            raise TokenRefused(self.name, _message(response))
         if response.status_code >= 400:
             raise ApiError(self.name, response.status_code, _message(response))
         return response

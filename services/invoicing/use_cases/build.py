@@ -36,7 +36,7 @@ from services.invoicing.use_cases.common import (
     publish_event,
 )
 from services.invoicing.use_cases.credit_notes import apply_credit_note
-from shared import audit, topics
+from shared import audit, principals, topics
 from shared.contracts.approvals import ApprovalItemType
 from shared.contracts.catalog import CatalogEvent, CompanyState
 from shared.contracts.invoices import (
@@ -67,6 +67,7 @@ log = structlog.get_logger(__name__)
 
 
 async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]) -> Rejections[CatalogEvent]:
+    await principals.remember(uow.conn, (item.body for item in items))  # whose tokens still stand
     repo = InvoicingRepository(uow.conn)
     for item in items:
         await repo.save_catalog(item.body)
