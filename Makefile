@@ -64,7 +64,7 @@ test: lint
 
 # The long checks. The simulator (tests/simulation): SEEDS seeded MSP scenarios through the real stack, every
 # invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one). The fuzz
-# tier (tests/fuzz): FUZZ_EXAMPLES requests per operation of every service's OpenAPI document, none may get a 5xx.
+# tier (tests/fuzz): FUZZ_EXAMPLES requests per operation of every service's OpenAPI document, none may get a 5xx or an undocumented answer.
 SEEDS ?= 20
 FUZZ_EXAMPLES ?= 50
 verify: $(STAMP)

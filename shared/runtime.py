@@ -31,6 +31,7 @@ from shared.http_text import RejectUnstorableText
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
+from shared.openapi import document_every_answer
 from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
 from shared.topics import PRODUCER_MAX_REQUEST_BYTES
@@ -62,6 +63,7 @@ class ServiceRuntime:
         # Whether this service's read model is ready for the caller's tenant (shared/readiness.py).
         self.http_app.include_router(readiness_router(settings.service_name, lambda: self.pool, readiness))
         self.http_app.mount("/metrics", make_asgi_app())
+        document_every_answer(self.http_app)  # 401/403/404/409/413/422 and CSV in the OpenAPI document
         self.http_app.add_middleware(RejectUnstorableText)  # NUL, lone surrogates: a 422 naming where
 
     @property

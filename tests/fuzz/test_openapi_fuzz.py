@@ -1,6 +1,7 @@
 """The fuzz tier (issue 17): every service's OpenAPI document, driven by schemathesis against the running stack
 with a real token and a seeded tenant. The bar is zero server errors: whatever a caller sends, a service answers
-it (2xx, or a 4xx that says what is wrong), never 5xx.
+it (2xx, or a 4xx that says what is wrong), never 5xx; and every answer is one the document declares — its
+status code, its media type and its body's schema (the error answers are completed by shared/openapi.py).
 
 `FUZZ_EXAMPLES` examples per operation (2 in `make test`, bounded to fit CI; `make verify` runs 50). A failure
 prints the operation, the status and the request that caused it, to reproduce with curl.
@@ -15,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from schemathesis import checks
+from schemathesis.core.failures import FailureGroup
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
 from shared.services import SERVICES, ServiceSpec
 from tests.support.platform import Platform, Tenant
 
+CONFORMANCE = [checks.status_code_conformance, checks.content_type_conformance, checks.response_schema_conformance]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2"))
 SKIPPED = {
     # waits for the whole platform to settle; a random far-future time makes every example wait, and the route is
@@ -42,8 +46,9 @@ def operations(doc: dict[str, Any]) -> list[Any]:
     return out
 
 
-def server_errors(base_url: str, op: Any, headers: dict[str, str]) -> list[str]:
-    """The requests of ``op`` (EXAMPLES of them, generated from its schema) that the service answered 5xx."""
+def misanswered(base_url: str, op: Any, headers: dict[str, str]) -> list[str]:
+    """The requests of ``op`` (EXAMPLES of them, generated from its schema) that the service answered 5xx or
+    otherwise than its document says."""
     found: list[str] = []
     # a fresh connection per request: a pooled one the server has just closed for idleness would read as a reset
     with httpx.Client(timeout=30.0, limits=httpx.Limits(max_keepalive_connections=0)) as http:
@@ -72,6 +77,15 @@ def server_errors(base_url: str, op: Any, headers: dict[str, str]) -> list[str]:
                     f"{op.method.upper()} {op.path} -> {response.status_code}: {response.text[:200]!r}\n"
                     f"    {case.as_curl_command(headers=headers)}"
                 )
+                return
+            try:  # the answer is one the document declares: its status, its media type, its schema
+                case.validate_response(response, checks=CONFORMANCE, headers=headers)
+            except FailureGroup as unlike:  # one sub-exception per check that failed
+                what = "; ".join(" ".join(str(e).split())[:160] for e in unlike.exceptions)
+                found.append(
+                    f"{op.method.upper()} {op.path} -> {response.status_code} not as documented: {what}\n"
+                    f"    {case.as_curl_command(headers=headers)}"
+                )
 
         each()
     return found
@@ -87,12 +101,12 @@ async def seeded(platform: Platform) -> Tenant:
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-async def test_no_operation_answers_a_server_error(platform: Platform, seeded: Tenant, spec: ServiceSpec) -> None:
+async def test_every_operation_answers_as_documented_and_never_a_server_error(platform: Platform, seeded: Tenant, spec: ServiceSpec) -> None:
     base_url = platform.stack.url(spec)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
         doc = (await api.get("/openapi.json")).json()
     headers = {"Authorization": f"Bearer {seeded.token}"}
     failures = []
     for op in operations(doc):  # in a thread: the requests are synchronous, the session's loop carries on
-        failures += await asyncio.to_thread(server_errors, base_url, op, headers)
-    assert not failures, f"{len(failures)} request(s) answered 5xx by {spec.name}:\n" + "\n".join(failures[:20])
+        failures += await asyncio.to_thread(misanswered, base_url, op, headers)
+    assert not failures, f"{len(failures)} request(s) answered 5xx or not as documented by {spec.name}:\n" + "\n".join(failures[:20])
