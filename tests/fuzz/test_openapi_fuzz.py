@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 from schemathesis.core.failures import FailureGroup
-from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.core.result import Ok
 
 from shared.services import SERVICES, ServiceSpec
@@ -101,7 +101,9 @@ async def seeded(platform: Platform) -> Tenant:
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=[s.name for s in SERVICES])
-async def test_every_operation_answers_as_documented_and_never_a_server_error(platform: Platform, seeded: Tenant, spec: ServiceSpec) -> None:
+async def test_every_operation_answers_as_documented_and_never_a_server_error(
+    platform: Platform, seeded: Tenant, spec: ServiceSpec
+) -> None:
     base_url = platform.stack.url(spec)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
         doc = (await api.get("/openapi.json")).json()
@@ -109,4 +111,5 @@ async def test_every_operation_answers_as_documented_and_never_a_server_error(pl
     failures = []
     for op in operations(doc):  # in a thread: the requests are synchronous, the session's loop carries on
         failures += await asyncio.to_thread(misanswered, base_url, op, headers)
-    assert not failures, f"{len(failures)} request(s) answered 5xx or not as documented by {spec.name}:\n" + "\n".join(failures[:20])
+    summary = f"{len(failures)} request(s) answered 5xx or not as documented by {spec.name}:\n"
+    assert not failures, summary + "\n".join(failures[:20])
