@@ -31,6 +31,7 @@ from shared.http_text import RejectUnstorableText
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.streaks import FailureStreaks
 from shared.openapi import document_every_answer
 from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
@@ -53,6 +54,7 @@ class ServiceRuntime:
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
+        self._consumer_failures: list[FailureStreaks] = []  # one per subscription, for readiness
         self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
         self.http_app.state.token_verifier = TokenVerifier.from_setting(settings.auth_public_keys)
         # Each token is also checked against the user as catalog last published them (shared/principals.py).
@@ -83,6 +85,7 @@ class ServiceRuntime:
         self._background[-1].set_name(name)
 
     def subscribe(self, *, purpose: str, consumer: BatchConsumer[Any], payload: Any, description: str) -> None:
+        self._consumer_failures.append(FailureStreaks(f"consumer {consumer.consumer}"))
         subscribe(
             self.broker,
             pool=lambda: self.pool,
@@ -91,6 +94,7 @@ class ServiceRuntime:
             consumer=consumer,
             payload=payload,
             description=description,
+            failures=self._consumer_failures[-1],
         )
         dead_letter_docs(self.broker, [subscription(self.settings.service_name, purpose).topic.name])
 
@@ -126,8 +130,10 @@ class ServiceRuntime:
                 checks["broker"] = await self.broker.ping(timeout=2.0)
             except Exception:
                 log.warning("readiness_broker_failed", exc_info=True)
-            stuck = self._relay.stuck() if self._relay is not None else None
-            checks["relay"] = stuck is None
+            relay = self._relay.stuck() if self._relay is not None else None
+            consumers = [r for f in self._consumer_failures if (r := f.stuck()) is not None]
+            checks["relay"], checks["consumers"] = relay is None, not consumers
+            stuck = "; ".join(([relay] if relay else []) + consumers)
             ok = all(checks.values())
             answer: dict[str, Any] = {"ready": ok, "checks": checks} | ({"reason": stuck} if stuck else {})
             return JSONResponse(answer, status_code=200 if ok else 503)

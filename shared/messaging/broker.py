@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, WithJsonSchema
 from shared.messaging.consumer import BatchConsumer, process_batch
 from shared.messaging.decoding import raw_bodies
 from shared.messaging.envelope import Envelope
+from shared.messaging.streaks import FailureStreaks
 from shared.settings import ServiceSettings
 from shared.topology import subscription
 
@@ -94,16 +95,28 @@ def subscribe(
     consumer: BatchConsumer[T],
     payload: Any,
     description: str,
+    failures: FailureStreaks | None = None,
 ) -> None:
     """Register ``consumer`` for the subscription declared in shared/topology.py as (service, purpose).
 
-    ``pool`` is called per batch: the pool is created when the service starts, after registration.
+    ``pool`` is called per batch: the pool is created when the service starts, after registration. Each
+    batch's partitions are counted in ``failures`` as failing (the batch raised and will be redelivered) or
+    passing, for readiness.
     """
     sub = subscription(settings.service_name, purpose)
+    streaks = failures or FailureStreaks(f"consumer {consumer.consumer}")
 
     async def handle(body: list[Any], msg: KafkaMessage) -> None:
         envelopes = [Envelope.from_record(r) for r in msg.raw_message]
-        outcome = await process_batch(pool(), consumer, envelopes)
+        partitions = {f"{r.topic}[{r.partition}]" for r in msg.raw_message}
+        try:
+            outcome = await process_batch(pool(), consumer, envelopes)
+        except Exception as exc:
+            for partition in partitions:
+                streaks.failed(exc, partition)
+            raise
+        for partition in partitions:
+            streaks.passed(partition)
         CONSUMED.labels(consumer.consumer, "applied").inc(outcome.applied)
         CONSUMED.labels(consumer.consumer, "duplicate").inc(outcome.duplicates)
         CONSUMED.labels(consumer.consumer, "dead_lettered").inc(outcome.dead_lettered)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from prometheus_client import Counter, Gauge
 from shared.db.pool import DbConnection
 from shared.faults import RELAY_AFTER_PUBLISH_BEFORE_MARK, RELAY_HELD, armed, fault_point
 from shared.messaging.envelope import MESSAGE_ID_HEADER
+from shared.messaging.streaks import FailureStreaks
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +53,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_key = f"outbox-relay:{schema}"
-        self._failing_since: float | None = None  # monotonic time of the first failure of a run of failures
-        self._last_error: str | None = None
+        self._failures = FailureStreaks("the outbox relay")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
@@ -75,17 +74,14 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._failing_since = self._failing_since or time.monotonic()
-                self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+                self._failures.failed(exc)
                 log.exception("relay_failed_retrying")
                 await asyncio.sleep(1)
 
     def stuck(self, *, after_s: float = 30.0) -> str | None:
         """Why the relay counts as stuck (failing for more than ``after_s`` seconds in a row), or None: readiness
         reports it, so a relay that publishes nothing no longer hides behind a green /health/ready (issue 17)."""
-        if self._failing_since is None or time.monotonic() - self._failing_since < after_s:
-            return None
-        return f"the outbox relay has failed for {time.monotonic() - self._failing_since:.0f} s: {self._last_error}"
+        return self._failures.stuck(after_s=after_s)
 
     async def _lead(self) -> None:
         async with self._pool.acquire() as conn:
@@ -116,7 +112,7 @@ class OutboxRelay:
         rows = await conn.fetch("SELECT * FROM outbox_pending($1)", self._batch_size)
         PENDING.set(len(rows))
         if not rows:
-            self._failing_since = None
+            self._failures.passed()
             return 0
         sent: list[tuple[Any, asyncio.Future[Any]]] = []
         for row in rows:
@@ -146,7 +142,7 @@ class OutboxRelay:
         await conn.fetchval("SELECT outbox_mark_published($1::bigint[])", [r["seq"] for r in published])
         for row in published:
             PUBLISHED.labels(row["topic"]).inc()
-        self._failing_since = None  # a pass went through: the relay is not stuck
+        self._failures.passed()  # a pass went through: the relay is not stuck
         return len(rows)
 
     async def _set_aside(self, conn: DbConnection, row: Any, exc: BaseException) -> None:
