@@ -49,7 +49,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("notification", "approvals", topics.APPROVAL_PENDING),
     Subscription("notification", "catalog", topics.CATALOG_EVENTS),
     Subscription("notification", "clock", topics.CLOCK_TICKS),
-    # catalog runs as one replica (its wall-clock scheduler): these groups never scale out.
+    # catalog: approval rules and decisions (its replicas share these groups; one of them ticks the clock).
     Subscription("catalog", "rules", topics.APPROVAL_RULES),
     Subscription("catalog", "decisions", topics.APPROVAL_DECISIONS),
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -10,6 +9,7 @@ from fastapi import FastAPI
 
 from services.catalog import handlers, use_cases
 from services.catalog.adapters.readiness import READINESS
+from services.catalog.adapters.scheduler import WallClockScheduler
 from services.catalog.adapters.throttle import SignInLimits, SignInThrottle
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
@@ -66,16 +66,12 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     )
 
     async def scheduler(rt: ServiceRuntime) -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(settings.clock_tick_seconds)
-                try:
-                    count = await use_cases.tick_live_tenants(rt.pool, now=datetime.now(UTC))
-                    log.debug("wall_clock_ticked", tenants=count)
-                except Exception:
-                    log.exception("wall_clock_tick_failed")
+        async def tick(now: datetime) -> int:
+            return await use_cases.tick_live_tenants(rt.pool, now=now)
 
-        rt.run_in_background(loop(), name="wall-clock-scheduler")
+        every = settings.clock_tick_seconds  # one replica at a time ticks (adapters/scheduler.py)
+        ticker = WallClockScheduler(rt.pool, tick, every_s=every, now=lambda: datetime.now(UTC))
+        rt.run_in_background(ticker.run(), name="wall-clock-scheduler")
 
     runtime.on_start(scheduler)
     app = runtime.http_app

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge
 
+from shared.db.lease import leased
 from shared.db.pool import DbConnection
 from shared.faults import RELAY_AFTER_PUBLISH_BEFORE_MARK, RELAY_HELD, armed, fault_point
 from shared.messaging.envelope import MESSAGE_ID_HEADER
@@ -84,10 +85,10 @@ class OutboxRelay:
         return self._failures.stuck(after_s=after_s)
 
     async def _lead(self) -> None:
-        async with self._pool.acquire() as conn:
-            # Another replica relays while it holds the lock; poll to take over when it goes away.
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):  # noqa: ASYNC110
-                await asyncio.sleep(1)
+        # One relay per schema among the replicas (shared/db/lease.py); its work runs on the lease's own
+        # connection, so a relay that lost its session cannot carry on.
+        async with leased(self._pool, self._lock_key) as lease:
+            conn = lease.conn
             await conn.add_listener(f"{self._schema}_outbox", self._notified)
             try:
                 if self._epoch:
@@ -104,7 +105,6 @@ class OutboxRelay:
                             await asyncio.wait_for(self._wake.wait(), timeout=self._idle * 10)
             finally:
                 await conn.remove_listener(f"{self._schema}_outbox", self._notified)
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self._lock_key)
 
     async def relay_once(self, conn: DbConnection) -> int:
         if armed(RELAY_HELD):  # tests: a relay that has not got round to its rows yet, for as long as it takes

@@ -64,7 +64,6 @@ CONTAINER_HTTP = ("0.0.0.0", 8000, "json")  # noqa: S104
 # Catalog runs the wall-clock scheduler in every process, so it runs as exactly one replica. Its consumer
 # groups (approval rules and decisions: a few messages per tenant) therefore get no KEDA trigger: lag could
 # never add a replica, and a ScaledObject would own an HPA on a Deployment that must stay at 1.
-SINGLE_REPLICA = {"catalog"}
 # The test clock in catalog waits for every other service's outbox (GET /health/outbox): each at its own name.
 OTHER_SERVICE_URLS = {s.name: f"http://{s.name.replace('_', '-')}:8000" for s in SERVICES if s.name != "catalog"}
 
@@ -82,9 +81,9 @@ def service_ids(specs: tuple[ServiceSpec, ...] = SERVICES) -> list[str]:
     return [s.name for s in specs]
 
 
-CONSUMERS = tuple(s for s in SERVICES if of_service(s.name) and s.name not in SINGLE_REPLICA)
-NON_CONSUMERS = tuple(s for s in SERVICES if not of_service(s.name) and s.name not in SINGLE_REPLICA)
-AUTOSCALED = tuple(s for s in SERVICES if s.name not in SINGLE_REPLICA)
+CONSUMERS = tuple(s for s in SERVICES if of_service(s.name))
+NON_CONSUMERS = tuple(s for s in SERVICES if not of_service(s.name))
+AUTOSCALED = SERVICES  # catalog too: its scheduler ticks from one replica at a time (a lease)
 
 
 def yaml_module() -> Any:
@@ -679,11 +678,9 @@ class TestKubernetesScaling:
         assert watched == {(s.group, s.topic.name) for s in of_service(spec.name)}
         assert k8s.find("HorizontalPodAutoscaler", k8s_name(spec)) is None, "KEDA owns this service's HPA"
 
-    def test_every_consumer_group_is_watched_unless_its_service_is_single_replica(self, k8s: Manifests) -> None:
+    def test_every_consumer_group_is_watched(self, k8s: Manifests) -> None:
         watched = {t["metadata"]["consumerGroup"] for s in k8s.of_kind("ScaledObject") for t in s["spec"]["triggers"]}
-        fixed = {s.group for s in SUBSCRIPTIONS if s.service in SINGLE_REPLICA}
-        assert watched | fixed == {s.group for s in SUBSCRIPTIONS}
-        assert not watched & fixed, "a single-replica service must not be scaled on lag"
+        assert watched == {s.group for s in SUBSCRIPTIONS}
 
     def test_replicas_never_exceed_the_partitions_of_what_is_consumed(self, k8s: Manifests) -> None:
         by_group: dict[str, Subscription] = {s.group: s for s in SUBSCRIPTIONS}
@@ -714,12 +711,6 @@ class TestKubernetesScaling:
             assert hpa["spec"]["scaleTargetRef"] == target
             assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
             assert k8s.find("ScaledObject", k8s_name(spec)) is None
-
-    @pytest.mark.parametrize("name", sorted(SINGLE_REPLICA))
-    def test_the_wall_clock_runs_in_exactly_one_catalog(self, k8s: Manifests, name: str) -> None:
-        assert k8s.get("Deployment", name)["spec"]["replicas"] == 1
-        assert k8s.find("HorizontalPodAutoscaler", name) is None
-        assert k8s.find("ScaledObject", name) is None
 
     @pytest.mark.parametrize("spec", AUTOSCALED, ids=service_ids(AUTOSCALED))
     def test_autoscaled_deployments_leave_replicas_to_the_autoscaler(self, k8s: Manifests, spec: ServiceSpec) -> None:
@@ -815,7 +806,5 @@ class TestReadme:
         subs = of_service(spec.name)
         row = re.search(rf"^\| {spec.name} \| [^|]+ \| 1 \| (\d+) \|", self.text, re.M)
         assert row is not None, f"no scaling row for {spec.name}"
-        if spec.name in SINGLE_REPLICA:
-            assert int(row.group(1)) == 1
-        elif subs:
+        if subs:
             assert int(row.group(1)) == consumed_partitions({s.group for s in subs})
