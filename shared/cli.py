@@ -1,6 +1,6 @@
 """``msp``: the project's command line (``python -m shared.cli`` works too).
 
-msp run                    start the local stack and every service; Ctrl-C stops all of it
+msp run [--replicas S=N,…]  start the local stack and every service (restarting any that exits); Ctrl-C stops all
 msp demo                   bill a sandbox MSP's month end to end on the local stack (starting it if needed)
 msp topics create          create every declared topic on KAFKA_BOOTSTRAP_SERVERS
 msp db migrate SERVICE     apply SERVICE's migrations as its owner (MIGRATION_DATABASE_URL)
@@ -21,10 +21,13 @@ from shared.services import SERVICES, service
 _DEMO_FILE = Path(__file__).with_name("demo") / "northwind.yaml"
 
 
-def _run(_: argparse.Namespace) -> int:
-    from shared.stack.stack import Stack, StackConfig
+def _run(args: argparse.Namespace) -> int:
+    from shared.stack.stack import Stack, StackConfig, parse_replicas
 
-    stack = Stack(StackConfig.from_env())
+    config = StackConfig.from_env()
+    if args.replicas:
+        config.replicas |= parse_replicas(args.replicas)
+    stack = Stack(config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
@@ -43,15 +46,15 @@ def _run(_: argparse.Namespace) -> int:
 
 
 def _wait_until_stopped(stack: object, stop: threading.Event) -> None:
-    """Until ``stop`` is set (a signal) or a service exits."""
+    """Until ``stop`` is set (a signal), restarting any process that exits (shared/stack/supervisor.py)."""
     from shared.stack.stack import Stack
+    from shared.stack.supervisor import Supervisor
 
     assert isinstance(stack, Stack)
+    supervisor = Supervisor(stack)
     while not stop.is_set():
-        for name, proc in stack.processes.items():
-            if proc.poll() is not None:
-                print(f"{name} exited unexpectedly; see {stack.logs / (name + '.log')}", flush=True)
-                stop.set()
+        for line in supervisor.check():
+            print(f"{line}; see {stack.logs}/", flush=True)
         stop.wait(1.0)
 
 
@@ -114,6 +117,8 @@ def _print_summary(stack: object) -> None:
     for spec in SERVICES:
         url = stack.url(spec)
         print(f"  {spec.name:<14} {url:<26} {url + '/docs':<40} {url}/asyncapi")
+        for replica in range(2, stack.replicas(spec) + 1):
+            print(f"  {stack.key(spec, replica):<14} {stack.url(spec, replica):<26} (replica {replica}, same groups)")
     print(f"\n  Dashboard         {stack.dashboard_url}  (sign in with an API key)")
     print(f"  Kafka bootstrap   {stack.bootstrap}")
     print(
@@ -228,7 +233,13 @@ def _catalog_republish(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="msp", description="MSP billing platform")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the local stack and all services").set_defaults(func=_run)
+    run = sub.add_parser("run", help="start the local stack and all services")
+    run.add_argument(
+        "--replicas",
+        default="",
+        help="processes per service, e.g. rating=2,metering=2 (each its own port: +100 per replica; also MSP_REPLICAS)",
+    )
+    run.set_defaults(func=_run)
     demo = sub.add_parser("demo", help="bill a sandbox MSP's month end to end (README: 'The demo')")
     demo.add_argument("--stop", action="store_true", help="stop the stack afterwards if the demo started it")
     demo.add_argument("--out", help="where to write the invoice PDFs (default: .local/demo/invoices)")

@@ -37,6 +37,9 @@ from shared.stack.postgres import EmbeddedPostgres
 from shared.stack.procs import spawn, stop
 
 DATABASE = "billing"
+REPLICAS_MAX = 9
+REPLICA_PORT_STEP = 100
+"""Replica n of a service listens on its port + (n - 1) x 100 (rating: 8103, 8203, 8303 …)."""
 LOCAL_KEY_ID = "local-1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +54,8 @@ class StackConfig:
     kafka_bootstrap: str | None = None  # an existing broker instead of the embedded one
     log_format: str = "console"
     extra_env: dict[str, str] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
+    """Processes per service (default 1): ``MSP_REPLICAS=rating=2,metering=2`` or ``msp run --replicas``."""
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -63,7 +68,20 @@ class StackConfig:
             database_url=env.get("DATABASE_URL") or None,
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             log_format=env.get("LOG_FORMAT", "console"),
+            replicas=parse_replicas(env.get("MSP_REPLICAS", "")),
         )
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """``rating=2,metering=2`` → {"rating": 2, "metering": 2}; names are checked against the services."""
+    known = {s.name for s in SERVICES}
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = part.partition("=")
+        if name.strip() not in known or not count.strip().isdigit() or not 1 <= int(count) <= REPLICAS_MAX:
+            raise ValueError(f"replicas: {part!r} is not <service>=<1..{REPLICAS_MAX}> (services: {sorted(known)})")
+        counts[name.strip()] = int(count)
+    return counts
 
 
 class Stack:
@@ -75,6 +93,7 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.epoch: str | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        """Running processes by key: a service's name for its first replica, ``name#n`` for the n-th."""
 
     # -- addresses -----------------------------------------------------------------------------
     def _secret(self) -> str:
@@ -115,11 +134,25 @@ class Stack:
         role = spec.owner_role if owner else spec.app_role
         return dsn_for(self.admin_dsn, RoleCredentials(role, role_password(role, secret=self.secret)))
 
-    def port(self, spec: ServiceSpec) -> int:
-        return spec.local_port + self.config.port_offset
+    def port(self, spec: ServiceSpec, replica: int = 1) -> int:
+        return spec.local_port + self.config.port_offset + REPLICA_PORT_STEP * (replica - 1)
 
-    def url(self, spec: ServiceSpec) -> str:
-        return f"http://127.0.0.1:{self.port(spec)}"
+    def url(self, spec: ServiceSpec, replica: int = 1) -> str:
+        return f"http://127.0.0.1:{self.port(spec, replica)}"
+
+    def replicas(self, spec: ServiceSpec) -> int:
+        return self.config.replicas.get(spec.name, 1)
+
+    @staticmethod
+    def key(spec: ServiceSpec, replica: int = 1) -> str:
+        return spec.name if replica == 1 else f"{spec.name}#{replica}"
+
+    @staticmethod
+    def member(key: str) -> tuple[ServiceSpec, int] | None:
+        """The service and replica number a process key names (None: the dashboard)."""
+        name, _, number = key.partition("#")
+        found = [s for s in SERVICES if s.name == name]
+        return (found[0], int(number or 1)) if found else None
 
     @property
     def dashboard_url(self) -> str:
@@ -179,12 +212,14 @@ class Stack:
         env.update(self.config.extra_env)
         return env
 
-    def start_service(self, spec: ServiceSpec, *, extra_env: dict[str, str] | None = None) -> None:
-        env = self.service_env(spec) | (extra_env or {})
-        self.processes[spec.name] = spawn(
+    def start_service(self, spec: ServiceSpec, *, extra_env: dict[str, str] | None = None, replica: int = 1) -> None:
+        """Start one process of ``spec`` (replica n: its own port and log, the same consumer groups)."""
+        env = self.service_env(spec) | {"HTTP_PORT": str(self.port(spec, replica))} | (extra_env or {})
+        key = self.key(spec, replica)
+        self.processes[key] = spawn(
             [sys.executable, "-m", spec.module],
             env=env,
-            log_path=self.logs / f"{spec.name}.log",
+            log_path=self.logs / f"{key}.log",
             cwd=REPO_ROOT,
             # If the stack itself dies, nothing is left to stop gracefully for: its services go at once.
             death_signal=signal.SIGKILL,
@@ -232,34 +267,48 @@ class Stack:
                     raise TimeoutError(f"the dashboard is not ready after {timeout_s}s")
                 time.sleep(0.2)
 
+    def restart(self, key: str) -> None:
+        """Start the process ``key`` names again (the supervisor's call: shared/stack/supervisor.py)."""
+        member = self.member(key)
+        if member is None:
+            self.start_dashboard()
+        else:
+            self.start_service(member[0], replica=member[1])
+
     def stop_service(self, name: str, *, kill: bool = False) -> None:
         proc = self.processes.pop(name, None)
         if proc is not None:
             stop(proc, sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def wait_ready(self, names: list[str] | None = None, *, timeout_s: float = 180.0) -> None:
-        """Block until each service answers ready. A service that exits fails at once; the timeout is only for
-        one alive but slow (a loaded machine starting seven Python processes and their consumer groups)."""
-        pending = [s for s in SERVICES if names is None or s.name in names]
+        """Block until each running process of the named services (every service when none is named) answers
+        ready. One that exits fails at once; the timeout is only for one alive but slow (a loaded machine
+        starting seven Python processes and their consumer groups)."""
+        pending = {
+            key: member
+            for key in self.processes
+            if (member := self.member(key)) is not None and (names is None or member[0].name in names)
+        }
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
             while pending:
-                for spec in list(pending):
-                    proc = self.processes.get(spec.name)
+                for key, (spec, replica) in list(pending.items()):
+                    proc = self.processes.get(key)
                     if proc is not None and proc.poll() is not None:
-                        raise RuntimeError(f"{spec.name} exited; see {self.logs / (spec.name + '.log')}")
+                        raise RuntimeError(f"{key} exited; see {self.logs / (key + '.log')}")
                     try:
-                        if client.get(f"{self.url(spec)}/health/ready").status_code == 200:
-                            pending.remove(spec)
+                        if client.get(f"{self.url(spec, replica)}/health/ready").status_code == 200:
+                            del pending[key]
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise TimeoutError(f"not ready after {timeout_s}s: {[s.name for s in pending]}")
+                    raise TimeoutError(f"not ready after {timeout_s}s: {sorted(pending)}")
                 time.sleep(0.2)
 
     def start_services(self) -> None:
         for spec in SERVICES:
-            self.start_service(spec)
+            for replica in range(1, self.replicas(spec) + 1):
+                self.start_service(spec, replica=replica)
         self.start_dashboard()
         self.wait_ready()
         self.wait_dashboard_ready()
