@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from services.rating.domain import thresholds
 from services.rating.domain.buckets import Lot, available, carried_through, settle
+from services.rating.domain.time_entries import amount_for_hours, hours_of
 from shared.contracts.catalog import BucketDefinition
 
 D = Decimal
@@ -126,3 +127,19 @@ class TestHoursAvailable:
             lots = list(settle(definition, lots, [(UUID(int=i + 1), h) for i, h in enumerate(used)]).rolled_out)
         as_entries = [[(UUID(int=i + 1), h) for i, h in enumerate(used)] for used in periods]
         assert carried_through(definition, [], as_entries) == lots
+
+
+class TestOverageAmountsKeepAHalfCent:
+    """Seed 1012 of the simulator (issue 16): a bucket's overage of 65 min at 153.30/h is 166.075 exactly, which
+    the invoice rounds half up to 166.08; multiplying the overage hours as held (1.0833…, cut at 28 digits by the
+    subtraction) gave 166.0749… and 166.07."""
+
+    def test_65_minutes_beyond_a_bucket_of_10_minutes_at_153_30_is_166_075(self) -> None:
+        ten_minutes, seventy_five = hours_of(D(10)), hours_of(D(75))
+        s = settle(bucket(hours="1"), [], [(UUID(int=1), seventy_five)], allocation=ten_minutes)
+        assert s.overage * D("153.30") < D("166.075")  # the hazard: the hours as held fall short
+        assert amount_for_hours(s.overage, D("153.30")) == D("166.075")  # 13/12 h x 153.30, worked by hand
+
+    def test_hours_that_are_exact_are_left_as_they_are(self) -> None:
+        assert amount_for_hours(D("1.25"), D("110.00")) == D("137.5")
+        assert amount_for_hours(D("0.0000001"), D("3600")) == D("0.00036")  # 0.36 ms: whole microseconds

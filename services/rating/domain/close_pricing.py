@@ -44,6 +44,7 @@ from services.rating.domain.pricing import PlanCandidate
 from services.rating.domain.proration import billable_runs, exact_share, split_at
 from services.rating.domain.quantities import prorated_quantity
 from services.rating.domain.snapshots import aggregate
+from services.rating.domain.time_entries import amount_for_hours
 from shared.contracts.catalog import (
     BucketDefinition,
     BundleState,
@@ -567,7 +568,7 @@ def bucket_overage(
                 quantity=hours,
                 unit="hour",
                 unit_price=definition.overage_rate,
-                amount=hours * definition.overage_rate,
+                amount=amount_for_hours(hours, definition.overage_rate),  # a true half cent stays one
                 currency=candidate.plan.currency,
                 source_records=sorted((r for r, _ in uses), key=str),
                 price_rule=PriceRule(

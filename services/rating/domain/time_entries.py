@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from shared.contracts.catalog import LinePrice, PerUnitPricing, PlanLine, ServiceState, UserState, price_on
 
@@ -40,6 +40,20 @@ def billable_minutes(start: datetime, end: datetime, line: PlanLine | None) -> D
 
 def hours_of(minutes: Decimal) -> Decimal:
     return _HOURS.divide(minutes, Decimal(60))
+
+
+MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+
+
+def amount_for_hours(hours: Decimal, rate: Decimal) -> Decimal:
+    """``hours`` x ``rate`` at full precision, for hours that went through arithmetic (a bucket's overage).
+
+    Work is whole microseconds at its finest, so the hours are snapped to them first: hours held as repeating
+    decimals (65 min = 1.0833… h, a bucket's 10 min = 0.1666… h subtracted) otherwise land a true half cent
+    (65 min at 153.30 = 166.075, billed 166.08) a hair below it, and the invoice line rounds down.
+    """
+    micros = _HOURS.multiply(hours, MICROSECONDS_PER_HOUR).to_integral_value(ROUND_HALF_EVEN)
+    return _HOURS.divide(_HOURS.multiply(micros, rate), MICROSECONDS_PER_HOUR)
 
 
 @dataclass(frozen=True, slots=True)
