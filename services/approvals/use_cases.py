@@ -26,6 +26,7 @@ from shared.contracts.approvals import (
     ApprovalRequest,
     ApprovalRule,
     ApprovalRuleSet,
+    PendingReason,
 )
 from shared.contracts.catalog import CatalogEvent, TenantState
 from shared.contracts.clock import ClockTick
@@ -278,7 +279,11 @@ async def _record(
             message=transition.pending,
             message_id=transition.pending.notice_id,
         )
-    at = transition.decided.decided_at if transition.decided else (after.step_started_at or before.due_at)
+    at = transition.decided.decided_at if transition.decided else None
+    if at is None:  # an escalation starts its step; a reminder happens when it fell due
+        reminder = transition.pending is not None and transition.pending.reason is PendingReason.REMINDER
+        at = transition.pending.occurred_at if reminder and transition.pending else after.step_started_at
+        at = at or before.due_at
     assert at is not None
     await audit.record(
         uow,

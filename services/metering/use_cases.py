@@ -287,6 +287,7 @@ def _publish_effects(
         request = approval_request(
             requested_by=actor if actor.startswith("user:") else f"source:{record.source}",
             requested_for=for_whom,
+            service_code=None if isinstance(record, TimeEntry) else record.service_ref,
             tenant_id=record.tenant_id,
             record_type=rt,
             record_id=accepted.record_id,

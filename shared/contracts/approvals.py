@@ -64,6 +64,7 @@ class TimeoutAction(StrEnum):
     REJECT = "reject"
     APPROVE = "approve"
     ESCALATE = "escalate"
+    REMIND = "remind"  # the step stays with its deciders, who are reminded every timeout_hours until one decides
 
 
 class ApprovalOutcome(StrEnum):
@@ -98,10 +99,19 @@ class ApprovalStep(Contract):
         examples=["owner"],
     )
 
+    after_escalation: TimeoutAction = Field(
+        default=TimeoutAction.REJECT,
+        description="What an escalated step that times out again does: reject, approve, or remind the escalation "
+        "role every timeout_hours until it decides (never escalate again).",
+        examples=["remind"],
+    )
+
     @model_validator(mode="after")
     def _escalation_has_role(self) -> Self:
         if self.on_timeout is TimeoutAction.ESCALATE and self.escalate_to_role is None:
             raise ValueError("escalate_to_role is required when on_timeout is 'escalate'")
+        if self.after_escalation is TimeoutAction.ESCALATE:
+            raise ValueError("after_escalation is reject, approve or remind: a step escalates once")
         return self
 
 
@@ -129,9 +139,19 @@ class ApprovalRule(Contract):
         description="Decision steps, in order; every step must approve.",
         examples=[[{"step": 1, "roles": ["billing_manager"], "timeout_hours": 48, "on_timeout": "reject"}]],
     )
+    service_codes: list[NonEmptyStr] | None = Field(
+        default=None,
+        description="Usage-report rules only: the catalog service codes the rule holds (a quantity means something "
+        "only in its service's unit); null holds usage of every service.",
+        examples=[["m365-seats"], None],
+    )
     active: bool = Field(default=True, description="Inactive rules hold nothing.", examples=[True])
     version: int = Field(ge=1, description="Version of this rule, increasing.", examples=[3])
     updated_at: Timestamp = Field(description="When this version was made.", examples=["2025-01-15T12:00:00Z"])
+
+    def covers(self, service_code: str | None) -> bool:
+        """Whether the rule applies to an item of this service (rules without ``service_codes`` apply to any)."""
+        return self.service_codes is None or service_code in self.service_codes
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> Self:
@@ -195,6 +215,11 @@ class ApprovalRequest(Contract):
         examples=["tech.jane", None],
     )
     trigger_field: NonEmptyStr = Field(description="The value compared to the rule.", examples=["hours"])
+    service_code: NonEmptyStr | None = Field(
+        default=None,
+        description="The catalog service of a usage report (a rule with service_codes holds only its own).",
+        examples=["backup-storage", None],
+    )
     trigger_value: DecimalStr = Field(description="Its value, which exceeded the threshold.", examples=["9.5"])
     currency: CurrencyCode | None = Field(
         default=None, description="Currency of a money trigger_value.", examples=[None, "USD"]
@@ -239,6 +264,7 @@ class PendingReason(StrEnum):
     REQUESTED = "requested"
     NEXT_STEP = "next_step"
     ESCALATED = "escalated"
+    REMINDER = "reminder"  # still undecided after timeout_hours (a step that reminds rather than drops the item)
 
 
 class ApprovalPending(Contract):

@@ -1,5 +1,8 @@
 """`make bench`: usage records through the real pipeline, beside a raw baseline on the same stack.
 
+The pipeline figure is taken again with a second replica of metering and of rating in the same consumer
+groups (each its own process), beside the one-replica figure of the same run.
+
 Metering's own figures follow (rating stopped meanwhile): N records through billing.usage.v1 until each
 is stored and relayed onto metering.accepted.v1, and N through POST /v1/usage:batch (1,000 per request),
 with p50 / p99 latencies.
@@ -477,6 +480,35 @@ async def metering_http(
     return elapsed, latencies, counts
 
 
+SCALED = ("metering", "rating")
+
+
+async def with_second_replicas(stack: Stack, batch: list[tuple[str, bytes, uuid.UUID]]) -> float:
+    """The pipeline figure again with two processes of metering and of rating sharing their groups' partitions
+    (issue 18: honest even when 2 cores cap it). The second replicas then leave (gracefully, one per group)."""
+    for name in SCALED:
+        stack.start_service(service(name), replica=2)
+    await asyncio.to_thread(stack.wait_ready, list(SCALED))
+    groups = ["metering.usage", "rating.accepted"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # both members in each group before timing
+            described = [(await admin.describe_consumer_groups([g]))[0].to_object()["groups"][0] for g in groups]
+            if all(len(d["members"]) == 2 and d["state"] == "Stable" for d in described):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    try:
+        elapsed, _ = await pipeline(stack, batch)
+    finally:
+        for name in SCALED:
+            stack.stop_service(f"{name}#2")
+    return elapsed
+
+
 def rss_mb(stack: Stack) -> dict[str, float]:
     return {name: psutil.Process(p.pid).memory_info().rss / 2**20 for name, p in stack.processes.items()}
 
@@ -496,6 +528,8 @@ def main() -> None:
             elapsed, latencies = asyncio.run(pipeline(stack, batch))
             print(f"then {PACED_N} more at {PACED_RATE:.0f} records/s for latency below saturation …", flush=True)
             _, paced = asyncio.run(pipeline(stack, records(tenant, refs, PACED_N, "paced"), rate=PACED_RATE))
+            print(f"and {N} more with a second replica of metering and of rating (same groups) …", flush=True)
+            two_elapsed = asyncio.run(with_second_replicas(stack, records(tenant, refs, N, "two")))
             rseed = asyncio.run(seed_rating(stack))
             print(f"rating alone: {N} accepted records on a per-record line, then {N} on a graduated one …", flush=True)
             r_elapsed, r_latencies = asyncio.run(
@@ -525,6 +559,10 @@ def main() -> None:
         q = statistics.quantiles(latencies, n=100)
         pq = statistics.quantiles(paced, n=100)
         print(f"pipeline  publish → charge       {N / elapsed:10.0f} records/s   ({elapsed:.2f} s)")
+        print(
+            f"          with 2 replicas        {N / two_elapsed:10.0f} records/s   ({two_elapsed:.2f} s; metering and "
+            f"rating x2, {elapsed / two_elapsed:.2f}x one replica on {os.cpu_count()} cores)"
+        )
         print(f"          latency p50 / p99      {q[49] * 1000:10.0f} ms / {q[98] * 1000:.0f} ms  (at saturation)")
         print(
             f"          latency p50 / p99      {pq[49] * 1000:10.0f} ms / {pq[98] * 1000:.0f} ms  "

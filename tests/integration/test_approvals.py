@@ -55,15 +55,6 @@ async def opened(platform: Platform, token: str, request_id: str) -> dict[str, A
     return result
 
 
-async def settles(platform: Platform, token: str, request_id: str, status: str) -> dict[str, Any]:
-    async def found() -> dict[str, Any] | None:
-        response = await platform.approvals.get(f"/v1/approvals/{request_id}", headers=bearer(token))
-        return response.json() if response.status_code == 200 and response.json()["status"] == status else None
-
-    result: dict[str, Any] = await platform.wait_for(found, timeout_s=60)
-    return result
-
-
 async def decisions(
     platform: Platform, request_id: str, *, count: int = 1, settle_s: float = 0.0, timeout_s: float = 60.0
 ) -> list[Any]:
@@ -401,7 +392,7 @@ class TestTwoStepApproval:
 
 
 class TestTimeoutsOnTheBillingClock:
-    async def test_an_undecided_entry_escalates_to_an_admin_then_is_rejected(
+    async def test_an_undecided_entry_escalates_to_an_admin_who_is_reminded_until_they_decide(
         self, platform: Platform, tenant: Tenant
     ) -> None:
         await platform.advance_clock(tenant, T0.isoformat())
@@ -423,12 +414,18 @@ class TestTimeoutsOnTheBillingClock:
         [_, notice] = await notices(platform, request["request_id"], count=2)
         assert (notice["reason"], notice["roles"]) == ("escalated", ["admin"])
 
+        # 144 h: the work used to be rejected by system:timeout here, and never billed (issue 18)
         await platform.advance_clock(tenant, (T0 + timedelta(hours=150)).isoformat())
-        done = await settles(platform, tenant.token, request["request_id"], "rejected")
-        assert done["decided_by"] == "system:timeout"
+        [*_, reminder] = await notices(platform, request["request_id"], count=3)
+        assert (reminder["reason"], reminder["roles"]) == ("reminder", ["admin"])
+        assert datetime.fromisoformat(reminder["occurred_at"]) == T0 + timedelta(hours=144)
+        still = await opened(platform, tenant.token, request["request_id"])
+        assert (still["status"], datetime.fromisoformat(still["due_at"])) == ("pending", T0 + timedelta(hours=216))
+
+        status, _ = await decide(platform, tenant.token, request["request_id"])  # the admin decides at last
+        assert status == 200
         [decision] = await decisions(platform, request["request_id"])
-        assert (decision["outcome"], decision["decided_by"]) == ("rejected", "system:timeout")
-        assert datetime.fromisoformat(decision["decided_at"]) == T0 + timedelta(hours=144)
+        assert decision["outcome"] == "approved"
 
 
 # -- every change is audited ---------------------------------------------------------------------------------

@@ -287,3 +287,71 @@ def test_a_request_no_rule_holds_is_released_by_the_rules() -> None:
     assert "hours 9" in released.reason
     assert Decimal(released.step) == 1
     assert ApprovalItemType(released.item_type) is ApprovalItemType.TIME_ENTRY
+
+
+class TestBillableWorkIsNeverDroppedByATimeout:
+    """Issue 18, item 5: an undecided time entry used to be rejected by system:timeout after 144 h (never billed);
+    a usage rule held any record over 10,000 units, whatever the unit."""
+
+    def escalating(self) -> ApprovalRule:
+        return rule(
+            step(1, "billing_manager", timeout_hours=24, on_timeout="escalate", escalate_to_role="admin",
+                 after_escalation="remind")
+        )  # fmt: skip
+
+    def test_an_escalated_step_that_times_out_again_reminds_the_admins_and_stays_pending(self) -> None:
+        handed, reminded = time_out(opened(self.escalating()), now=T0 + timedelta(hours=48))
+        assert handed.pending is not None
+        assert handed.pending.reason is PendingReason.ESCALATED
+        assert reminded.final is None
+        assert reminded.pending is not None
+        assert (reminded.pending.reason, reminded.pending.roles) == (PendingReason.REMINDER, ["admin"])
+        assert reminded.pending.occurred_at == T0 + timedelta(hours=48)
+        assert reminded.workflow.due_at == T0 + timedelta(hours=72)  # and again every 24 h
+        assert reminded.action == "approval_reminded"
+        assert approve(reminded.workflow, ADMIN).final is not None  # an admin still decides it
+
+    def test_a_clock_jump_over_many_reminders_sends_one_dated_the_last_it_passed(self) -> None:
+        [_, first] = time_out(opened(self.escalating()), now=T0 + timedelta(hours=48))
+        [jumped] = time_out(first.workflow, now=T0 + timedelta(hours=150))  # 72, 96, 120, 144 passed
+        assert jumped.pending is not None
+        assert jumped.pending.occurred_at == T0 + timedelta(hours=144)
+        assert jumped.workflow.due_at == T0 + timedelta(hours=168)
+        assert jumped.pending.notice_id != first.pending.notice_id  # type: ignore[union-attr]
+
+    def test_remind_as_the_first_timeout_keeps_the_step_with_its_roles(self) -> None:
+        w = opened(rule(step(1, "billing_manager", "approver", timeout_hours=72, on_timeout="remind")))
+        [t] = time_out(w, now=T0 + timedelta(hours=72))
+        assert t.pending is not None
+        assert t.pending.roles == ["billing_manager", "approver"]
+        assert t.workflow.status.value == "pending"
+
+    def test_the_defaults_escalate_time_and_adjustments_then_remind_and_hold_no_usage(self) -> None:
+        defaults = {r.item_type: r for r in rule_book.default_rules(TENANT, at=T0) if r.threshold_field != "percentage"}
+        for kind in (ApprovalItemType.TIME_ENTRY, ApprovalItemType.BILLING_ADJUSTMENT):
+            [only] = defaults[kind].steps
+            assert (only.on_timeout.value, only.escalate_to_role, only.after_escalation.value) == (
+                "escalate",
+                "admin",
+                "remind",
+            )
+        assert defaults[ApprovalItemType.USAGE_REPORT].active is False
+        big_usage = request("50000", item_type="usage_report", trigger_field="quantity", service_code="backup-gb")
+        assert rule_book.governing_rule(list(defaults.values()), big_usage) is None
+
+
+class TestUsageRulesAreScopedByService:
+    def seats_only(self) -> ApprovalRule:
+        return rule(item_type="usage_report", field="quantity", threshold="500", service_codes=["m365"])
+
+    def test_a_rule_holds_only_its_own_services_usage(self) -> None:
+        seats = request("600", item_type="usage_report", trigger_field="quantity", service_code="m365")
+        gigabytes = request("600", item_type="usage_report", trigger_field="quantity", service_code="backup-gb")
+        assert rule_book.governing_rule([self.seats_only()], seats) is not None
+        assert rule_book.governing_rule([self.seats_only()], gigabytes) is None
+
+    def test_only_a_usage_rule_may_name_services(self) -> None:
+        found = rule_book.problems(rule(service_codes=["m365"]))
+        assert [(p.field, p.message) for p in found] == [
+            ("service_codes", "only a usage_report rule is scoped to services")
+        ]

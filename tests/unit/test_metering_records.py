@@ -58,7 +58,9 @@ def entry(**changes: Any) -> TimeEntry:
     return TimeEntry.model_validate(doc)
 
 
-def rules(item_type: str, field: str, threshold: str, *, active: bool = True) -> ApprovalRuleSet:
+def rules(
+    item_type: str, field: str, threshold: str, *, active: bool = True, service_codes: list[str] | None = None
+) -> ApprovalRuleSet:
     at = "2026-01-01T00:00:00Z"
     return ApprovalRuleSet.model_validate(
         {
@@ -74,6 +76,7 @@ def rules(item_type: str, field: str, threshold: str, *, active: bool = True) ->
                     "threshold": threshold,
                     "steps": [{"step": 1, "roles": ["billing_manager"]}],
                     "active": active,
+                    "service_codes": service_codes,
                     "version": 1,
                     "updated_at": at,
                 }
@@ -189,6 +192,14 @@ class TestApprovalHolding:
         decision = decide(record, COMPANY, USAGE_SERVICE, rules=rules("usage_report", "quantity", "500"))
 
         assert (decision.verdict, decision.code, decision.field) == (Verdict.HELD, "approval_required", "quantity")
+
+    def test_a_usage_rule_scoped_to_other_services_does_not_hold_this_ones(self) -> None:
+        record = UsageRecord.model_validate(usage(quantity="50000", service_ref="backup-gb"))
+        seats_only = rules("usage_report", "quantity", "500", service_codes=["m365-seats"])
+        devices = rules("usage_report", "quantity", "500", service_codes=["backup-gb"])
+
+        assert decide(record, COMPANY, USAGE_SERVICE, rules=seats_only).verdict is Verdict.ACCEPTED
+        assert decide(record, COMPANY, USAGE_SERVICE, rules=devices).verdict is Verdict.HELD
 
     def test_the_request_id_is_the_same_on_every_retry_and_differs_per_record(self) -> None:
         a, b = time_record_id(TENANT, "cw", "1"), time_record_id(TENANT, "cw", "2")

@@ -62,6 +62,8 @@ def problems(rule: ApprovalRule) -> list[Problem]:
         )
     if rule.currency is not None and rule.threshold_field != "amount":
         found.append(Problem("currency", "only an amount threshold has a currency"))
+    if rule.service_codes is not None and rule.item_type is not ApprovalItemType.USAGE_REPORT:
+        found.append(Problem("service_codes", "only a usage_report rule is scoped to services"))
     names = {r.value for r in DECIDING_ROLES}
     for i, step in enumerate(rule.steps):
         for role in step.roles:
@@ -90,6 +92,7 @@ def governing_rule(rules: list[ApprovalRule], request: ApprovalRequest) -> Appro
         and r.item_type is request.item_type
         and r.threshold_field == request.trigger_field
         and (r.currency is None or r.currency == request.currency)
+        and r.covers(request.service_code)
         and r.requires_approval(request.trigger_value)
     ]
     return max(crossed, key=lambda r: (r.threshold, len(r.steps)), default=None)
@@ -101,6 +104,7 @@ def _step(
     hours: int | None = None,
     on_timeout: TimeoutAction = TimeoutAction.REJECT,
     escalate_to: Role | None = None,
+    after_escalation: TimeoutAction = TimeoutAction.REJECT,
 ) -> ApprovalStep:
     return ApprovalStep(
         step=step,
@@ -108,7 +112,17 @@ def _step(
         timeout_hours=hours,
         on_timeout=on_timeout,
         escalate_to_role=escalate_to.value if escalate_to else None,
+        after_escalation=after_escalation,
     )
+
+
+def _escalate_then_remind(*roles: Role, hours: int) -> ApprovalStep:
+    """Billable work is never dropped by a timeout (issue 18): after ``hours`` the step goes to an admin, who
+    is then reminded every ``hours`` until someone decides."""
+    return _step(
+        1, *roles, hours=hours, on_timeout=TimeoutAction.ESCALATE, escalate_to=Role.ADMIN,
+        after_escalation=TimeoutAction.REMIND,
+    )  # fmt: skip
 
 
 _MANAGERS = (Role.BILLING_MANAGER, Role.APPROVER)
@@ -121,15 +135,17 @@ _DEFAULTS: tuple[tuple[str, ApprovalItemType, str, Decimal, bool, tuple[Approval
         "hours",
         Decimal("8"),
         True,
-        (_step(1, *_MANAGERS, hours=72, on_timeout=TimeoutAction.ESCALATE, escalate_to=Role.ADMIN),),
+        (_escalate_then_remind(*_MANAGERS, hours=72),),
     ),
+    # off until an admin scopes it to services (service_codes) and sets a threshold in their unit: 10,000 means
+    # nothing across devices, seats and gigabytes alike
     (
         "large-usage-reports",
         ApprovalItemType.USAGE_REPORT,
         "quantity",
         Decimal("10000"),
-        True,
-        (_step(1, *_MANAGERS, hours=72, on_timeout=TimeoutAction.ESCALATE, escalate_to=Role.ADMIN),),
+        False,
+        (_escalate_then_remind(*_MANAGERS, hours=72),),
     ),
     (
         "percentage-discounts",
@@ -146,7 +162,7 @@ _DEFAULTS: tuple[tuple[str, ApprovalItemType, str, Decimal, bool, tuple[Approval
         "amount",
         Decimal("500"),
         True,
-        (_step(1, Role.BILLING_MANAGER, hours=120, on_timeout=TimeoutAction.ESCALATE, escalate_to=Role.ADMIN),),
+        (_escalate_then_remind(Role.BILLING_MANAGER, hours=120),),
     ),
     (
         "credits",

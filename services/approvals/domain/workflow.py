@@ -7,9 +7,12 @@
   request no longer pending refuses any decision.
 - Timeouts run in the tenant's billing time. A step's clock starts when the step begins (the tenant's
   billing time then); after ``timeout_hours`` its ``on_timeout`` applies on the next tick: ``reject`` and
-  ``approve`` decide the step as ``system:timeout``; ``escalate`` hands the step to ``escalate_to_role``
-  with a fresh timeout, once — an escalated step that times out again is rejected. A clock that jumps
-  several timeouts ahead applies them in order, each next step starting when the previous one timed out.
+  ``approve`` decide the step as ``system:timeout``; ``remind`` keeps the step with its deciders and tells
+  them again every ``timeout_hours`` (once per clock jump, however many reminders it passed); ``escalate``
+  hands the step to ``escalate_to_role`` with a fresh timeout, once — an escalated step that times out
+  again does its ``after_escalation`` (reject by default; the defaults for billable work remind). A clock
+  that jumps several timeouts ahead applies them in order, each next step starting when the previous one
+  timed out.
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ class Transition:
     def action(self) -> str:
         """How the audit trail names what happened."""
         if self.decided is None:
-            return "approval_escalated"
+            reminded = self.pending is not None and self.pending.reason is PendingReason.REMINDER
+            return "approval_reminded" if reminded else "approval_escalated"
         if self.final is not None:
             return f"approval_{self.final.outcome.value}"
         return "approval_step_approved"
@@ -191,11 +195,13 @@ def _start_step(workflow: Workflow, number: int, *, at: datetime, escalated_to: 
     )
 
 
-def notice(workflow: Workflow, reason: PendingReason) -> ApprovalPending:
+def notice(workflow: Workflow, reason: PendingReason, *, at: datetime | None = None) -> ApprovalPending:
+    """What notification tells the step's deciders; ``at`` for a reminder (when it fell due)."""
     request = workflow.request
     assert workflow.step_started_at is not None
+    which = f":{at.isoformat()}" if at is not None else ""
     return ApprovalPending(
-        notice_id=uuid.uuid5(request.request_id, f"pending:{workflow.current_step}:{reason.value}"),
+        notice_id=uuid.uuid5(request.request_id, f"pending:{workflow.current_step}:{reason.value}{which}"),
         request_id=request.request_id,
         tenant_id=request.tenant_id,
         item_type=request.item_type,
@@ -208,7 +214,7 @@ def notice(workflow: Workflow, reason: PendingReason) -> ApprovalPending:
         summary=request.summary,
         requested_by=request.requested_by,
         due_at=workflow.due_at,
-        occurred_at=workflow.step_started_at,
+        occurred_at=at or workflow.step_started_at,
     )
 
 
@@ -299,7 +305,11 @@ def time_out(workflow: Workflow, *, now: datetime) -> list[Transition]:
             done.append(Transition(escalated, None, None, notice(escalated, PendingReason.ESCALATED)))
             current = escalated
             continue
-        outcome = ApprovalOutcome.APPROVED if step.on_timeout is TimeoutAction.APPROVE else ApprovalOutcome.REJECTED
+        action = step.after_escalation if current.escalated else step.on_timeout
+        if action is TimeoutAction.REMIND:
+            done.append(_remind(current, now=now))
+            return done
+        outcome = ApprovalOutcome.APPROVED if action is TimeoutAction.APPROVE else ApprovalOutcome.REJECTED
         why = (
             f"no decision within {step.timeout_hours} h of escalation to {current.roles[0]}"
             if current.escalated
@@ -317,3 +327,14 @@ def time_out(workflow: Workflow, *, now: datetime) -> list[Transition]:
         done.append(transition)
         current = transition.workflow
     return done
+
+
+def _remind(workflow: Workflow, *, now: datetime) -> Transition:
+    """The step stays with its deciders; they are told again, once however many reminders a clock jump passed,
+    and the next reminder falls due ``timeout_hours`` after the last one missed."""
+    assert workflow.due_at is not None
+    assert workflow.step.timeout_hours is not None
+    every = timedelta(hours=workflow.step.timeout_hours)
+    last = workflow.due_at + every * ((now - workflow.due_at) // every)
+    reminded = replace(workflow, due_at=last + every)
+    return Transition(reminded, None, None, notice(reminded, PendingReason.REMINDER, at=last))

@@ -141,7 +141,9 @@ def decide(
         occurred_at=record.occurred_at,
         attributes=record.attributes,
     )
-    rule = crossed_rule(rules, ApprovalItemType.USAGE_REPORT, "quantity", record.quantity)
+    rule = crossed_rule(
+        rules, ApprovalItemType.USAGE_REPORT, "quantity", record.quantity, service_code=record.service_ref
+    )
     if rule is not None:
         return Decision(
             Verdict.HELD,

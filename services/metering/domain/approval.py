@@ -23,13 +23,19 @@ TRIGGER_FIELD = {"usage": "quantity", "time": "hours"}
 
 
 def crossed_rule(
-    rules: ApprovalRuleSet | None, item_type: ApprovalItemType, field: str, value: Decimal
+    rules: ApprovalRuleSet | None,
+    item_type: ApprovalItemType,
+    field: str,
+    value: Decimal,
+    *,
+    service_code: str | None = None,
 ) -> ApprovalRule | None:
-    """The first active rule of ``item_type`` on ``field`` that ``value`` crosses, if any."""
+    """The first active rule of ``item_type`` on ``field`` that ``value`` crosses, if any (a usage rule with
+    ``service_codes`` only for those services: a quantity means something only in its own unit)."""
     if rules is None:
         return None
     for rule in rules.active_rules(item_type):
-        if rule.threshold_field == field and rule.requires_approval(value):
+        if rule.threshold_field == field and rule.covers(service_code) and rule.requires_approval(value):
             return rule
     return None
 
@@ -51,6 +57,7 @@ def approval_request(
     at: datetime,
     requested_by: str,
     requested_for: str | None,
+    service_code: str | None = None,
 ) -> ApprovalRequest:
     """``requested_by``: who submitted the record (an API caller, or the sending system); ``requested_for``: whose
     it is (a time entry's technician). Approvals lets neither decide it."""
@@ -65,6 +72,7 @@ def approval_request(
         requested_for=requested_for,
         trigger_field=TRIGGER_FIELD[record_type],
         trigger_value=value,
+        service_code=service_code,
         summary=f"{summary} (threshold {rule.threshold})",
         requested_at=at,
         details=details
