@@ -147,7 +147,12 @@ class ServiceRuntime:
                 return JSONResponse({"service": self.settings.service_name, "pending": None}, status_code=503)
             pending = await self._pool.fetchval("SELECT outbox_backlog()")
             set_aside = await self._pool.fetchval("SELECT outbox_set_aside_count()")
-            return JSONResponse({"service": self.settings.service_name, "pending": pending, "set_aside": set_aside})
+            marks = await self._pool.fetchrow("SELECT * FROM outbox_marks()")
+            assert marks is not None  # the function returns one row
+            return JSONResponse(
+                {"service": self.settings.service_name, "pending": pending, "set_aside": set_aside}
+                | {"allocated": marks["allocated"], "relayed_through": marks["relayed_through"]}
+            )
 
         @router.get("/asyncapi.json", summary="The AsyncAPI 3 document of this service's topics")
         async def asyncapi_json() -> dict[str, Any]:

@@ -11,10 +11,12 @@ from services.catalog import handlers, use_cases
 from services.catalog.adapters.readiness import READINESS
 from services.catalog.adapters.scheduler import WallClockScheduler
 from services.catalog.adapters.throttle import SignInLimits, SignInThrottle
+from services.catalog.domain.live_close import CloseRules
 from services.catalog.handlers import router
 from services.catalog.settings import CatalogSettings
 from shared import topics
 from shared.auth import TokenIssuer
+from shared.clock.barrier import CloseBarrier
 from shared.clock.lag import ConsumerLagProbe
 from shared.clock.outboxes import ServiceOutboxes
 from shared.contracts.approvals import ApprovalDecision, ApprovalRequest, ApprovalRuleSet
@@ -65,12 +67,27 @@ def create_app(settings: CatalogSettings) -> FastAPI:
         description="Final approval decisions: a pending discount becomes approved or rejected",
     )
 
+    # Settled = every declared group caught up and every service's outbox relayed (shared/clock/lag.py).
+    outboxes = ServiceOutboxes(urls=settings.other_services(), own=("catalog", lambda: runtime.pool))
+    lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers, outboxes=outboxes)
+    # Live periods close at local midnight once the grace has passed and the barrier says nothing published
+    # before is still in flight (services/catalog/domain/live_close.py).
+    close = use_cases.LiveClose(
+        rules=CloseRules(
+            grace=timedelta(seconds=settings.close_grace_seconds),
+            max_wait=timedelta(seconds=settings.close_max_wait_seconds),
+        ),
+        barrier=CloseBarrier(lag_probe, outboxes),
+        barrier_timeout_s=max(30.0, settings.clock_tick_seconds),
+    )
+    offset = timedelta(seconds=settings.wall_clock_offset_seconds)
+
     async def scheduler(rt: ServiceRuntime) -> None:
         async def tick(now: datetime) -> int:
-            return await use_cases.tick_live_tenants(rt.pool, now=now)
+            return await use_cases.tick_live_tenants(rt.pool, now=now, close=close)
 
         every = settings.clock_tick_seconds  # one replica at a time ticks (adapters/scheduler.py)
-        ticker = WallClockScheduler(rt.pool, tick, every_s=every, now=lambda: datetime.now(UTC))
+        ticker = WallClockScheduler(rt.pool, tick, every_s=every, now=lambda: datetime.now(UTC) + offset)
         rt.run_in_background(ticker.run(), name="wall-clock-scheduler")
 
     runtime.on_start(scheduler)
@@ -82,9 +99,7 @@ def create_app(settings: CatalogSettings) -> FastAPI:
     app.state.signin_throttle = SignInThrottle(
         SignInLimits(per_client=settings.signin_limit_per_client, per_key=settings.signin_limit_per_key)
     )
-    # Settled = every declared group caught up and every service's outbox relayed (shared/clock/lag.py).
-    outboxes = ServiceOutboxes(urls=settings.other_services(), own=("catalog", lambda: runtime.pool))
-    app.state.lag_probe = ConsumerLagProbe(settings.kafka_bootstrap_servers, outboxes=outboxes)
+    app.state.lag_probe = lag_probe
     app.state.advance_timeout_s = settings.clock_advance_timeout_s
     app.include_router(router)
     return app

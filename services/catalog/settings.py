@@ -22,6 +22,18 @@ class CatalogSettings(ServiceSettings):
     )
     clock_tick_seconds: float = Field(default=60.0, gt=0, description="Wall-clock tick interval, live tenants")
     clock_advance_timeout_s: float = Field(default=120.0, gt=0)
+    close_grace_seconds: float = Field(
+        default=900.0, ge=0, description="Live close: how long after a local midnight records stamped before it "
+        "may still arrive from upstream tools; the close waits that long, then for the close barrier"
+    )  # fmt: skip
+    close_max_wait_seconds: float = Field(
+        default=3600.0, ge=0, description="Live close: after midnight + grace, how long the close waits for the "
+        "barrier (a stuck consumer) before it goes ahead anyway (late records are rated into the open period)"
+    )  # fmt: skip
+    wall_clock_offset_seconds: float = Field(
+        default=0.0, description="Local stacks and specs only: shift the wall clock the scheduler ticks live "
+        "tenants by (a spec reaches a midnight in seconds). Never set it in production."
+    )  # fmt: skip
     # The test clock waits for every service's outbox to be relayed (docs/architecture.md §7): where to ask.
     metering_url: str = Field(default=service("metering").local_url, description=_OUTBOX.format("metering"))
     rating_url: str = Field(default=service("rating").local_url, description=_OUTBOX.format("rating"))

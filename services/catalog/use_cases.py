@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 
 from services.catalog.adapters.repository import CatalogRepository
-from services.catalog.domain import clock, discount_approval, status
+from services.catalog.domain import clock, discount_approval, live_close, status
 from services.catalog.domain.credentials import (
     DECOY_HASH,
     ApiKey,
@@ -29,6 +29,7 @@ from services.catalog.domain.preparation import prepared
 from services.catalog.domain.rules import Problem, problems_deleting, problems_saving
 from shared import audit, topics
 from shared.auth import Principal
+from shared.clock.barrier import BarrierNotPassed, CloseBarrier
 from shared.clock.lag import ConsumerLagProbe, LagNotSettled
 from shared.contracts.approvals import (
     ApprovalDecision,
@@ -428,17 +429,63 @@ async def clock_status(pool: asyncpg.Pool, lag: ConsumerLagProbe, *, tenant_id: 
     return ClockStatus(tenant=tenant, now=now, mode=mode, behind=report.behind() if report is not None else None)
 
 
-async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime) -> int:
-    """Publish a wall-clock tick for every live tenant (the scheduler calls this)."""
+@dataclass(frozen=True, slots=True)
+class LiveClose:
+    """How live periods close (services/catalog/domain/live_close.py): the rules, and the barrier that says
+    everything published before a moment has gone through (None: close at midnight + grace without one)."""
+
+    rules: live_close.CloseRules
+    barrier: CloseBarrier | None
+    barrier_timeout_s: float = 30.0
+
+
+async def tick_live_tenants(pool: asyncpg.Pool, *, now: datetime, close: LiveClose) -> int:
+    """Publish a wall-clock tick for every live tenant (the scheduler calls this), holding a tenant's clock just
+    short of a local midnight until the close may go ahead. Returns how many tenants were ticked."""
     async with unit_of_work(pool) as uow:
         tenants = await CatalogRepository(uow.conn).live_tenants()
+    zones: dict[UUID, str] = {}
+    waiting = False
     for tenant_id in tenants:
         async with unit_of_work(pool, tenant_id=tenant_id) as uow:
             repo = CatalogRepository(uow.conn)
-            tick = clock.wall_tick(tenant_id=tenant_id, current=await repo.clock_now(tenant_id, lock=True), now=now)
-            await repo.set_clock(tenant_id, now, "wall")
+            state = await repo.tenant(tenant_id)
+            zones[tenant_id] = state.timezone if state is not None else "UTC"
+            current = await repo.clock_now(tenant_id)
+        waiting = waiting or live_close.needs_barrier(current, now, zones[tenant_id], close.rules)
+    cleared = await _pass_barrier(close, began=now) if waiting else None
+    ticked = 0
+    for tenant_id in tenants:
+        async with unit_of_work(pool, tenant_id=tenant_id) as uow:
+            repo = CatalogRepository(uow.conn)
+            current = await repo.clock_now(tenant_id, lock=True)
+            target = live_close.tick_target(
+                current=current, now=now, timezone=zones[tenant_id], rules=close.rules, cleared=cleared
+            )
+            if target is None:
+                continue
+            crossed = live_close.due_boundary(current, target, zones[tenant_id])
+            if crossed is not None and cleared is None:
+                log.error("live_close_without_barrier", tenant_id=str(tenant_id), boundary=crossed.isoformat())
+            tick = clock.wall_tick(tenant_id=tenant_id, current=current, now=target)
+            await repo.set_clock(tenant_id, target, "wall")
             uow.publish(topic=topics.CLOCK_TICKS.name, key=tick.key(), message=tick, message_id=tick.tick_id)
-    return len(tenants)
+            ticked += 1
+    return ticked
+
+
+async def _pass_barrier(close: LiveClose, *, began: datetime) -> datetime | None:
+    """``began`` when everything published before it went through, else None (a close waits, or is forced after
+    its max wait)."""
+    if close.barrier is None:
+        return began
+    try:
+        waited = await close.barrier.wait(timeout_s=close.barrier_timeout_s)
+    except BarrierNotPassed as exc:
+        log.warning("live_close_barrier_not_passed", reason=str(exc))
+        return None
+    log.info("live_close_barrier_passed", waited_s=round(waited, 3), through=began.isoformat())
+    return began
 
 
 # -- loading a whole catalog ----------------------------------------------------------------------------

@@ -125,6 +125,27 @@ class ConsumerLagProbe:
             ends=tuple(sorted((tp.topic, tp.partition, end) for tp, end in ends.items())),
         )
 
+    async def true_ends(self) -> dict[TopicPartition, int]:
+        """One past the last record of every consumed partition now (the broker's end offsets, corrected for
+        the local broker's batch quirk noted at the top by reading from each)."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await reader.start()
+        try:
+            all_tps = {TopicPartition(s.topic.name, p) for s in self._subs for p in range(s.topic.partitions)}
+            ends: dict[TopicPartition, int] = await reader.end_offsets(list(all_tps))
+        finally:
+            await reader.stop()
+        return ends | await self._records_beyond({tp: end for tp, end in ends.items() if end > 0})
+
+    async def behind(self, ends: dict[TopicPartition, int]) -> dict[str, int]:
+        """Per group, the records of ``ends`` it has not committed yet (only groups still behind)."""
+        found: dict[str, int] = {}
+        for (group, tp), offset in (await self._committed()).items():
+            missing = max(0, ends.get(tp, 0) - offset)
+            if missing:
+                found[group] = found.get(group, 0) + missing
+        return found
+
     async def _committed(self) -> dict[tuple[str, TopicPartition], int]:
         """Every declared group's committed offset on each partition it consumes (0 where it has none), asked
         of the groups' coordinators concurrently: one admin client, one offset fetch per group."""

@@ -42,6 +42,35 @@ class ServiceOutboxes:
             )
         return dict(zip(names, counts, strict=True))
 
+    async def marks(self) -> dict[str, tuple[int, int] | None]:
+        """Each service's (allocated, relayed_through) outbox seqs (`outbox_marks()`); None where unreadable."""
+        names = ([self._own[0]] if self._own else []) + list(self._urls)
+        async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
+            found = await asyncio.gather(
+                *([self._own_marks()] if self._own else []),
+                *(self._remote_marks(client, name, url) for name, url in self._urls.items()),
+            )
+        return dict(zip(names, found, strict=True))
+
+    async def _own_marks(self) -> tuple[int, int] | None:
+        assert self._own is not None
+        try:
+            row = await self._own[1]().fetchrow("SELECT * FROM outbox_marks()")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("outbox_marks_unreadable", service=self._own[0], exc_info=True)
+            return None
+        return None if row is None else (int(row["allocated"]), int(row["relayed_through"]))
+
+    async def _remote_marks(self, client: httpx.AsyncClient, name: str, url: str) -> tuple[int, int] | None:
+        try:
+            response = await client.get(f"{url.rstrip('/')}/health/outbox")
+            response.raise_for_status()
+            body = response.json()
+            return int(body["allocated"]), int(body["relayed_through"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.warning("outbox_marks_unreadable", service=name, url=url, error=str(exc))
+            return None
+
     async def _own_count(self) -> int | None:
         assert self._own is not None
         try:
