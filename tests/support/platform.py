@@ -107,10 +107,12 @@ class Platform:
         anchor: str = "2026-01-01",
         timezone: str = "Europe/London",
         plan_line: dict[str, Any] | None = None,
+        mode: str = "sandbox",
+        frequency: str = "monthly",
     ) -> Tenant:
         """``plan_line`` adds fields (prices, pricing, …) to the plan's one line from its first version, so
-        rating never prices with an older line."""
-        t, api_key, token = await self.new_tenant(timezone=timezone, currency=currency)
+        rating never prices with an older line. ``mode="live"``: the same client on the wall clock."""
+        t, api_key, token = await self.new_tenant(mode=mode, timezone=timezone, currency=currency)
         c, s, p, a = (uuid.uuid4() for _ in range(4))
         ref = f"acme-{c.hex[:6]}"
         company = {
@@ -137,7 +139,7 @@ class Platform:
             "plan_id": str(p),
             "name": "Managed devices",
             "plan_type": "usage-based",
-            "billing_frequency": "monthly",
+            "billing_frequency": frequency,
             "currency": currency,
             "lines": [{"service_id": str(s)} | (plan_line or {})],
         }
