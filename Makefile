@@ -64,12 +64,18 @@ test: lint
 
 # The long checks. The simulator (tests/simulation): SEEDS seeded MSP scenarios through the real stack, every
 # invoice against the reference model of docs/billing-rules.md (SEED_BASE=<seed> SEEDS=1 reruns one). The fuzz
-# tier (tests/fuzz): FUZZ_EXAMPLES requests per operation of every service's OpenAPI document, none may get a 5xx or an undocumented answer.
+# tier (tests/fuzz): FUZZ_EXAMPLES requests per operation of every service's OpenAPI document, none may get a 5xx
+# or an undocumented answer. The chaos tier (tests/chaos): CHAOS_RECORDS records per seed of CHAOS_SEEDS while
+# CHAOS_FAULTS kills, graceful restarts and replicas hit the consuming services; 0 lost, 0 doubled.
 SEEDS ?= 20
 FUZZ_EXAMPLES ?= 50
+CHAOS_RECORDS ?= 50000
+CHAOS_FAULTS ?= 30
+CHAOS_SEEDS ?= 1,2,3
 verify: $(STAMP)
 	SIM_SEEDS=$(SEEDS) $(if $(SEED_BASE),SIM_SEED_BASE=$(SEED_BASE)) $(PYTEST) tests/simulation -q -s -p no:cacheprovider
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) tests/fuzz -q -p no:cacheprovider
+	CHAOS_RECORDS=$(CHAOS_RECORDS) CHAOS_FAULTS=$(CHAOS_FAULTS) CHAOS_SEED=$(CHAOS_SEEDS) $(PYTEST) tests/chaos -q -s -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
