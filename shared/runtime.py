@@ -30,13 +30,14 @@ from shared.db.pool import create_pool
 from shared.http_text import RejectUnstorableText
 from shared.messaging.broker import create_broker, dead_letter_docs, document_publisher, subscribe
 from shared.messaging.consumer import BatchConsumer
+from shared.messaging.progress import ProgressWatch
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.streaks import FailureStreaks
 from shared.openapi import document_every_answer
 from shared.readiness import ReadinessCheck, readiness_router
 from shared.settings import ServiceSettings
 from shared.topics import PRODUCER_MAX_REQUEST_BYTES
-from shared.topology import subscription
+from shared.topology import of_service, subscription
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,8 @@ class ServiceRuntime:
         self._on_stop: list[Hook] = []
         self._background: list[asyncio.Task[None]] = []
         self._consumer_failures: list[FailureStreaks] = []  # one per subscription, for readiness
+        groups = of_service(settings.service_name)  # are they making progress? (shared/messaging/progress.py)
+        self._progress = ProgressWatch(groups, stuck_after_s=settings.consumer_stuck_after_s) if groups else None
         self.http_app = FastAPI(title=title, description=description, lifespan=self._lifespan)
         self.http_app.state.token_verifier = TokenVerifier.from_setting(settings.auth_public_keys)
         # Each token is also checked against the user as catalog last published them (shared/principals.py).
@@ -132,6 +135,8 @@ class ServiceRuntime:
                 log.warning("readiness_broker_failed", exc_info=True)
             relay = self._relay.stuck() if self._relay is not None else None
             consumers = [r for f in self._consumer_failures if (r := f.stuck()) is not None]
+            if self._progress is not None and (idle := self._progress.stuck()) is not None:
+                consumers.append(idle)
             checks["relay"], checks["consumers"] = relay is None, not consumers
             stuck = "; ".join(([relay] if relay else []) + consumers)
             ok = all(checks.values())
@@ -204,6 +209,8 @@ class ServiceRuntime:
         for hook in self._on_start:
             await hook(self)
         await self._start_broker()
+        if self._progress is not None:
+            self.run_in_background(self._progress.run(s.kafka_bootstrap_servers), name="consumer-progress")
         log.info("service_started", port=s.http_port)
         try:
             yield

@@ -39,6 +39,12 @@ class ServiceSettings(BaseSettings):
         description="Relay back-off unit: an idle relay re-checks after 10x this unless NOTIFY wakes it",
     )
     db_pool_max: int = Field(default=10, ge=1)
+    consumer_stuck_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Readiness turns red when one of this service's consumer groups has records to consume and "
+        "has committed nothing for this long (a hung consumer, or a group that holds no partition)",
+    )
     auth_public_keys: str = Field(
         default="",
         description="JSON object of key id to Ed25519 public PEM that bearer tokens may be signed with, "
