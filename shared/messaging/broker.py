@@ -9,6 +9,7 @@ handler's annotation still documents the payload in the AsyncAPI document.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -112,8 +113,9 @@ def subscribe(
         try:
             outcome = await process_batch(pool(), consumer, envelopes)
         except Exception as exc:
-            for partition in partitions:
-                streaks.failed(exc, partition)
+            wait = max(streaks.failed(exc, partition) for partition in partitions)
+            log.warning("batch_retrying", consumer=consumer.consumer, error=f"{type(exc).__name__}: {exc}", wait_s=wait)
+            await asyncio.sleep(wait)  # then redelivered (NACK_ON_ERROR), with a backoff while it keeps failing
             raise
         for partition in partitions:
             streaks.passed(partition)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable
 
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 5.0
+
 
 class FailureStreaks:
     """Runs of consecutive failures, one per key (a partition, or the single key ``None``)."""
@@ -18,14 +21,20 @@ class FailureStreaks:
         self._what = what
         self._since: dict[Hashable, float] = {}
         self._last: dict[Hashable, str] = {}
+        self._count: dict[Hashable, int] = {}
 
-    def failed(self, exc: BaseException, key: Hashable = None) -> None:
+    def failed(self, exc: BaseException, key: Hashable = None) -> float:
+        """Count a failure; returns how long to wait before the next attempt: 0.1 s, doubling to 5 s, so a
+        database restarting is not hammered with the same batch (issue 24: 31 redeliveries in 14 s)."""
         self._since.setdefault(key, time.monotonic())
         self._last[key] = f"{type(exc).__name__}: {exc}"[:300]
+        self._count[key] = self._count.get(key, 0) + 1
+        return float(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._count[key] - 1)))
 
     def passed(self, key: Hashable = None) -> None:
         self._since.pop(key, None)
         self._last.pop(key, None)
+        self._count.pop(key, None)
 
     def stuck(self, *, after_s: float = 30.0) -> str | None:
         """Why this counts as stuck (some key failing for more than ``after_s`` seconds in a row), or None."""

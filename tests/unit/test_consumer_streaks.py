@@ -60,3 +60,16 @@ class TestStreaks:
         now[0] = 1045.0
         assert streaks.stuck(after_s=40) == "consumer tax (tax[2]) has failed for 45 s: OSError: second"
         assert streaks.stuck(after_s=50) is None
+
+
+class TestBackoff:
+    """A batch that keeps failing is retried after 0.1 s, doubling to 5 s (issue 24: a database restarting got the
+    same batch 31 times in 14 s)."""
+
+    def test_the_wait_doubles_to_five_seconds_and_a_pass_resets_it(self) -> None:
+        streaks = FailureStreaks("consumer usage")
+        waits = [streaks.failed(OSError("the database system is starting up"), "usage[3]") for _ in range(8)]
+        assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+        assert streaks.failed(OSError("x"), "usage[4]") == 0.1  # each partition its own
+        streaks.passed("usage[3]")
+        assert streaks.failed(OSError("again"), "usage[3]") == 0.1
