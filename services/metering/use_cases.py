@@ -761,7 +761,8 @@ async def project_catalog(uow: UnitOfWork, items: Sequence[Parsed[CatalogEvent]]
     for item in items:
         event, state = item.body, item.body.state
         if isinstance(state, TenantState):
-            await repo.save_tenant(state.tenant_id, event.version, state.timezone, state.mode.value)
+            if await repo.save_tenant(state.tenant_id, event.version, state.timezone, state.mode.value):
+                await repo.clear_no_plan_covered(state.tenant_id)  # days judged before the time zone was known
         elif isinstance(state, CompanyState):
             await repo.save_company(state, event.version)
         elif isinstance(state, ServiceState):

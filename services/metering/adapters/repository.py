@@ -265,6 +265,26 @@ class MeteringRepository:
             total += int(status.split()[-1])
         return total
 
+    async def clear_no_plan_covered(self, tenant_id: UUID) -> int:
+        """Records flagged without a plan that an assignment covers on their tenant-local day: when the tenant's
+        time zone arrives after its assignments (they travel on different partitions), the days they were first
+        judged on were UTC days."""
+        total = 0
+        for rt in ("usage", "time"):
+            at = TIME_COLUMN[rt]
+            status = await self._conn.execute(
+                f"""WITH tz AS (SELECT coalesce((SELECT timezone FROM known_tenants WHERE tenant_id = $1), 'UTC') AS z)
+                    UPDATE {TABLE[rt]} r SET no_active_plan = false FROM tz
+                    WHERE r.tenant_id = $1 AND r.no_active_plan AND EXISTS (
+                        SELECT 1 FROM assignments a
+                         WHERE a.tenant_id = r.tenant_id AND a.company_id = r.company_id AND NOT a.deleted
+                           AND (r.{at} AT TIME ZONE tz.z)::date >= a.start_date
+                           AND (a.end_date IS NULL OR (r.{at} AT TIME ZONE tz.z)::date < a.end_date))""",
+                tenant_id,
+            )
+            total += int(status.split()[-1])
+        return total
+
     # -- approval rules -----------------------------------------------------------------------
     async def replace_approval_rules(self, rule_set: ApprovalRuleSet) -> bool:
         """Keep ``rule_set`` when it is newer than the one held; True when it replaced it."""
