@@ -5,7 +5,8 @@ no partition at all (the local broker can leave a group without an assignment af
 which a failing-batch streak (shared/messaging/streaks.py) cannot see: nothing fails, nothing happens.
 
 Every replica watches its service's groups (cheap: one end-offset request and one offset fetch per group every
-15 s); lag here is the broker's reported end minus the committed offset, which is all a liveness signal needs.
+30 s, over long-lived clients); lag here is the broker's reported end minus the committed offset, which is all a
+liveness signal needs.
 """
 
 from __future__ import annotations
@@ -66,33 +67,36 @@ class ProgressWatch:
     def stuck(self) -> str | None:
         return "; ".join(sorted(self._stuck.values())) or None
 
-    async def read(self, bootstrap: str) -> dict[str, GroupPosition]:
+    async def read(self, ends_reader: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> dict[str, GroupPosition]:
         partitions = {s.group: [TopicPartition(s.topic.name, p) for p in range(s.topic.partitions)] for s in self._subs}
-        ends_reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await ends_reader.start()
-        await admin.start()
-        try:
-            ends = await ends_reader.end_offsets([tp for tps in partitions.values() for tp in tps])
-            found: dict[str, GroupPosition] = {}
-            for group, tps in partitions.items():
-                offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
-                committed = {tp: max(0, o.offset) for tp, o in offsets.items() if o is not None}
-                found[group] = GroupPosition(
-                    committed=sum(committed.values()),
-                    lag=sum(max(0, ends.get(tp, 0) - committed.get(tp, 0)) for tp in tps),
-                )
-            return found
-        finally:
-            await ends_reader.stop()
-            await admin.close()
+        ends = await ends_reader.end_offsets([tp for tps in partitions.values() for tp in tps])
+        found: dict[str, GroupPosition] = {}
+        for group, tps in partitions.items():
+            offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+            committed = {tp: max(0, o.offset) for tp, o in offsets.items() if o is not None}
+            found[group] = GroupPosition(
+                committed=sum(committed.values()),
+                lag=sum(max(0, ends.get(tp, 0) - committed.get(tp, 0)) for tp in tps),
+            )
+        return found
 
-    async def run(self, bootstrap: str, *, every_s: float = 15.0) -> None:
+    async def run(self, bootstrap: str, *, every_s: float = 30.0) -> None:
+        """Read every ``every_s`` seconds over one long-lived consumer and admin client (opened again after an
+        error), so the watch costs the broker little."""
         while True:
+            ends_reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
             try:
-                self.observe(await self.read(bootstrap))
+                await ends_reader.start()
+                await admin.start()
+                while True:
+                    self.observe(await self.read(ends_reader, admin))
+                    await asyncio.sleep(every_s)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the broker away: readiness already says so
                 log.warning("consumer_progress_unreadable", exc_info=True)
-            await asyncio.sleep(every_s)
+                await asyncio.sleep(every_s)
+            finally:
+                await ends_reader.stop()
+                await admin.close()
