@@ -47,7 +47,9 @@ def audit_router(service_name: str, pool: Callable[[], asyncpg.Pool]) -> APIRout
             Query(alias="from", description="Entries at or after this time (a date is midnight UTC)"),
         ] = None,
         to: Annotated[datetime | None, Query(description="Entries before this time (exclusive)")] = None,
-        after: Annotated[int | None, Query(ge=0, description="Keyset paging: entries after this seq")] = None,
+        after: Annotated[
+            int | None, Query(ge=0, le=2**63 - 1, description="Keyset paging: entries after this seq")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         format: Annotated[Format, Query(description="json (default) or csv")] = Format.JSON,
     ) -> Response:

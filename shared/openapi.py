@@ -3,7 +3,8 @@ CSV answers the documents did not declare, and 422 bodies unlike FastAPI's defau
 
 The routes stay free of boilerplate: the runtime completes the generated document once, by rule —
 401 and 403 on every operation (a missing, expired or no-longer-standing token; a role without the
-permission), 404 where the path names something, 409 on every change (a conflict with what is stored),
+permission), 404 on every operation (the id in the path, or a client or service a filter names, is not the
+caller's), 409 on every change (a conflict with what is stored),
 413 where a body is sent (shared/http_text.py caps it), 429 on the sign-in exchange, ``text/csv`` beside
 JSON where an operation takes ``format``, and one 422 shape for what FastAPI and the services both answer:
 ``detail`` as a sentence or as a list of ``{loc, msg}`` problems.
@@ -50,7 +51,7 @@ VALIDATION_PROBLEM = {
 WHY = {
     "401": "No bearer token, or one that is invalid, expired or no longer stands for its user",
     "403": "The caller's role lacks the permission (or the signed link is not valid)",
-    "404": "Nothing of that id in the caller's tenant",
+    "404": "Nothing of that id, or of a reference a filter names, in the caller's tenant",
     "409": "The change conflicts with what is stored (the reason says what)",
     "413": "The request body (or the batch in it) is over its limit",
     "429": "Too many attempts: retry after the Retry-After header's seconds",
@@ -73,7 +74,7 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             if method not in WRITES | {"get"}:
                 continue
             answers = op.setdefault("responses", {})
-            codes = ["401", "403"] + ["404"] * ("{" in path) + ["409", "413"] * (method in WRITES)
+            codes = ["401", "403", "404"] + ["409", "413"] * (method in WRITES)
             codes += ["429"] * (path == "/v1/auth/token")
             for code in codes:
                 answers.setdefault(code, _answer(WHY[code], "Problem"))

@@ -63,3 +63,20 @@ def test_a_row_with_the_wrong_number_of_fields_is_named() -> None:
 def test_an_empty_file_is_refused() -> None:
     assert parse_rates_csv("", base="GBP")[1][0].field == "header"
     assert parse_rates_csv(HEADER, base="GBP")[1][0].message == "the file has a header but no rates"
+
+
+def test_a_file_the_csv_reader_cannot_read_is_a_problem_not_a_crash() -> None:
+    """The fuzz tier (issue 17) sent a body with a stray carriage return and a NUL-free binary tail: a 500."""
+    assert parse_rates_csv('rate_date,currency,rate,source\n"2026-01-05\n', base="GBP") == (
+        [],
+        [RowProblem(2, "row", "not readable as CSV: unexpected end of data")],
+    )
+    rows, problems = parse_rates_csv("\x10>\r\xba0\xfc", base="GBP")
+    assert rows == []
+    assert [p.field for p in problems] == ["header"]
+
+
+def test_carriage_return_line_endings_are_read() -> None:
+    rows, problems = parse_rates_csv("rate_date,currency,rate,source\r\n2026-01-05,USD,1.25,ecb\r\n", base="GBP")
+    assert problems == []
+    assert [(r.currency, r.rate) for r in rows] == [("USD", Decimal("1.25"))]

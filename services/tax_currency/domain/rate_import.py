@@ -56,8 +56,11 @@ def check_rate(text: str, *, code: str, base: str) -> tuple[Decimal | None, list
 
 
 def parse_rates_csv(text: str, *, base: str) -> tuple[list[RateRow], list[RowProblem]]:
-    reader = csv.reader(io.StringIO(text))
-    lines = [line for line in reader]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # \r\n, \n or \r; bad quoting refused
+    try:
+        lines = [line for line in reader]
+    except csv.Error as exc:  # e.g. a stray carriage return inside a field
+        return [], [RowProblem(reader.line_num, "row", f"not readable as CSV: {exc}")]
     if not lines:
         return [], [RowProblem(1, "header", f"the file is empty; expected the header {','.join(COLUMNS)}")]
     header = tuple(h.strip() for h in lines[0])
