@@ -194,6 +194,8 @@ class TestTheDayAPlanIsInForceIsTheTenants:
         await add_plan(platform, client, "Helpdesk", [{"service_id": str(client.services["tickets"])}],
                        start="2026-12-01", plan_type="usage-based")  # fmt: skip
         # 16:00 UTC on 30 November is 01:00 on 1 December in Tokyo: the plan is in force
+        # as integrators are told to: wait until metering knows the tenant, its zone, the client and the plan
+        await platform.wait_ready(token, "metering", company_ref="tokyo-dental")
         after = usage(client, "tickets", "2", "2026-11-30T16:00:00+00:00")
         # 14:00 UTC is 23:00 on 30 November in Tokyo: no plan yet
         before = usage(client, "tickets", "3", "2026-11-30T14:00:00+00:00")
