@@ -86,6 +86,15 @@ async def lease_holder(admin: asyncpg.Connection, lease: str) -> int:
     return pid
 
 
+async def a_leads_b_waits(a: Replica, b: Replica) -> str:
+    """Both replicas on a fresh lease, ``a`` leading first; returns the lease's name."""
+    lease = f"test-scheduler-{uuid.uuid4()}"
+    a.start(lease)
+    await until(lambda: a.scheduler.leading)
+    b.start(lease)
+    return lease
+
+
 def leaders_in_turn(ticks: list[tuple[float, str]]) -> list[str]:
     """Who ticked, one entry per run of consecutive ticks by the same replica."""
     runs: list[str] = []
@@ -98,10 +107,7 @@ def leaders_in_turn(ticks: list[tuple[float, str]]) -> list[str]:
 class TestOneSchedulerTicksAtATime:
     async def test_the_second_replica_waits_while_the_first_leads(self, replicas: Replicas) -> None:
         a, b, ticks = replicas
-        lease = f"test-scheduler-{uuid.uuid4()}"
-        a.start(lease)
-        await until(lambda: a.scheduler.leading)
-        b.start(lease)
+        await a_leads_b_waits(a, b)
         await asyncio.sleep(1.5)
         assert {who for _, who in ticks} == {"a"}
         assert len(ticks) >= 5  # every 0.2 s
@@ -111,10 +117,7 @@ class TestOneSchedulerTicksAtATime:
         self, replicas: Replicas, admin: asyncpg.Connection
     ) -> None:
         a, b, ticks = replicas
-        lease = f"test-scheduler-{uuid.uuid4()}"
-        a.start(lease)
-        await until(lambda: a.scheduler.leading)
-        b.start(lease)
+        lease = await a_leads_b_waits(a, b)
         await asyncio.sleep(0.5)
 
         # a's process dies, as with SIGKILL: its session ends without unlocking, and it runs no more
@@ -131,10 +134,7 @@ class TestOneSchedulerTicksAtATime:
         self, replicas: Replicas, admin: asyncpg.Connection
     ) -> None:
         a, b, ticks = replicas
-        lease = f"test-scheduler-{uuid.uuid4()}"
-        a.start(lease)
-        await until(lambda: a.scheduler.leading)
-        b.start(lease)
+        lease = await a_leads_b_waits(a, b)
         await asyncio.sleep(0.5)
         await admin.execute(
             "SELECT pg_terminate_backend($1)", await lease_holder(admin, lease)
